@@ -1,0 +1,50 @@
+import { CompactError } from '../errors.ts';
+import { parseArgs, bool, num } from './args.ts';
+import { formatInspect, inspectModel } from './inspect.ts';
+
+const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
+
+usage:
+  compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
+  compact help
+
+Run \`compact <command> --help\` for a command's flags.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, Command> = {
+  async inspect(argv) {
+    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean' }, 'inspect');
+    if (bool(a, 'help') || a.positional.length !== 1) {
+      console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\']\n\n' +
+        'Family, dimensions, dtype and the parameter breakdown (vocab 2VD or VD tied, FFN 3LDI, attention, norms),\n' +
+        'cross-checked against the tensors on disk. --vocab/--ffn print the counts after such a pruning.');
+      return a.positional.length === 1 || bool(a, 'help') ? 0 : 2;
+    }
+    const r = await inspectModel(a.positional[0]!, { vocab: num(a, 'vocab'), ffn: num(a, 'ffn') });
+    console.log(bool(a, 'json') ? JSON.stringify(r, null, 2) : formatInspect(r));
+    return 0;
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    console.log(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const run = commands[cmd];
+  if (!run) {
+    console.error(`error: unknown command "${cmd}" (known: ${Object.keys(commands).join(', ')})`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (e) {
+    if (e instanceof CompactError) {
+      console.error(`error: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
