@@ -1,0 +1,412 @@
+/**
+ * The layer-streamed forward pass: embeddings → decoder layers → final norm → lm_head, on
+ * onnxruntime-node.
+ *
+ * Layers are streamed: for each layer its weights are loaded (the next layer's load overlaps the
+ * current layer's compute), every sequence is run through it, act² is accumulated in float64, and
+ * the weights are dropped. Peak memory is therefore about two layers' weights + the hidden states
+ * of all sequences + one batch's activations, whatever the depth of the model.
+ */
+import { availableParallelism } from 'node:os';
+import ort from 'onnxruntime-node';
+import { CompactError } from '../errors.ts';
+import { readModelConfig } from '../families/model-config.ts';
+import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
+import { f32ToF16 } from '../io/dtype.ts';
+import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
+import { buildHeadGraph, HEAD_IO, type HeadGraphOptions } from './head-graph.ts';
+import { buildLayerGraph, LAYER_IO, weightInput, type Precision } from './layer-graph.ts';
+import { ropeTables } from './rope-tables.ts';
+import { globalPlan, loadLayer, loadTensor, validateCheckpoint } from './weights.ts';
+
+export interface EngineOptions {
+  device?: 'cpu' | 'webgpu';
+  /** Intra-op threads; default: all cores. */
+  threads?: number;
+  /** Compute precision of projections, attention and FFN (norms, residuals and act² stay f32). */
+  precision?: Precision;
+}
+
+export interface ForwardRequest {
+  /** Per layer, per FFN channel: Σ_t w_t·(act(gate)·up)², accumulated in float64. */
+  act2?: boolean;
+  /** Per sequence, per position weight of act2; default all 1. */
+  tokenWeights?: Float32Array[];
+  /**
+   * All hidden states, HF convention: the embeddings output, then each layer's output; when the
+   * whole model runs, the last entry is after the final norm (as transformers returns it).
+   */
+  hidden?: boolean;
+  /** Full logits (tests and small models only: [S × V] per sequence). */
+  logits?: boolean;
+  /** Per sequence, per position: target id, or −1 to skip → `logprobs`. */
+  targets?: Int32Array[];
+  /** Stop after this layer (0-based); calibration does not need the lm_head. */
+  lastLayer?: number;
+}
+
+export interface ForwardResult {
+  /** [layer][channel]. */
+  act2?: Float64Array[];
+  /** [state][seq], each flat [S·D]. */
+  hidden?: Float32Array[][];
+  /** [seq], each flat [S·V]. */
+  logits?: Float32Array[];
+  /** [seq][pos]: log p(target), NaN where the target is −1. */
+  logprobs?: Float32Array[];
+  /** Tokens run through the layers. */
+  tokens: number;
+  seconds: number;
+}
+
+export interface ForwardProgress {
+  /** Index of the layer just finished. */
+  layer: number;
+  /** Layers this pass runs. */
+  layers: number;
+  tokens: number;
+  elapsedMs: number;
+}
+
+/** Sequences of one length run together, up to this many tokens per batch (bounds activations). */
+const BATCH_TOKENS = 2048;
+/** Logit elements per lm_head chunk: bounds the [positions × vocab] buffer to 128 MB of f32. */
+const HEAD_CHUNK_ELEMENTS = 1 << 25;
+
+interface Batch {
+  /** Indices into the caller's sequences. */
+  seqs: number[];
+  len: number;
+  /** Residual stream [B·S·D], replaced after each layer. */
+  hidden: Float32Array;
+}
+
+export class Engine {
+  readonly #ckpt: Checkpoint;
+  readonly #precision: Precision;
+  readonly #sessionOptions: ort.InferenceSession.SessionOptions;
+  readonly #device: 'cpu' | 'webgpu';
+  readonly #sessions = new Map<string, Promise<ort.InferenceSession>>();
+  #closed = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly spec: ModelSpec,
+    ckpt: Checkpoint,
+    opts: EngineOptions,
+  ) {
+    this.#ckpt = ckpt;
+    this.#precision = opts.precision ?? 'f32';
+    this.#device = opts.device ?? 'cpu';
+    this.#sessionOptions = {
+      executionProviders: this.#device === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu'],
+      intraOpNumThreads: opts.threads ?? availableParallelism(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    };
+  }
+
+  /** Reads config.json and the checkpoint header(s), and validates every tensor the model needs. */
+  static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
+    const { spec } = readModelConfig(dir);
+    if (opts.precision !== undefined && opts.precision !== 'f32' && opts.precision !== 'f16') {
+      throw new CompactError(`engine: precision "${String(opts.precision)}" is not supported (f32, f16)`);
+    }
+    if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
+      throw new CompactError(`engine: threads must be a positive integer, got ${opts.threads}`);
+    }
+    if (opts.device === 'webgpu' && !ort.listSupportedBackends().some((b) => b.name === 'webgpu')) {
+      throw new CompactError('engine: device webgpu is not available in this onnxruntime-node build');
+    }
+    const ckpt = await openCheckpoint(dir);
+    const engine = new Engine(dir, spec, ckpt, opts);
+    try {
+      validateCheckpoint(spec, ckpt);
+      // Create one session now so a device that cannot run fails at open, not mid-pipeline.
+      await engine.#layerSession(spec.layerTypes[0]!, false);
+    } catch (e) {
+      await engine.close();
+      throw e;
+    }
+    return engine;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const sessions = await Promise.allSettled(this.#sessions.values());
+    this.#sessions.clear();
+    for (const s of sessions) if (s.status === 'fulfilled') await s.value.release();
+    await this.#ckpt.close();
+  }
+
+  async forward(seqs: Int32Array[], req: ForwardRequest = {}, onProgress?: (p: ForwardProgress) => void): Promise<ForwardResult> {
+    if (this.#closed) throw new Error('Engine.forward after close()');
+    const start = performance.now();
+    const spec = this.spec;
+    const D = spec.hidden;
+    const lastLayer = req.lastLayer ?? spec.layers - 1;
+    this.#validate(seqs, req, lastLayer);
+    const fullModel = lastLayer === spec.layers - 1;
+    const tokens = seqs.reduce((n, s) => n + s.length, 0);
+    const result: ForwardResult = { tokens, seconds: 0 };
+    if (seqs.length === 0) return result;
+
+    const batches = await this.#embed(seqs);
+    const hidden: Float32Array[][] | undefined = req.hidden ? [] : undefined;
+    const record = (): void => {
+      const state: Float32Array[] = new Array(seqs.length);
+      for (const b of batches) b.seqs.forEach((s, i) => (state[s] = b.hidden.slice(i * b.len * D, (i + 1) * b.len * D)));
+      hidden!.push(state);
+    };
+    if (hidden) record();
+
+    const maxLen = Math.max(...seqs.map((s) => s.length));
+    const rope = this.#ropeFeeds(maxLen);
+    const tokw = req.act2 ? this.#tokenWeightFeeds(batches, req.tokenWeights) : null;
+    const act2: Float64Array[] | undefined = req.act2 ? [] : undefined;
+
+    let pending = this.#prefetch(0);
+    for (let l = 0; l <= lastLayer; l++) {
+      const weights = await pending;
+      if (l < lastLayer) pending = this.#prefetch(l + 1);
+      const kind = spec.layerTypes[l]!;
+      const session = await this.#layerSession(kind, !!req.act2);
+      const acc = act2 ? new Float64Array(spec.intermediate) : null;
+      for (let bi = 0; bi < batches.length; bi++) {
+        const b = batches[bi]!;
+        const B = b.seqs.length;
+        const feeds: Record<string, ort.Tensor> = {
+          [LAYER_IO.x]: new ort.Tensor('float32', b.hidden, [B, b.len, D]),
+          [LAYER_IO.seqlensK]: new ort.Tensor('int32', new Int32Array(B).fill(b.len - 1), [B]),
+          [LAYER_IO.totalLen]: new ort.Tensor('int32', Int32Array.of(b.len), []),
+          [LAYER_IO.cos]: rope[kind].cos,
+          [LAYER_IO.sin]: rope[kind].sin,
+        };
+        if (tokw) feeds[LAYER_IO.tokw] = tokw[bi]!;
+        for (const [role, t] of weights) feeds[weightInput(role)] = t;
+        const out = await session.run(feeds);
+        b.hidden = out[LAYER_IO.y]!.data as Float32Array;
+        if (acc) {
+          const a = out[LAYER_IO.act2]!.data as Float32Array;
+          for (let i = 0; i < a.length; i++) acc[i]! += a[i]!;
+        }
+      }
+      if (act2) act2.push(acc!);
+      // The last layer's raw output is not an HF hidden state when the final norm follows.
+      if (hidden && !(fullModel && l === lastLayer)) record();
+      onProgress?.({ layer: l, layers: lastLayer + 1, tokens, elapsedMs: performance.now() - start });
+    }
+    if (act2) result.act2 = act2;
+
+    if (fullModel && (req.hidden || req.logits || req.targets)) {
+      const head = await this.#runHead(batches, seqs, req);
+      if (hidden) hidden.push(head.normed!);
+      if (req.logits) result.logits = head.logits;
+      if (req.targets) result.logprobs = head.logprobs;
+    }
+    if (hidden) result.hidden = hidden;
+    result.seconds = (performance.now() - start) / 1000;
+    return result;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #validate(seqs: Int32Array[], req: ForwardRequest, lastLayer: number): void {
+    const spec = this.spec;
+    const V = spec.vocabSize;
+    if (!(Number.isInteger(lastLayer) && lastLayer >= 0 && lastLayer < spec.layers)) {
+      throw new CompactError(`${this.dir}: lastLayer ${lastLayer} is outside the model's layers 0..${spec.layers - 1}`);
+    }
+    if ((req.logits || req.targets) && lastLayer !== spec.layers - 1) {
+      throw new CompactError(`${this.dir}: logits and logprobs need every layer; lastLayer ${lastLayer} stops early`);
+    }
+    for (const [name, arr] of [['tokenWeights', req.tokenWeights], ['targets', req.targets]] as const) {
+      if (!arr) continue;
+      if (arr.length !== seqs.length) throw new CompactError(`${this.dir}: ${name} has ${arr.length} entries for ${seqs.length} sequences`);
+      arr.forEach((a, i) => {
+        if (a.length !== seqs[i]!.length) {
+          throw new CompactError(`${this.dir}: ${name}[${i}] has ${a.length} positions, sequence ${i} has ${seqs[i]!.length} tokens`);
+        }
+      });
+    }
+    seqs.forEach((s, i) => {
+      if (s.length === 0) throw new CompactError(`${this.dir}: sequence ${i} is empty`);
+      if (s.length > spec.maxPositions) {
+        throw new CompactError(
+          `${this.dir}: sequence ${i} has ${s.length} tokens, more than max_position_embeddings ${spec.maxPositions} in config.json (truncate it)`,
+        );
+      }
+      for (let p = 0; p < s.length; p++) {
+        const id = s[p]!;
+        if (!(id >= 0 && id < V)) {
+          throw new CompactError(`${this.dir}: token id ${id} at position ${p} of sequence ${i} is outside the vocabulary (vocab_size ${V})`);
+        }
+      }
+    });
+    req.targets?.forEach((t, i) => {
+      for (let p = 0; p < t.length; p++) {
+        const id = t[p]!;
+        if (id !== -1 && !(id >= 0 && id < V)) {
+          throw new CompactError(`${this.dir}: target id ${id} at position ${p} of sequence ${i} is outside the vocabulary (vocab_size ${V})`);
+        }
+      }
+    });
+  }
+
+  /** Groups sequences by length into batches and fills their residual streams with embeddings. */
+  async #embed(seqs: Int32Array[]): Promise<Batch[]> {
+    const spec = this.spec;
+    const D = spec.hidden;
+    const byLen = new Map<number, number[]>();
+    seqs.forEach((s, i) => {
+      const list = byLen.get(s.length);
+      if (list) list.push(i);
+      else byLen.set(s.length, [i]);
+    });
+    // Read each distinct embedding row once; `rowOf` maps a token id to its row in `rows`.
+    const ids = new Uint8Array(spec.vocabSize);
+    for (const s of seqs) for (let p = 0; p < s.length; p++) ids[s[p]!] = 1;
+    const unique: number[] = [];
+    const rowOf = new Int32Array(spec.vocabSize);
+    for (let id = 0; id < ids.length; id++) {
+      if (ids[id]) {
+        rowOf[id] = unique.length;
+        unique.push(id);
+      }
+    }
+    const rows = await this.#ckpt.readRowsFloat32(globalPlan(spec).embed.name, unique);
+    if (spec.family.embedScale === 'sqrt-hidden') {
+      // transformers multiplies by torch.tensor(hidden**0.5, dtype): for f32, f32(sqrt(hidden)).
+      const scale = Math.fround(Math.sqrt(D));
+      for (let i = 0; i < rows.length; i++) rows[i] = rows[i]! * scale;
+    }
+    const batches: Batch[] = [];
+    for (const [len, members] of [...byLen].sort((a, b) => a[0] - b[0])) {
+      const per = Math.max(1, Math.floor(BATCH_TOKENS / len));
+      for (let i = 0; i < members.length; i += per) {
+        const group = members.slice(i, i + per);
+        const hidden = new Float32Array(group.length * len * D);
+        group.forEach((s, bi) => {
+          const seq = seqs[s]!;
+          for (let p = 0; p < len; p++) {
+            const r = rowOf[seq[p]!]!;
+            hidden.set(rows.subarray(r * D, (r + 1) * D), (bi * len + p) * D);
+          }
+        });
+        batches.push({ seqs: group, len, hidden });
+      }
+    }
+    return batches;
+  }
+
+  #ropeFeeds(positions: number): Record<AttentionKind, { cos: ort.Tensor; sin: ort.Tensor }> {
+    const spec = this.spec;
+    const make = (kind: AttentionKind) => {
+      const t = ropeTables(spec.rope[kind], spec.headDim, positions);
+      const dims = [positions, t.half];
+      if (this.#precision === 'f16') {
+        return { cos: new ort.Tensor('float16', f32ToF16(t.cos), dims), sin: new ort.Tensor('float16', f32ToF16(t.sin), dims) };
+      }
+      return { cos: new ort.Tensor('float32', t.cos, dims), sin: new ort.Tensor('float32', t.sin, dims) };
+    };
+    const full = make('full');
+    const sameRope = JSON.stringify(spec.rope.full) === JSON.stringify(spec.rope.sliding);
+    return { full, sliding: sameRope ? full : make('sliding') };
+  }
+
+  #tokenWeightFeeds(batches: Batch[], weights: Float32Array[] | undefined): ort.Tensor[] {
+    return batches.map((b) => {
+      const w = new Float32Array(b.seqs.length * b.len);
+      if (weights) b.seqs.forEach((s, i) => w.set(weights[s]!, i * b.len));
+      else w.fill(1);
+      return new ort.Tensor('float32', w, [b.seqs.length, b.len]);
+    });
+  }
+
+  /** Starts loading a layer; a failure surfaces when awaited, never as an unhandled rejection. */
+  #prefetch(layer: number): Promise<Map<TensorRole, ort.Tensor>> {
+    const p = loadLayer(this.spec, this.#ckpt, layer, this.#precision);
+    p.catch(() => {});
+    return p;
+  }
+
+  #session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
+    let s = this.#sessions.get(key);
+    if (!s) {
+      s = ort.InferenceSession.create(build(), this.#sessionOptions).catch((e: Error) => {
+        this.#sessions.delete(key);
+        if (this.#device === 'webgpu') throw new CompactError(`engine: device webgpu is not usable here: ${e.message}`);
+        throw e;
+      });
+      this.#sessions.set(key, s);
+    }
+    return s;
+  }
+
+  #layerSession(kind: AttentionKind, act2: boolean): Promise<ort.InferenceSession> {
+    return this.#session(`layer:${kind}:${act2}`, () => buildLayerGraph(this.spec, { kind, act2, precision: this.#precision }));
+  }
+
+  #headSession(opts: HeadGraphOptions): Promise<ort.InferenceSession> {
+    return this.#session(`head:${opts.normed}:${opts.logits}:${opts.logprobs}`, () => buildHeadGraph(this.spec, opts));
+  }
+
+  /**
+   * Final norm → lm_head over chunks of positions. The weight is loaded once; logits of a chunk
+   * are copied out only when the caller asked for them.
+   */
+  async #runHead(batches: Batch[], seqs: Int32Array[], req: ForwardRequest): Promise<{ normed?: Float32Array[]; logits?: Float32Array[]; logprobs?: Float32Array[] }> {
+    const spec = this.spec;
+    const { hidden: D, vocabSize: V } = spec;
+    const opts: HeadGraphOptions = { normed: !!req.hidden, logits: !!req.logits, logprobs: !!req.targets, precision: this.#precision };
+    const session = await this.#headSession(opts);
+    const plan = globalPlan(spec);
+    const norm = await loadTensor(spec, this.#ckpt, plan.finalNorm, this.#precision);
+    const weight = opts.logits || opts.logprobs ? await loadTensor(spec, this.#ckpt, plan.lmHead, this.#precision) : null;
+    const normed = opts.normed ? seqs.map((s) => new Float32Array(s.length * D)) : undefined;
+    const logits = opts.logits ? seqs.map((s) => new Float32Array(s.length * V)) : undefined;
+    const logprobs = opts.logprobs ? seqs.map((s) => new Float32Array(s.length)) : undefined;
+    const chunk = Math.max(16, Math.floor(HEAD_CHUNK_ELEMENTS / V));
+
+    for (const b of batches) {
+      const rows = b.seqs.length * b.len;
+      for (let r0 = 0; r0 < rows; r0 += chunk) {
+        const n = Math.min(chunk, rows - r0);
+        const feeds: Record<string, ort.Tensor> = {
+          [HEAD_IO.x]: new ort.Tensor('float32', b.hidden.subarray(r0 * D, (r0 + n) * D), [n, D]),
+          [HEAD_IO.norm]: norm,
+        };
+        if (weight) feeds[HEAD_IO.weight] = weight;
+        if (opts.logprobs) {
+          const t = new BigInt64Array(n);
+          for (let i = 0; i < n; i++) {
+            const r = r0 + i;
+            const id = req.targets![b.seqs[Math.floor(r / b.len)]!]![r % b.len]!;
+            t[i] = BigInt(id < 0 ? 0 : id);
+          }
+          feeds[HEAD_IO.targets] = new ort.Tensor('int64', t, [n]);
+        }
+        const out = await session.run(feeds);
+        // Scatter the chunk's rows back to their sequences (a chunk may span sequences).
+        for (let i = 0; i < n; ) {
+          const r = r0 + i;
+          const s = b.seqs[Math.floor(r / b.len)]!;
+          const p = r % b.len;
+          const span = Math.min(n - i, b.len - p);
+          if (normed) normed[s]!.set((out[HEAD_IO.normed]!.data as Float32Array).subarray(i * D, (i + span) * D), p * D);
+          if (logits) logits[s]!.set((out[HEAD_IO.logits]!.data as Float32Array).subarray(i * V, (i + span) * V), p * V);
+          if (logprobs) {
+            const lp = (out[HEAD_IO.logprobs]!.data as Float32Array).subarray(i, i + span);
+            const tgt = req.targets![s]!;
+            for (let k = 0; k < span; k++) logprobs[s]![p + k] = tgt[p + k]! < 0 ? NaN : lp[k]!;
+          }
+          i += span;
+        }
+      }
+    }
+    return { normed, logits, logprobs };
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Which tensors the engine needs, their expected shapes, and loading them as onnxruntime tensors.
+ *
+ * Everything is resolved from the family descriptor's templates and the spec's flags, and checked
+ * once at open time so a bad checkpoint fails before any compute with a message naming the file
+ * and tensor.
+ */
+import ort from 'onnxruntime-node';
+import { CompactError } from '../errors.ts';
+import { tensorName } from '../families/registry.ts';
+import type { ModelSpec, TensorRole, TensorTemplate } from '../families/types.ts';
+import { f32ToF16, isFloatDType } from '../io/dtype.ts';
+import type { Checkpoint } from '../io/safetensors.ts';
+import { isNormRole, layerRoles, layerShape, type Precision } from './layer-graph.ts';
+
+export interface PlannedTensor {
+  role: TensorRole;
+  name: string;
+  shape: number[];
+}
+
+/** Template of a role, from the layer or global templates. */
+function template(spec: ModelSpec, role: TensorRole, global: boolean): TensorTemplate {
+  const t = (global ? spec.family.globals : spec.family.layer).find((x) => x.role === role);
+  if (!t) throw new Error(`family ${spec.family.name} has no template for ${role}`);
+  return t;
+}
+
+/** The tensors of decoder layer `layer` the graph takes, with their names and expected shapes. */
+export function layerPlan(spec: ModelSpec, layer: number): PlannedTensor[] {
+  return layerRoles(spec).map((role) => ({ role, name: tensorName(template(spec, role, false), layer), shape: layerShape(spec, role) }));
+}
+
+export interface GlobalPlan {
+  embed: PlannedTensor;
+  finalNorm: PlannedTensor;
+  /** The output projection: `lm_head.weight`, or the embedding when tied. */
+  lmHead: PlannedTensor;
+}
+
+export function globalPlan(spec: ModelSpec): GlobalPlan {
+  const { hidden: D, vocabSize: V } = spec;
+  const embed = { role: 'embed' as const, name: template(spec, 'embed', true).name, shape: [V, D] };
+  return {
+    embed,
+    finalNorm: { role: 'final_norm', name: template(spec, 'final_norm', true).name, shape: [D] },
+    lmHead: spec.tied ? embed : { role: 'lm_head', name: template(spec, 'lm_head', true).name, shape: [V, D] },
+  };
+}
+
+/** Checks that every tensor the engine will read exists with the expected shape and a float dtype. */
+export function validateCheckpoint(spec: ModelSpec, ckpt: Checkpoint): void {
+  const g = globalPlan(spec);
+  const all: PlannedTensor[] = [g.embed, g.finalNorm];
+  if (!spec.tied) all.push(g.lmHead);
+  for (let l = 0; l < spec.layers; l++) all.push(...layerPlan(spec, l));
+  for (const t of all) {
+    if (!ckpt.has(t.name)) {
+      const why = t.role === 'lm_head' ? ' (config.json says tie_word_embeddings is false)' : '';
+      throw new CompactError(`${ckpt.dir}: tensor "${t.name}" is missing${why}`);
+    }
+    const info = ckpt.info(t.name);
+    const same = info.shape.length === t.shape.length && info.shape.every((d, i) => d === t.shape[i]);
+    if (!same) {
+      throw new CompactError(
+        `${info.file}: tensor "${t.name}" has shape [${info.shape.join(', ')}], expected [${t.shape.join(', ')}] from config.json`,
+      );
+    }
+    if (!isFloatDType(info.dtype)) {
+      throw new CompactError(`${info.file}: tensor "${t.name}" has dtype ${info.dtype}; expected F32, F16, BF16 or F64`);
+    }
+  }
+}
+
+/**
+ * Reads one tensor as an ORT tensor: f32, or f16 when `precision` is 'f16' and the role is not a
+ * norm. Norm weights of (1+w) families get the 1 added here, in f32, as transformers does.
+ */
+export async function loadTensor(spec: ModelSpec, ckpt: Checkpoint, t: PlannedTensor, precision: Precision): Promise<ort.Tensor> {
+  const data = await ckpt.readFloat32(t.name);
+  const norm = isNormRole(t.role);
+  if (norm && spec.family.norm === 'rms-plus-one') {
+    for (let i = 0; i < data.length; i++) data[i] = data[i]! + 1;
+  }
+  if (precision === 'f16' && !norm) return new ort.Tensor('float16', f32ToF16(data), t.shape);
+  return new ort.Tensor('float32', data, t.shape);
+}
+
+/** All weights of one layer, keyed by role. */
+export async function loadLayer(spec: ModelSpec, ckpt: Checkpoint, layer: number, precision: Precision): Promise<Map<TensorRole, ort.Tensor>> {
+  const out = new Map<TensorRole, ort.Tensor>();
+  for (const t of layerPlan(spec, layer)) out.set(t.role, await loadTensor(spec, ckpt, t, precision));
+  return out;
+}
