@@ -1,10 +1,14 @@
 import { CompactError } from '../errors.ts';
 import { parseArgs, bool, num } from './args.ts';
 import { formatInspect, inspectModel } from './inspect.ts';
+import { pruneCommand } from './prune.ts';
+import { evalCommand } from './eval.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
 usage:
+  compact prune <model-dir> --out <dir> [--vocab V' | --vocab-ratio r] [--ffn I' | --ffn-ratio r] [...]
+  compact eval <model-dir> --text FILE [--seq-len 512] [--max-tokens N] [--json]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
   compact help
 
@@ -13,6 +17,8 @@ Run \`compact <command> --help\` for a command's flags.`;
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, Command> = {
+  prune: pruneCommand,
+  eval: evalCommand,
   async inspect(argv) {
     const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean' }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {

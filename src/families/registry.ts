@@ -159,3 +159,13 @@ export function familyFor(config: Record<string, unknown>, file: string): Family
 export function tensorName(t: TensorTemplate, layer?: number): string {
   return layer === undefined ? t.name : t.name.replace('{i}', String(layer));
 }
+
+/** The template a checkpoint tensor instantiates, and its layer index; null for names the family does not declare. */
+export function templateOf(fam: FamilyDescriptor, name: string): { template: TensorTemplate; layer?: number } | null {
+  for (const t of fam.globals) if (t.name === name) return { template: t };
+  const m = /^model\.layers\.(\d+)\./.exec(name);
+  if (!m) return null;
+  const generic = name.replace(`model.layers.${m[1]}.`, 'model.layers.{i}.');
+  for (const t of fam.layer) if (t.name === generic) return { template: t, layer: Number(m[1]) };
+  return null;
+}

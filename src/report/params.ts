@@ -1,3 +1,4 @@
+import { templateOf } from '../families/registry.ts';
 import type { ModelSpec, TensorGroup } from '../families/types.ts';
 
 /** Parameter counts by group, as the paper splits them (vocab 2VD or VD tied, FFN 3LDI, attention). */
@@ -49,13 +50,7 @@ export function countParams(spec: ModelSpec, shape: Shape = {}): ParamBreakdown 
 
 /** Group of a tensor name by the family's templates, or 'other' for names it does not declare. */
 export function groupOf(spec: ModelSpec, name: string): TensorGroup | 'other' {
-  for (const t of spec.family.globals) if (t.name === name) return t.group;
-  const m = /^model\.layers\.(\d+)\./.exec(name);
-  if (m) {
-    const generic = name.replace(`model.layers.${m[1]}.`, 'model.layers.{i}.');
-    for (const t of spec.family.layer) if (t.name === generic) return t.group;
-  }
-  return 'other';
+  return templateOf(spec.family, name)?.template.group ?? 'other';
 }
 
 export interface TensorCount { name: string; shape: number[] }

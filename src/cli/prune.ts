@@ -1,0 +1,104 @@
+import { CompactError } from '../errors.ts';
+import { parseMaxShardSize } from '../io/safetensors-writer.ts';
+import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
+import { fmtBytes, fmtDuration, fmtInt, fmtPct, table } from '../report/format.ts';
+import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
+import { bool, num, parseArgs, str } from './args.ts';
+
+export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
+
+budget (kept sizes; default: keep everything on that axis):
+  --vocab V'              tokens kept, counting added/special tokens and the byte alphabet
+  --vocab-ratio r         kept fraction of the tokenizer's vocabulary, in (0, 1)
+  --ffn I'                FFN channels kept in every layer
+  --ffn-ratio r           kept fraction of intermediate_size, in (0, 1)
+method:
+  --vocab-policy id|freq  id: keep ids < V' (BPE merge order; the paper). freq: most frequent in --vocab-corpus
+  --vocab-corpus FILE     text (or JSON lines with "text") counted by the freq policy
+  --ffn-criterion C       act2-common (default: Σ act² over tokens that survive the vocab cut) | act2-all
+calibration:
+  --calib FILE            plain text or JSON lines with a "text" field (default: ${DEFAULT_CALIBRATION_NAME})
+  --calib-tokens N        tokens of calibration (default ${DEFAULT_CALIB_TOKENS})
+  --seq-len N             tokens per sequence (default ${DEFAULT_SEQ_LEN}, capped by max_position_embeddings)
+  --allow-short-calib     use a calibration text shorter than --calib-tokens
+engine and output:
+  --device cpu|webgpu     (default cpu)    --threads N (default: all cores)
+  --output-dtype f32|f16|bf16  (default: the input's)
+  --max-shard-size SIZE   e.g. 5GB (default), 500MB
+  --force                 replace an existing --out
+  --json                  print the report as JSON      --quiet  no progress on stderr`;
+
+const DTYPES: Record<string, PruneOptions['outputDtype']> = { f32: 'F32', float32: 'F32', f16: 'F16', float16: 'F16', bf16: 'BF16', bfloat16: 'BF16' };
+
+export async function pruneCommand(argv: string[]): Promise<number> {
+  const a = parseArgs(
+    argv,
+    {
+      out: 'string', force: 'boolean', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
+      'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'number',
+      'seq-len': 'number', 'allow-short-calib': 'boolean', device: 'string', threads: 'number', 'output-dtype': 'string',
+      'max-shard-size': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
+    },
+    'prune',
+  );
+  if (bool(a, 'help')) {
+    console.log(PRUNE_USAGE);
+    return 0;
+  }
+  if (a.positional.length !== 1 || !str(a, 'out')) {
+    console.error(PRUNE_USAGE);
+    return 2;
+  }
+  const device = str(a, 'device');
+  if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new CompactError(`--device must be cpu or webgpu, got ${device}`);
+  const dt = str(a, 'output-dtype');
+  if (dt !== undefined && !DTYPES[dt.toLowerCase()]) throw new CompactError(`--output-dtype must be f32, f16 or bf16, got ${dt}`);
+  const report = await pruneModel({
+    model: a.positional[0]!,
+    out: str(a, 'out')!,
+    force: bool(a, 'force'),
+    vocab: num(a, 'vocab'),
+    vocabRatio: num(a, 'vocab-ratio'),
+    vocabPolicy: str(a, 'vocab-policy') as PruneOptions['vocabPolicy'],
+    vocabCorpus: str(a, 'vocab-corpus'),
+    ffn: num(a, 'ffn'),
+    ffnRatio: num(a, 'ffn-ratio'),
+    ffnCriterion: str(a, 'ffn-criterion') as PruneOptions['ffnCriterion'],
+    calib: str(a, 'calib'),
+    calibTokens: num(a, 'calib-tokens'),
+    seqLen: num(a, 'seq-len'),
+    allowShortCalib: bool(a, 'allow-short-calib'),
+    device: device as PruneOptions['device'],
+    threads: num(a, 'threads'),
+    outputDtype: dt ? DTYPES[dt.toLowerCase()] : undefined,
+    maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
+    quiet: bool(a, 'quiet'),
+  });
+  console.log(bool(a, 'json') ? JSON.stringify(report, null, 2) : formatPruneReport(report));
+  return 0;
+}
+
+export function formatPruneReport(r: PruneReport): string {
+  const b = r.params.before;
+  const f = r.params.after;
+  return [
+    `pruned ${r.input} → ${r.output} (${r.family})`,
+    `  vocabulary ${fmtInt(r.vocab.embedding_rows_before)} rows → ${fmtInt(r.vocab.kept)} (${r.vocab.policy} policy; tokenizer had ${fmtInt(r.vocab.tokenizer_size_before)})`,
+    `  ffn ${fmtInt(r.ffn.intermediate_before)} → ${fmtInt(r.ffn.intermediate_after)} channels per layer${r.ffn.criterion ? ` (${r.ffn.criterion})` : ''}`,
+    r.calibration ? `  calibration: ${fmtInt(r.calibration.tokens)} tokens of ${r.calibration.source}, ${fmtPct(r.calibration.common_token_share)} on kept tokens` : '  calibration: none needed',
+    '',
+    table(
+      ['group', 'before', 'after'],
+      [
+        ['embedding', fmtInt(b.embedding_params), fmtInt(f.embedding_params)],
+        ['attention', fmtInt(b.attention_params), fmtInt(f.attention_params)],
+        ['ffn', fmtInt(b.ffn_params), fmtInt(f.ffn_params)],
+        ['norm', fmtInt(b.norm_params), fmtInt(f.norm_params)],
+        ['total', fmtInt(b.total_params), fmtInt(f.total_params)],
+      ],
+    ),
+    '',
+    `  ${fmtPct(r.params.reduction)} fewer parameters; took ${fmtDuration(r.run.wall_seconds)}, peak RSS ${fmtBytes(r.run.peak_rss_bytes)}`,
+    r.dropped_files.length ? `  dropped stale files: ${r.dropped_files.join(', ')}` : '',
+  ].filter((l, i, all) => l !== '' || i < all.length - 1).join('\n');
+}
