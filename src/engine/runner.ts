@@ -25,6 +25,11 @@ export interface EngineOptions {
   threads?: number;
   /** Compute precision of projections, attention and FFN (norms, residuals and act² stay f32). */
   precision?: Precision;
+  /**
+   * Positions per lm_head chunk. Default: as many as keep a chunk's logits within 128 MB of f32.
+   * Tests set it small to cross chunk and sequence boundaries.
+   */
+  headChunkRows?: number;
 }
 
 export interface ForwardRequest {
@@ -86,6 +91,7 @@ export class Engine {
   readonly #precision: Precision;
   readonly #sessionOptions: ort.InferenceSession.SessionOptions;
   readonly #device: 'cpu' | 'webgpu';
+  readonly #headChunkRows: number | undefined;
   readonly #sessions = new Map<string, Promise<ort.InferenceSession>>();
   #closed = false;
 
@@ -98,6 +104,7 @@ export class Engine {
     this.#ckpt = ckpt;
     this.#precision = opts.precision ?? 'f32';
     this.#device = opts.device ?? 'cpu';
+    this.#headChunkRows = opts.headChunkRows;
     this.#sessionOptions = {
       executionProviders: this.#device === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu'],
       intraOpNumThreads: opts.threads ?? availableParallelism(),
@@ -116,6 +123,9 @@ export class Engine {
     }
     if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
       throw new CompactError(`engine: threads must be a positive integer, got ${opts.threads}`);
+    }
+    if (opts.headChunkRows !== undefined && !(Number.isInteger(opts.headChunkRows) && opts.headChunkRows >= 1)) {
+      throw new CompactError(`engine: headChunkRows must be a positive integer, got ${opts.headChunkRows}`);
     }
     if (opts.device === 'webgpu' && !ort.listSupportedBackends().some((b) => b.name === 'webgpu')) {
       throw new CompactError('engine: device webgpu is not available in this onnxruntime-node build');
@@ -369,7 +379,7 @@ export class Engine {
     const normed = opts.normed ? seqs.map((s) => new Float32Array(s.length * D)) : undefined;
     const logits = opts.logits ? seqs.map((s) => new Float32Array(s.length * V)) : undefined;
     const logprobs = opts.logprobs ? seqs.map((s) => new Float32Array(s.length)) : undefined;
-    const chunk = Math.max(16, Math.floor(HEAD_CHUNK_ELEMENTS / V));
+    const chunk = this.#headChunkRows ?? Math.max(16, Math.floor(HEAD_CHUNK_ELEMENTS / V));
 
     for (const b of batches) {
       const rows = b.seqs.length * b.len;
