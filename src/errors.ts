@@ -4,7 +4,9 @@
  */
 export class CompactError extends Error {
   constructor(message: string) {
-    super(message.replace(/\s*\n\s*/g, ' '));
+    // Any line break, not just \n: a \r or U+2028 in a file or tensor name quoted into the message
+    // would otherwise split it or overwrite it on a terminal.
+    super(message.replace(/\s*[\n\r\v\f\u0085\u2028\u2029]\s*/g, ' '));
     this.name = 'CompactError';
   }
 }

@@ -200,12 +200,14 @@ async function readFully(fh: FileHandle, buf: Uint8Array, bufOffset: number, len
   }
 }
 
+/** null when nothing can be there (a name over the OS limit cannot exist either); other failures are a CompactError. */
 async function statOrNull(p: string): Promise<Stats | null> {
   try {
     return await fsp.stat(p);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return null;
+    throw new CompactError(`${p}: cannot access (${code ?? (e as Error).message})`);
   }
 }
 
