@@ -40,9 +40,17 @@ function num(cfg: Record<string, unknown>, key: string, file: string, fallback?:
   return v;
 }
 
-function posInt(cfg: Record<string, unknown>, key: string, file: string, fallback?: number): number {
+/**
+ * Bounds far above any real model that keep a hostile config from reaching allocations sized by
+ * it (`new Array(num_hidden_layers)`, 2^64-row tensors): sizes stay int32, as ONNX indexes them.
+ */
+const MAX_DIM = 2 ** 31 - 1;
+const MAX_LAYERS = 10_000;
+
+function posInt(cfg: Record<string, unknown>, key: string, file: string, fallback?: number, max = MAX_DIM): number {
   const v = num(cfg, key, file, fallback);
   if (!Number.isInteger(v) || v < 1) throw new CompactError(`${file}: "${key}" must be a positive integer, got ${v}`);
+  if (v > max) throw new CompactError(`${file}: "${key}" is ${v}, over the supported maximum ${max}`);
   return v;
 }
 
@@ -134,7 +142,7 @@ export function resolveSpec(cfg: Record<string, unknown>, file: string): ModelSp
   const family = familyFor(cfg, file);
   const hidden = posInt(cfg, 'hidden_size', file);
   const heads = posInt(cfg, 'num_attention_heads', file);
-  const layers = posInt(cfg, 'num_hidden_layers', file);
+  const layers = posInt(cfg, 'num_hidden_layers', file, undefined, MAX_LAYERS);
   const kvHeads = posInt(cfg, 'num_key_value_heads', file, heads);
   if (heads % kvHeads !== 0) throw new CompactError(`${file}: num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`);
   const headDim = posInt(cfg, 'head_dim', file, hidden / heads);
