@@ -17,7 +17,7 @@ import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { buildHeadGraph, HEAD_IO, type HeadGraphOptions } from './head-graph.ts';
 import { buildLayerGraph, LAYER_IO, weightInput, type Precision } from './layer-graph.ts';
 import { ropeTables } from './rope-tables.ts';
-import { globalPlan, loadLayer, loadTensor, validateCheckpoint } from './weights.ts';
+import { globalPlan, LayerLoader, loadTensor, validateCheckpoint } from './weights.ts';
 
 export interface EngineOptions {
   device?: 'cpu' | 'webgpu';
@@ -178,10 +178,15 @@ export class Engine {
     const tokw = req.act2 ? this.#tokenWeightFeeds(batches, req.tokenWeights) : null;
     const act2: Float64Array[] | undefined = req.act2 ? [] : undefined;
 
-    let pending = this.#prefetch(0);
+    const loader = new LayerLoader(spec, this.#ckpt, this.#precision);
+    // ORT writes each layer's output into `scratch`, copied back into the batch's own buffer: no
+    // per-run allocation of B·S·D floats for the GC to chase.
+    const scratch = new Float32Array(Math.max(...batches.map((b) => b.hidden.length)));
+    const act2Out = new Float32Array(spec.intermediate);
+    let pending = this.#prefetch(loader, 0);
     for (let l = 0; l <= lastLayer; l++) {
       const weights = await pending;
-      if (l < lastLayer) pending = this.#prefetch(l + 1);
+      if (l < lastLayer) pending = this.#prefetch(loader, l + 1);
       const kind = spec.layerTypes[l]!;
       const session = await this.#layerSession(kind, !!req.act2);
       const acc = act2 ? new Float64Array(spec.intermediate) : null;
@@ -197,12 +202,12 @@ export class Engine {
         };
         if (tokw) feeds[LAYER_IO.tokw] = tokw[bi]!;
         for (const [role, t] of weights) feeds[weightInput(role)] = t;
-        const out = await session.run(feeds);
-        b.hidden = out[LAYER_IO.y]!.data as Float32Array;
-        if (acc) {
-          const a = out[LAYER_IO.act2]!.data as Float32Array;
-          for (let i = 0; i < a.length; i++) acc[i]! += a[i]!;
-        }
+        const y = scratch.subarray(0, b.hidden.length);
+        const fetches: Record<string, ort.Tensor> = { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) };
+        if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [spec.intermediate]);
+        await session.run(feeds, fetches);
+        b.hidden.set(y);
+        if (acc) for (let i = 0; i < act2Out.length; i++) acc[i]! += act2Out[i]!;
       }
       if (act2) act2.push(acc!);
       // The last layer's raw output is not an HF hidden state when the final norm follows.
@@ -337,8 +342,8 @@ export class Engine {
   }
 
   /** Starts loading a layer; a failure surfaces when awaited, never as an unhandled rejection. */
-  #prefetch(layer: number): Promise<Map<TensorRole, ort.Tensor>> {
-    const p = loadLayer(this.spec, this.#ckpt, layer, this.#precision);
+  #prefetch(loader: LayerLoader, layer: number): Promise<Map<TensorRole, ort.Tensor>> {
+    const p = loader.load(layer);
     p.catch(() => {});
     return p;
   }

@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
 import { tensorName } from '../families/registry.ts';
 import type { ModelSpec, TensorRole, TensorTemplate } from '../families/types.ts';
-import { f32ToF16, isFloatDType } from '../io/dtype.ts';
+import { bf16ToF32Bits, f16ToF32Bits, f32ToF16, isFloatDType, toFloat32, viewAs16, viewAsF32 } from '../io/dtype.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
 import { isNormRole, layerRoles, layerShape, type Precision } from './layer-graph.ts';
 
@@ -86,9 +86,47 @@ export async function loadTensor(spec: ModelSpec, ckpt: Checkpoint, t: PlannedTe
   return new ort.Tensor('float32', data, t.shape);
 }
 
-/** All weights of one layer, keyed by role. */
-export async function loadLayer(spec: ModelSpec, ckpt: Checkpoint, layer: number, precision: Precision): Promise<Map<TensorRole, ort.Tensor>> {
-  const out = new Map<TensorRole, ort.Tensor>();
-  for (const t of layerPlan(spec, layer)) out.set(t.role, await loadTensor(spec, ckpt, t, precision));
-  return out;
+/**
+ * Loads layer weights into two reused sets of f32 buffers (layer l uses set l % 2): the layer being
+ * computed and the one being prefetched never share a set, and streaming a deep model allocates
+ * no new weight memory after the first two layers (the GC would otherwise let freed layers pile up).
+ */
+export class LayerLoader {
+  readonly #pools: Map<TensorRole, Float32Array>[] = [new Map(), new Map()];
+
+  constructor(
+    readonly spec: ModelSpec,
+    readonly ckpt: Checkpoint,
+    readonly precision: Precision,
+  ) {}
+
+  async load(layer: number): Promise<Map<TensorRole, ort.Tensor>> {
+    const pool = this.#pools[layer % 2]!;
+    const out = new Map<TensorRole, ort.Tensor>();
+    for (const t of layerPlan(this.spec, layer)) {
+      if (this.precision === 'f16' && !isNormRole(t.role)) {
+        out.set(t.role, await loadTensor(this.spec, this.ckpt, t, this.precision));
+        continue;
+      }
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      let buf = pool.get(t.role);
+      if (!buf || buf.length !== n) pool.set(t.role, (buf = new Float32Array(n)));
+      await this.#readInto(t.name, buf);
+      if (isNormRole(t.role) && this.spec.family.norm === 'rms-plus-one') {
+        for (let i = 0; i < n; i++) buf[i] = buf[i]! + 1;
+      }
+      out.set(t.role, new ort.Tensor('float32', buf, t.shape));
+    }
+    return out;
+  }
+
+  async #readInto(name: string, dst: Float32Array): Promise<void> {
+    const info = this.ckpt.info(name);
+    const bytes = await this.ckpt.readBytes(name);
+    const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
+    if (info.dtype === 'BF16') bf16ToF32Bits(viewAs16(bytes), bits, dst.length);
+    else if (info.dtype === 'F16') f16ToF32Bits(viewAs16(bytes), bits, dst.length);
+    else if (info.dtype === 'F32') dst.set(viewAsF32(bytes));
+    else dst.set(toFloat32(bytes, info.dtype));
+  }
 }
