@@ -1,0 +1,218 @@
+/**
+ * Hugging Face checkpoint folder → one GGUF file for llama.cpp, written atomically and streamed
+ * tensor by tensor.
+ *
+ * Metadata follows convert_hf_to_gguf.py (TextModel.set_gguf_parameters plus the LlamaModel,
+ * Qwen2Model, Qwen3Model and Gemma3Model overrides). Where llama.cpp cannot express a config
+ * value directly, the export either folds it into the weights so llama.cpp computes the same
+ * function, or refuses with a CompactError — it never writes a file that silently differs:
+ * - llama3 rope scaling → a `rope_freqs` tensor of per-frequency divisors (as the converter does);
+ * - sliding-window attention on `llama`/`qwen2`/`qwen3` (Mistral): llama.cpp has no window for
+ *   these architectures, so `context_length` is capped at the window — within it, full and
+ *   sliding attention are the same function;
+ * - Gemma 3: llama.cpp hard-codes the attention scale (1/sqrt(head_dim), or 1/sqrt(hidden/heads)
+ *   for the 62-layer 27B); a different `query_pre_attn_scalar` is folded into q_norm. Its
+ *   sliding layers must follow a period p (layer i slides iff i mod p < p − 1), which
+ *   `attention.sliding_window_pattern` expresses.
+ */
+import { access, constants, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { CompactError } from '../errors.ts';
+import { readModelConfig } from '../families/model-config.ts';
+import { inverseFrequencies } from '../families/rope.ts';
+import type { ModelSpec } from '../families/types.ts';
+import { layerRoles } from '../engine/layer-graph.ts';
+import { validateCheckpoint } from '../engine/weights.ts';
+import { openCheckpoint } from '../io/safetensors.ts';
+import { writeFileAtomic } from '../io/atomic-dir.ts';
+import { ggufTokenizer } from './gguf-tokenizer.ts';
+import { planTensors } from './gguf-tensors.ts';
+import { encodeHeader, ggufChunks, kv, type GgmlTypeName, type GgufValue } from './gguf-writer.ts';
+
+/** GGUF architectures this exporter writes, and the families that map to each. */
+export const GGUF_SUPPORT: Record<string, string> = { llama: 'Llama, Mistral', qwen2: 'Qwen2', qwen3: 'Qwen3', gemma3: 'Gemma 3' };
+
+/** gguf-py LlamaFileType of each tensor type. */
+const FILE_TYPE: Record<GgmlTypeName, number> = { F32: 0, F16: 1, BF16: 32 };
+
+export interface GgufExportOptions {
+  /** Type of 2-D tensors; default: the checkpoint's storage type (F64 → F32). */
+  dtype?: GgmlTypeName;
+  /** Replace an existing file (default true, like any exporter writing one file). */
+  overwrite?: boolean;
+}
+
+export interface GgufExportReport {
+  input: string;
+  output: string;
+  architecture: string;
+  dtype: GgmlTypeName;
+  tensors: number;
+  bytes: number;
+  vocab: number;
+  tokenizer: { model: string; pre: string | null };
+  /** Adjustments made so llama.cpp computes what transformers computes (empty when none). */
+  notes: string[];
+}
+
+/** Sliding period p with is_swa(i) = i mod p < p − 1 (llama.cpp's set_swa_pattern), or null. */
+export function slidingPeriod(kinds: readonly string[]): number | null {
+  const n = kinds.length;
+  for (let p = 2; p <= n + 1; p++) {
+    if (kinds.every((k, i) => (k === 'sliding') === (i % p < p - 1))) return p;
+  }
+  return null;
+}
+
+/** llama3 rope: divisor of each inverse frequency (convert_hf_to_gguf's rope_factors). */
+function ropeFreqFactors(spec: ModelSpec): Float32Array | null {
+  const rope = spec.rope.full;
+  if (rope.type !== 'llama3') return null;
+  const scaled = inverseFrequencies(rope, spec.headDim);
+  const plain = inverseFrequencies({ theta: rope.theta, type: 'default' }, spec.headDim);
+  return Float32Array.from(plain, (f, j) => f / scaled[j]!);
+}
+
+async function checkWritable(out: string): Promise<void> {
+  const dir = dirname(resolve(out));
+  const s = await stat(dir).catch(() => null);
+  if (!s) throw new CompactError(`${out}: cannot write: folder ${dir} does not exist`);
+  if (!s.isDirectory()) throw new CompactError(`${out}: cannot write: ${dir} is not a folder`);
+  try {
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new CompactError(`${out}: cannot write: folder ${dir} is not writable`);
+  }
+  const target = await stat(out).catch(() => null);
+  if (target?.isDirectory()) throw new CompactError(`${out}: is a folder; --out names the .gguf file to write`);
+}
+
+export async function exportGguf(modelDir: string, out: string, opts: GgufExportOptions = {}): Promise<GgufExportReport> {
+  const { raw, spec, file } = readModelConfig(modelDir);
+  const arch = spec.family.ggufArch;
+  if (!GGUF_SUPPORT[arch]) {
+    throw new CompactError(`${file}: ${spec.architecture} cannot be exported to GGUF (supported: ${Object.values(GGUF_SUPPORT).join(', ')})`);
+  }
+  const notes: string[] = [];
+  const md: Array<[string, GgufValue]> = [];
+  const a = (key: string, v: GgufValue): void => void md.push([`${arch}.${key}`, v]);
+
+  // --- what llama.cpp can and cannot express, checked before anything is read or written
+  if (spec.attnSoftcap != null) throw new CompactError(`${file}: attn_logit_softcapping is not supported by llama.cpp's ${arch} architecture`);
+  if (spec.finalLogitSoftcap != null && arch !== 'gemma3') throw new CompactError(`${file}: final_logit_softcapping is not supported by llama.cpp's ${arch} architecture`);
+  const rope = spec.rope.full;
+  if (rope.type === 'llama3' && arch !== 'llama') throw new CompactError(`${file}: llama3 rope scaling is only expressible for the llama architecture in GGUF`);
+  const sliding = spec.layerTypes.some((k) => k === 'sliding');
+  let contextLength = spec.maxPositions;
+  let period: number | null = null;
+  if (sliding && arch === 'gemma3') {
+    period = slidingPeriod(spec.layerTypes);
+    if (period === null) {
+      throw new CompactError(`${file}: layer_types [${spec.layerTypes.join(', ')}] is not periodic (layer i slides iff i mod p < p-1), which is all llama.cpp's gemma3 can express`);
+    }
+  } else if (sliding) {
+    if (spec.rope.sliding.theta !== rope.theta || spec.rope.sliding.type !== rope.type) {
+      throw new CompactError(`${file}: sliding layers with their own rope are not expressible for llama.cpp's ${arch} architecture`);
+    }
+    contextLength = Math.min(contextLength, spec.slidingWindow!);
+    notes.push(`llama.cpp's ${arch} has no sliding-window attention: context_length capped at the window (${contextLength}), where full and sliding attention agree`);
+  }
+  let qNormScale = 1;
+  if (arch === 'gemma3') {
+    // llama.cpp: f_attention_scale = 1/sqrt(n_embd/n_head) for the 62-layer 27B, else 1/sqrt(head_dim).
+    const llamaScale = spec.layers === 62 ? (spec.hidden / spec.heads) ** -0.5 : spec.headDim ** -0.5;
+    qNormScale = spec.attnScale / llamaScale;
+    if (Math.abs(qNormScale - 1) > 1e-7) notes.push(`query_pre_attn_scalar folded into attn_q_norm (×${qNormScale.toPrecision(6)}): llama.cpp fixes the gemma3 attention scale`);
+    else qNormScale = 1;
+  }
+
+  const ckpt = await openCheckpoint(modelDir);
+  try {
+    validateCheckpoint(spec, ckpt);
+    const embedInfo = ckpt.info(spec.family.globals.find((g) => g.role === 'embed')!.name);
+    const dtype: GgmlTypeName = opts.dtype ?? (embedInfo.dtype === 'F16' ? 'F16' : embedInfo.dtype === 'BF16' ? 'BF16' : 'F32');
+
+    // --- tokenizer first: it fixes the vocabulary size (Gemma 3 drops rows beyond the tokenizer)
+    let rows = spec.vocabSize;
+    let tok = ggufTokenizer(modelDir, rows, raw);
+    if (arch === 'gemma3') {
+      const real = tokenizerSize(tok);
+      if (real < rows) {
+        rows = real;
+        tok = ggufTokenizer(modelDir, rows, raw);
+        notes.push(`embedding rows beyond the tokenizer dropped (${spec.vocabSize} → ${rows}), as convert_hf_to_gguf does for Gemma 3`);
+      }
+    }
+
+    // --- metadata, in the converter's order
+    md.push(['general.architecture', kv.str(arch)]);
+    md.push(['general.type', kv.str('model')]);
+    md.push(['general.name', kv.str(basename(resolve(modelDir)))]);
+    a('block_count', kv.u32(spec.layers));
+    a('context_length', kv.u32(contextLength));
+    a('embedding_length', kv.u32(spec.hidden));
+    a('feed_forward_length', kv.u32(spec.intermediate));
+    a('attention.head_count', kv.u32(spec.heads));
+    a('attention.head_count_kv', kv.u32(spec.kvHeads));
+    a('rope.freq_base', kv.f32(rope.theta));
+    a('attention.layer_norm_rms_epsilon', kv.f32(spec.rmsEps));
+    a('attention.key_length', kv.u32(spec.headDim));
+    a('attention.value_length', kv.u32(spec.headDim));
+    md.push(['general.file_type', kv.u32(FILE_TYPE[dtype])]);
+    if (arch === 'llama') {
+      a('vocab_size', kv.u32(rows));
+      a('rope.dimension_count', kv.u32(spec.headDim));
+    }
+    if (rope.type === 'linear') {
+      a('rope.scaling.type', kv.str('linear'));
+      a('rope.scaling.factor', kv.f32(rope.factor!));
+    }
+    if (arch === 'gemma3') {
+      if (spec.finalLogitSoftcap != null) a('final_logit_softcapping', kv.f32(spec.finalLogitSoftcap));
+      if (period !== null) {
+        a('attention.sliding_window', kv.u32(spec.slidingWindow!));
+        a('attention.sliding_window_pattern', kv.u32(period));
+        a('rope.freq_base_swa', kv.f32(spec.rope.sliding.theta));
+        if (spec.rope.sliding.type !== 'default') throw new CompactError(`${file}: rope scaling on sliding layers is not expressible in GGUF`);
+      }
+    }
+    md.push(['general.quantization_version', kv.u32(2)]);
+    md.push(...tok.metadata);
+
+    const tensors = planTensors(spec, ckpt, () => layerRoles(spec), { dtype, rows, qNormScale, ropeFreqs: ropeFreqFactors(spec) });
+    const { header, dataBytes } = encodeHeader(md, tensors);
+
+    await checkWritable(out);
+    try {
+      await writeFileAtomic(out, ggufChunks(md, tensors), { overwrite: opts.overwrite ?? true });
+    } catch (e) {
+      if (e instanceof CompactError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code) throw new CompactError(`${out}: cannot write (${code}: ${(e as Error).message})`);
+      throw e;
+    }
+    const model = md.find(([k]) => k === 'tokenizer.ggml.model')![1];
+    const pre = md.find(([k]) => k === 'tokenizer.ggml.pre')?.[1];
+    return {
+      input: modelDir,
+      output: out,
+      architecture: arch,
+      dtype,
+      tensors: tensors.length,
+      bytes: header.length + dataBytes,
+      vocab: rows,
+      tokenizer: { model: String((model as { value: string }).value), pre: pre ? String((pre as { value: string }).value) : null },
+      notes,
+    };
+  } finally {
+    await ckpt.close();
+  }
+}
+
+/** Tokens before the `[PAD…]` padding rows. */
+function tokenizerSize(tok: { metadata: Array<[string, GgufValue]> }): number {
+  const entry = tok.metadata.find(([k]) => k === 'tokenizer.ggml.tokens')![1] as { items: readonly string[] };
+  let n = entry.items.length;
+  while (n > 0 && /^\[PAD\d+\]$/.test(entry.items[n - 1]!)) n--;
+  return n;
+}
