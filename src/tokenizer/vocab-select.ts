@@ -1,0 +1,164 @@
+/**
+ * Which token ids survive vocabulary pruning.
+ *
+ * Some tokens are mandatory whatever the budget, because without them text stops round-tripping:
+ *  - every added token (special or not): they are matched before the model runs and models,
+ *    chat templates and configs refer to them by string;
+ *  - the byte alphabet, so every string still has an encoding: byte-level BPE's 256 single
+ *    characters, or byte_fallback's `<0x00>`…`<0xFF>` (plus the unk piece it falls back from);
+ *  - byte_fallback only: the pieces the decoder's `Replace` steps rewrite (SentencePiece's "▁").
+ *    The decoder replaces "▁" → " " *before* `ByteFallback` turns bytes back into text, so a space
+ *    encoded as bytes E2 96 81 would decode to a literal "▁" instead of " ".
+ * The rest of the budget V′ is filled by the policy. V′ counts the mandatory tokens too.
+ */
+import { CompactError } from '../errors.ts';
+import { byteFallbackPieces, byteLevelAlphabet, components, mergeResult, type TokenizerFile } from './tokenizer-file.ts';
+
+export type VocabPolicy =
+  | { policy: 'id'; vocabSize: number; mergeClosure?: boolean }
+  | {
+    policy: 'freq';
+    vocabSize: number;
+    /** Occurrences per token id (e.g. from `countTokens`); missing ids count 0. */
+    counts: Map<number, number> | Uint32Array;
+    mergeClosure?: boolean;
+  };
+/*
+ * `mergeClosure` (default true): a token is only taken together with the merge ancestors it needs
+ * to be produced at all (one derivation: its lowest-rank merge, recursively); ancestors count
+ * towards V′, and a token whose ancestors no longer fit is skipped. Why: only byte-level BPE
+ * numbers tokens in merge order. SentencePiece-converted BPE (Mistral, Llama 2, Gemma) numbers
+ * them by score and puts the single characters *last* (Mistral's "e" is id 28,706 of 32,000), so
+ * plain "ids < V′" at 50% keeps "▁the" but not "t", "h" or "e": nothing can be merged any more and
+ * every character falls back to bytes (4× more tokens). Likewise a frequent token ("Ġthe") is
+ * useless without its rarely-final intermediates ("Ġt"). With byte-level vocabularies the
+ * ancestors already have lower ids, so the id policy is then exactly "the lowest ids".
+ */
+
+export interface SelectOptions {
+  /**
+   * Embedding rows of the model. Rows beyond the tokenizer (padding, as in Qwen2.5) are never
+   * kept; a tokenizer id at or beyond this is an inconsistent checkpoint.
+   */
+  modelRows?: number;
+}
+
+/** The ids that are kept whatever the budget, sorted ascending. */
+export function mandatoryIds(tok: TokenizerFile): Int32Array {
+  const ids = new Set<number>();
+  for (const t of tok.addedTokens) ids.add(t.id);
+  const alphabet = tok.flavour === 'byte-level' ? byteLevelAlphabet() : byteFallbackPieces();
+  for (const s of alphabet) {
+    const id = tok.vocab[s];
+    if (id !== undefined) ids.add(id);
+  }
+  if (tok.flavour === 'byte-fallback') {
+    if (tok.unkToken !== null && tok.vocab[tok.unkToken] !== undefined) ids.add(tok.vocab[tok.unkToken]);
+    for (const c of components(tok.json.decoder)) {
+      const pattern = c.pattern as { String?: unknown } | undefined;
+      if (c.type === 'Replace' && typeof pattern?.String === 'string' && tok.vocab[pattern.String] !== undefined) {
+        ids.add(tok.vocab[pattern.String]);
+      }
+    }
+  }
+  return Int32Array.from([...ids].sort((a, b) => a - b));
+}
+
+/** Chooses the kept old ids (sorted ascending) for a policy; see the module comment. */
+export function selectKeptIds(tok: TokenizerFile, policy: VocabPolicy, opts: SelectOptions = {}): Int32Array {
+  const size = tok.size;
+  if (opts.modelRows !== undefined && size > opts.modelRows) {
+    throw new CompactError(`${tok.file}: token id ${size - 1} (${JSON.stringify(tok.idToToken[size - 1])}) has no embedding row (the model has ${opts.modelRows} rows)`);
+  }
+  const target = policy.vocabSize;
+  const mandatory = mandatoryIds(tok);
+  if (!Number.isInteger(target) || target < mandatory.length) {
+    throw new CompactError(`${tok.file}: vocabulary size ${target} is below the minimum of ${mandatory.length} (added tokens, byte alphabet${tok.flavour === 'byte-fallback' ? ', unk and "▁"' : ''})`);
+  }
+  const kept = new Uint8Array(size);
+  for (const id of mandatory) kept[id] = 1;
+  let count = mandatory.length;
+  const existing = (id: number): boolean => tok.idToToken[id] !== undefined;
+
+  let order: number[];
+  if (policy.policy === 'id') {
+    // BPE merge order: low ids are the frequent, early-merged tokens.
+    order = [];
+    for (let id = 0; id < size; id++) if (!kept[id] && existing(id)) order.push(id);
+  } else if (policy.policy === 'freq') {
+    const countOf = countLookup(policy.counts);
+    order = [];
+    for (let id = 0; id < size; id++) if (!kept[id] && existing(id)) order.push(id);
+    order.sort((a, b) => countOf(b) - countOf(a) || a - b);
+  } else {
+    throw new CompactError(`${tok.file}: unknown vocabulary policy ${JSON.stringify((policy as { policy: unknown }).policy)}`);
+  }
+
+  if (policy.mergeClosure === false) {
+    for (const id of order) {
+      if (count >= target) break;
+      kept[id] = 1; count++;
+    }
+  } else {
+    const producer = producingMerges(tok);
+    const pending: number[] = [];
+    const stack: number[] = [];
+    for (const id of order) {
+      if (count >= target) break;
+      if (kept[id]) continue;
+      // The not-yet-kept tokens of one derivation of `id` (no duplicates: marked 2 while pending).
+      pending.length = 0;
+      stack.push(id);
+      while (stack.length > 0) {
+        const t = stack.pop()!;
+        if (kept[t]) continue;
+        kept[t] = 2;
+        pending.push(t);
+        const p = producer.get(t);
+        if (p !== undefined) stack.push(p[0], p[1]);
+      }
+      if (count + pending.length > target) {
+        for (const t of pending) kept[t] = 0; // does not fit: try the next ones
+        continue;
+      }
+      for (const t of pending) kept[t] = 1;
+      count += pending.length;
+    }
+  }
+
+  const out = new Int32Array(count);
+  let j = 0;
+  for (let id = 0; id < size; id++) if (kept[id]) out[j++] = id;
+  return out;
+}
+
+function countLookup(counts: Map<number, number> | Uint32Array): (id: number) => number {
+  if (counts instanceof Map) return (id) => counts.get(id) ?? 0;
+  return (id) => (id < counts.length ? counts[id] : 0);
+}
+
+/** result id → [left id, right id] of the lowest-rank merge producing it. */
+function producingMerges(tok: TokenizerFile): Map<number, [number, number]> {
+  const out = new Map<number, [number, number]>();
+  for (const [a, b] of tok.merges) {
+    const r = tok.vocab[mergeResult(a, b, tok.continuingSubwordPrefix)];
+    const ia = tok.vocab[a];
+    const ib = tok.vocab[b];
+    if (r === undefined || ia === undefined || ib === undefined || out.has(r)) continue;
+    out.set(r, [ia, ib]);
+  }
+  return out;
+}
+
+/** Anything that turns text into ids without special tokens, e.g. `loadTokenizer(dir)`. */
+export interface TokenCounter {
+  encode(text: string): Int32Array;
+  readonly vocabSize: number;
+}
+
+/** Token occurrences in `text` (index = token id), the input of the `freq` policy. */
+export function countTokens(tokenizer: TokenCounter, text: string): Uint32Array {
+  const counts = new Uint32Array(tokenizer.vocabSize);
+  for (const id of tokenizer.encode(text)) if (id >= 0 && id < counts.length) counts[id]++;
+  return counts;
+}

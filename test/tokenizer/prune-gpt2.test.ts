@@ -1,0 +1,3 @@
+import { realPruneSuite } from './prune-suite.ts';
+
+realPruneSuite('gpt2');
