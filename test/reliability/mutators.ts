@@ -138,7 +138,8 @@ function pick(root: unknown, steps: readonly number[]): Path {
     if (node === null || typeof node !== 'object') break;
     const keys: (string | number)[] = Array.isArray(node) ? node.map((_, i) => i) : Object.keys(node);
     if (keys.length === 0) break;
-    if (path.length > 0 && s % 4 === 0) break;
+    // Stop here one time in four (one in sixteen at the root, which replaces the whole document).
+    if (s % (path.length > 0 ? 4 : 16) === 0) break;
     const k = keys[(s >> 2) % keys.length]!;
     path.push(k);
     node = (node as Record<string | number, unknown>)[k];
