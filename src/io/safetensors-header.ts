@@ -53,7 +53,7 @@ export function headerLength(prefix: Uint8Array, fileSize: number, label: string
  * One pass over JSON text that checks nesting depth and returns the raw keys of the top-level
  * object, so duplicate tensor names (which JSON.parse silently collapses) can be reported.
  */
-function scanJson(text: string, label: string): string[] {
+function scanJson(text: string, label: string, what: string): string[] {
   const keys: string[] = [];
   let depth = 0;
   let expectKey = false; // at depth 1, the next string is a key
@@ -72,7 +72,7 @@ function scanJson(text: string, label: string): string[] {
       }
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
       depth++;
-      if (depth > MAX_JSON_DEPTH) throw new CompactError(`${label}: header JSON nests deeper than ${MAX_JSON_DEPTH} levels`);
+      if (depth > MAX_JSON_DEPTH) throw new CompactError(`${label}: ${what} JSON nests deeper than ${MAX_JSON_DEPTH} levels`);
       if (depth === 1) expectKey = c === 0x7b;
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       depth--;
@@ -91,7 +91,7 @@ export function parseJsonObject(bytes: Uint8Array, label: string, what: string):
   } catch {
     throw new CompactError(`${label}: ${what} is not valid UTF-8`);
   }
-  const rawKeys = scanJson(text, label);
+  const rawKeys = scanJson(text, label, what);
   let value: unknown;
   try {
     value = JSON.parse(text);
