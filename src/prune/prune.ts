@@ -12,7 +12,7 @@ import { withOutputDir } from '../io/atomic-dir.ts';
 import { readTokenizerFile, serializeTokenizerJson, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
 import { countTokens, selectKeptIds } from '../tokenizer/vocab-select.ts';
 import { pruneTokenizer } from '../tokenizer/tokenizer-prune.ts';
-import { remapSpecialIds } from '../tokenizer/special-ids.ts';
+import { referencedIds, remapSpecialIds } from '../tokenizer/special-ids.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenize.ts';
 import { Engine } from '../engine/runner.ts';
 import { countParams, reduction, type ParamBreakdown } from '../report/params.ts';
@@ -156,12 +156,14 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
     // 1. Vocabulary: choose the kept ids, cut the tokenizer, remap ids everywhere.
     let textTok: TextTokenizer | null = null;
     const textTokenizer = () => (textTok ??= loadTokenizer(model));
+    const genConfig = await readJsonFile(join(model, 'generation_config.json'));
+    const select = { modelRows: spec.vocabSize, extraIds: [...referencedIds(configRaw), ...referencedIds(genConfig?.obj)] };
     let kept: Int32Array;
     if (policy === 'id') {
-      kept = selectKeptIds(tok, { policy: 'id', vocabSize: budget.vocab }, { modelRows: spec.vocabSize });
+      kept = selectKeptIds(tok, { policy: 'id', vocabSize: budget.vocab }, select);
     } else {
       const counts = countTokens(textTokenizer(), readCalibrationText(opts.vocabCorpus!));
-      kept = selectKeptIds(tok, { policy: 'freq', vocabSize: budget.vocab, counts }, { modelRows: spec.vocabSize });
+      kept = selectKeptIds(tok, { policy: 'freq', vocabSize: budget.vocab, counts }, select);
     }
     const pruned = pruneTokenizer(tok, kept);
     say.message(`vocabulary: keeping ${kept.length} of ${tok.size} tokens (${spec.vocabSize} embedding rows) by ${policy} policy`);
@@ -244,9 +246,9 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       );
       await writeFile(join(tmp, 'tokenizer.json'), serializeTokenizerJson(pruned.json));
       await writeConfig(tmp, configText, configRaw, pruned.oldToNew, kept.length, budget.ffn, opts.outputDtype);
-      for (const name of ['generation_config.json']) {
-        const j = await readJsonFile(join(model, name));
-        if (j) await writeFile(join(tmp, name), patchJsonText(j.text, jsonEdits(j.obj, remapSpecialIds(j.obj, pruned.oldToNew, name))));
+      if (genConfig) {
+        const remapped = remapSpecialIds(genConfig.obj, pruned.oldToNew, 'generation_config.json');
+        await writeFile(join(tmp, 'generation_config.json'), patchJsonText(genConfig.text, jsonEdits(genConfig.obj, remapped)));
       }
       const tc = await readJsonFile(join(model, 'tokenizer_config.json'));
       if (tc) await writeFile(join(tmp, 'tokenizer_config.json'), JSON.stringify(remapSpecialIds(tc.obj, pruned.oldToNew, 'tokenizer_config.json'), null, 2) + '\n');

@@ -90,3 +90,17 @@ function rekeyAddedTokens(src: Record<string, Json>, oldToNew: Int32Array, file:
   }
   return out;
 }
+
+/** Every token id the remapper would touch in `obj` (so they can be kept whatever the budget). */
+export function referencedIds(obj: unknown, depth = 0): number[] {
+  if (typeof obj !== 'object' || obj === null || depth > MAX_DEPTH) return [];
+  const out: number[] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    if (ID_KEY.test(k)) {
+      for (const x of Array.isArray(v) ? v.flat(2) : [v]) if (typeof x === 'number' && Number.isInteger(x)) out.push(x);
+    } else if (typeof v === 'object') {
+      out.push(...referencedIds(v, depth + 1));
+    }
+  }
+  return out;
+}

@@ -41,6 +41,11 @@ export interface SelectOptions {
    * kept; a tokenizer id at or beyond this is an inconsistent checkpoint.
    */
   modelRows?: number;
+  /**
+   * Ids the model's configs name (bos/eos/pad in config.json, generation_config.json): kept like
+   * added tokens, since a config pointing at a removed token is a broken checkpoint.
+   */
+  extraIds?: ArrayLike<number>;
 }
 
 /** The ids that are kept whatever the budget, sorted ascending. */
@@ -71,9 +76,11 @@ export function selectKeptIds(tok: TokenizerFile, policy: VocabPolicy, opts: Sel
     throw new CompactError(`${tok.file}: token id ${size - 1} (${JSON.stringify(tok.idToToken[size - 1])}) has no embedding row (the model has ${opts.modelRows} rows)`);
   }
   const target = policy.vocabSize;
-  const mandatory = mandatoryIds(tok);
+  const base = mandatoryIds(tok);
+  const extra = Array.from(opts.extraIds ?? []).filter((id) => id >= 0 && id < size && tok.idToToken[id] !== undefined);
+  const mandatory = extra.length ? Int32Array.from(new Set([...base, ...extra])).sort() : base;
   if (!Number.isInteger(target) || target < mandatory.length) {
-    throw new CompactError(`${tok.file}: vocabulary size ${target} is below the minimum of ${mandatory.length} (added tokens, byte alphabet${tok.flavour === 'byte-fallback' ? ', unk and "▁"' : ''})`);
+    throw new CompactError(`${tok.file}: vocabulary size ${target} is below the minimum of ${mandatory.length} (added tokens, byte alphabet${tok.flavour === 'byte-fallback' ? ', unk and "▁"' : ''}${extra.length ? ', ids named by the configs' : ''})`);
   }
   const kept = new Uint8Array(size);
   for (const id of mandatory) kept[id] = 1;
