@@ -102,4 +102,23 @@ describe('engine errors', () => {
       oneLine(/model\.safetensors: tensor "model\.layers\.2\.self_attn\.k_proj\.weight" has shape \[31, 64\], expected \[32, 64\] from config\.json/),
     );
   });
+
+  test('device webgpu: runs where an adapter exists, else a one-line CompactError saying so', async () => {
+    let gpu: Engine | undefined;
+    try {
+      gpu = await Engine.open(MODEL, { device: 'webgpu', threads: 1 });
+    } catch (e) {
+      oneLine(/device webgpu is not (available|usable)/)(e);
+      return;
+    }
+    try {
+      const ids = Int32Array.of(1000, 5, 77, 300);
+      const [a, b] = [await gpu.forward([ids], { logits: true }), await engine.forward([ids], { logits: true })];
+      let worst = 0;
+      for (let i = 0; i < a.logits![0]!.length; i++) worst = Math.max(worst, Math.abs(a.logits![0]![i]! - b.logits![0]![i]!));
+      assert.ok(worst < 1e-3, `webgpu vs cpu max abs diff ${worst}`);
+    } finally {
+      await gpu.close();
+    }
+  });
 });
