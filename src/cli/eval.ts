@@ -1,18 +1,39 @@
 import { readFileSync } from 'node:fs';
 import { CompactError } from '../errors.ts';
 import { evaluateText, type TextEvalResult } from '../eval/text-eval.ts';
+import { DEFAULT_SEED, defaultTaskDir, parseTaskList, TASK_NAMES } from '../eval/tasks.ts';
+import { evaluateTasks, type ZeroShotResult } from '../eval/zero-shot.ts';
+import { table } from '../report/format.ts';
 import { Progress } from '../report/progress.ts';
 import { bool, num, parseArgs, str, type ParsedArgs } from './args.ts';
 
-export const EVAL_USAGE = `usage: compact eval <model-dir> --text FILE [--seq-len 512] [--max-tokens N] [--json]
-                        [--device cpu|webgpu] [--threads N] [--quiet]
+export const EVAL_USAGE = `usage: compact eval <model-dir> [--text FILE] [--tasks LIST] [--json] [--device cpu|webgpu] [--threads N] [--quiet]
+         text:  [--seq-len 512] [--max-tokens N]
+         tasks: [--limit N] [--seed ${DEFAULT_SEED}] [--task-dir DIR] [--per-item]
+
+At least one of --text and --tasks; with both, both results are printed (and returned by --json).
 
   --text FILE      bits per byte (NLL in bits / UTF-8 bytes covered; compares models with different
                    vocabularies fairly) and token perplexity of a plain-text file, as one stream
-                   [BOS or EOS] + tokens cut into windows of --seq-len without overlap`;
+                   [BOS or EOS] + tokens cut into windows of --seq-len without overlap
+  --tasks LIST     zero-shot tasks, lm-evaluation-harness style, comma-separated or "all":
+                   ${TASK_NAMES.join(', ')}
+                   acc = argmax of Σ log p(" " + choice | context); acc_norm divides by the choice's
+                   UTF-8 bytes; LAMBADA: greedy last-word accuracy and last-word perplexity; each
+                   accuracy ± its standard error (sqrt(p(1-p)/(n-1)))
+  --limit N        score a seeded random subset of N items per task (the same subset on every run
+                   and thread count; a smaller N picks a subset of a larger one)
+  --seed S         seed of that subset (default ${DEFAULT_SEED})
+  --task-dir DIR   folder with the task files (default: shared/data/tasks beside the repository,
+                   i.e. <repo>/../shared/data/tasks = ${defaultTaskDir()})
+  --per-item       with --json: each item's log-likelihoods and predictions
+  --json           JSON on stdout: with --tasks {"model", "tasks": [...], "text"?}; --text alone
+                   prints the text result object (unchanged)
+  --quiet          no progress on stderr`;
 
 export const EVAL_FLAGS = {
   text: 'string', 'seq-len': 'number', 'max-tokens': 'number', json: 'boolean', device: 'string', threads: 'number', quiet: 'boolean', help: 'boolean',
+  tasks: 'string', limit: 'number', seed: 'number', 'task-dir': 'string', 'per-item': 'boolean',
 } as const;
 
 export async function runTextEval(a: ParsedArgs, model: string): Promise<TextEvalResult> {
@@ -24,13 +45,11 @@ export async function runTextEval(a: ParsedArgs, model: string): Promise<TextEva
     throw new CompactError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   if (text.length === 0) throw new CompactError(`${file}: evaluation text is empty`);
-  const device = str(a, 'device');
-  if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new CompactError(`--device must be cpu or webgpu, got ${device}`);
   let bar2: Progress | null = null;
   return evaluateText(model, text, {
     seqLen: num(a, 'seq-len'),
     maxTokens: num(a, 'max-tokens'),
-    device: device as 'cpu' | 'webgpu' | undefined,
+    device: deviceFlag(a),
     threads: num(a, 'threads'),
     onProgress: (done, total, tokens) => {
       bar2 ??= new Progress('eval', total, 'tokens', process.stderr, bool(a, 'quiet'));
@@ -39,18 +58,76 @@ export async function runTextEval(a: ParsedArgs, model: string): Promise<TextEva
   });
 }
 
+function deviceFlag(a: ParsedArgs): 'cpu' | 'webgpu' | undefined {
+  const device = str(a, 'device');
+  if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new CompactError(`--device must be cpu or webgpu, got ${device}`);
+  return device;
+}
+
+export async function runTaskEval(a: ParsedArgs, model: string): Promise<ZeroShotResult> {
+  const specs = parseTaskList(str(a, 'tasks')!);
+  const quiet = bool(a, 'quiet');
+  let bar: Progress | null = null;
+  return evaluateTasks(model, specs, {
+    taskDir: str(a, 'task-dir') ?? defaultTaskDir(),
+    limit: num(a, 'limit'),
+    seed: num(a, 'seed'),
+    perItem: bool(a, 'per-item'),
+    device: deviceFlag(a),
+    threads: num(a, 'threads'),
+    onTaskStart: (task, items) => {
+      bar = new Progress(task, items, 'tokens', process.stderr, quiet);
+    },
+    onProgress: (_task, done, _total, tokens) => bar?.update(done, tokens, 'items'),
+  });
+}
+
+const fmt = (x: number, d = 4): string => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+
+/** One row per task and metric: value ± stderr, and chance for reference. */
+export function formatTaskTable(r: ZeroShotResult): string {
+  const rows: string[][] = [];
+  for (const t of r.tasks) {
+    let first = true;
+    for (const [name, m] of Object.entries(t.metrics)) {
+      rows.push([
+        first ? t.task : '',
+        first ? `${t.items}${t.items < t.of ? `/${t.of}` : ''}` : '',
+        name,
+        name === 'perplexity' ? fmt(m.value, 2) : fmt(m.value),
+        m.stderr === null ? '' : `± ${fmt(m.stderr)}`,
+        first && t.chance !== null && name !== 'perplexity' ? fmt(t.chance, 2) : '',
+      ]);
+      first = false;
+    }
+  }
+  const subset = r.tasks.some((t) => t.subset) ? `; subsets: --limit seeded with ${r.seed}` : '';
+  return `${table(['task', 'items', 'metric', 'value', 'stderr', 'chance'], rows)}\n(${r.model}; ${fmt(r.seconds, 1)} s${subset})`;
+}
+
 export async function evalCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, EVAL_FLAGS, 'eval');
   if (bool(a, 'help')) {
     console.log(EVAL_USAGE);
     return 0;
   }
-  if (a.positional.length !== 1 || !str(a, 'text')) {
+  if (a.positional.length !== 1 || (!str(a, 'text') && !str(a, 'tasks'))) {
     console.error(EVAL_USAGE);
     return 2;
   }
-  const r = await runTextEval(a, a.positional[0]!);
-  if (bool(a, 'json')) console.log(JSON.stringify(r, null, 2));
-  else console.log(`${a.positional[0]}: ${r.bpb.toFixed(4)} bits/byte, perplexity ${r.ppl.toFixed(2)} over ${r.tokens} tokens (${r.bytes} bytes, windows of ${r.seq_len})`);
+  const model = a.positional[0]!;
+  if (str(a, 'tasks') === undefined) {
+    for (const f of ['limit', 'seed', 'task-dir', 'per-item']) if (a.flags[f] !== undefined) throw new CompactError(`--${f} applies to --tasks only`);
+  }
+  // Validate the task list and --limit/--seed before a possibly long --text run.
+  if (str(a, 'tasks') !== undefined) parseTaskList(str(a, 'tasks')!);
+  const text = str(a, 'text') ? await runTextEval(a, model) : undefined;
+  const tasks = str(a, 'tasks') !== undefined ? await runTaskEval(a, model) : undefined;
+  if (bool(a, 'json')) {
+    console.log(JSON.stringify(tasks ? { ...tasks, ...(text ? { text } : {}) } : text, null, 2));
+    return 0;
+  }
+  if (text) console.log(`${model}: ${text.bpb.toFixed(4)} bits/byte, perplexity ${text.ppl.toFixed(2)} over ${text.tokens} tokens (${text.bytes} bytes, windows of ${text.seq_len})`);
+  if (tasks) console.log(formatTaskTable(tasks));
   return 0;
 }

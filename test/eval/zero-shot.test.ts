@@ -1,0 +1,121 @@
+/**
+ * Zero-shot scoring on the real wiki-28m model with hand-made items. Expected values are computed
+ * here independently of src/eval/multiple-choice.ts: the engine's full logits of
+ * [EOS] + context + " " + choice, a float64 log-softmax, and the sum over the choice's tokens.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Engine } from '../../src/engine/runner.ts';
+import { parseTaskList } from '../../src/eval/tasks.ts';
+import { evaluateTasks, type TaskResult } from '../../src/eval/zero-shot.ts';
+import { loadTokenizer, type TextTokenizer } from '../../src/tokenizer/tokenize.ts';
+import { shared } from '../helpers/paths.ts';
+import { makeTmpDir } from '../helpers/tmp-dir.ts';
+
+const MODEL = shared('models/wiki-28m');
+
+/** Hand-made ARC-style items: the query as llm-foundry stores it ("Question: …"). */
+const ARC_ITEMS = [
+  { query: 'Question: What is the capital city of France?', choices: ['Paris', 'a banana', 'the ocean floor', 'Tuesday'], gold: 0 },
+  { query: 'Question: Which animal is known for barking?', choices: ['the moon', 'a dog', 'purple', 'seven'], gold: 1 },
+  { query: 'Question: What do plants need to make their food?', choices: ['sunlight', 'plastic bags', 'loud music', 'cold iron'], gold: 0 },
+  { query: 'Question: The United States declared its independence in which year?', choices: ['the kitchen', 'happily', '1776', 'a bicycle wheel'], gold: 2 },
+];
+
+const LAMBADA_ITEMS = [
+  { context: 'He opened the door and walked into the', continuation: 'room' },
+  { context: 'The game was played on 12 March 1994 in front of a crowd of 40,000 at the national', continuation: 'stadium' },
+  { context: 'She said that she would be back in a few', continuation: 'minutes' },
+];
+
+function jsonl(rows: object[]): string {
+  return rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+}
+
+/** Σ log_softmax(logits)[target] over the continuation, and whether each target was the argmax. */
+function reference(logits: Float32Array, V: number, full: Int32Array, contStart: number): { lp: number; greedy: boolean } {
+  let lp = 0;
+  let greedy = true;
+  for (let t = contStart; t < full.length; t++) {
+    const row = logits.subarray((t - 1) * V, t * V); // position t−1 predicts token t
+    let max = -Infinity;
+    let arg = -1;
+    for (let v = 0; v < V; v++) if (row[v]! > max) [max, arg] = [row[v]!, v];
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp(row[v]! - max);
+    lp += row[full[t]!]! - max - Math.log(sum);
+    if (arg !== full[t]) greedy = false;
+  }
+  return { lp, greedy };
+}
+
+describe('zero-shot scoring on wiki-28m', () => {
+  let tok: TextTokenizer;
+  let engine: Engine;
+  let dir: string;
+  before(async () => {
+    tok = loadTokenizer(MODEL);
+    engine = await Engine.open(MODEL, { threads: 2 });
+    dir = makeTmpDir('zs');
+    writeFileSync(join(dir, 'arc_easy.jsonl'), jsonl(ARC_ITEMS));
+    writeFileSync(join(dir, 'lambada_openai.jsonl'), jsonl(LAMBADA_ITEMS));
+  });
+  after(async () => engine?.close());
+
+  /** Independent log-likelihoods: context and " choice" tokenized separately (equal to the joint split here). */
+  async function independent(pairs: { context: string; continuation: string }[]): Promise<{ lp: number; greedy: boolean }[]> {
+    const fulls = pairs.map(({ context, continuation }) => {
+      const c = tok.encode(context);
+      const k = tok.encode(continuation);
+      // These items are chosen so that joint encoding splits at the same place.
+      assert.deepEqual(Array.from(tok.encode(context + continuation)), [...c, ...k], `joint split of ${JSON.stringify(context + continuation)}`);
+      return { full: Int32Array.from([tok.streamStartId, ...c, ...k]), contStart: 1 + c.length };
+    });
+    const r = await engine.forward(fulls.map((f) => f.full), { logits: true });
+    return fulls.map((f, i) => reference(r.logits![i]!, engine.spec.vocabSize, f.full, f.contStart));
+  }
+
+  test('ARC-style items: log-likelihoods, acc and acc_norm match an independent log-softmax', async () => {
+    const res = await evaluateTasks(MODEL, parseTaskList('arc_easy'), { taskDir: dir, threads: 2, perItem: true, budget: { tokens: 40 } });
+    const t = res.tasks[0]!;
+    assert.equal(t.items, ARC_ITEMS.length);
+    const pairs = ARC_ITEMS.flatMap((it) => it.choices.map((c) => ({ context: it.query + '\nAnswer:', continuation: ' ' + c })));
+    const want = await independent(pairs);
+    let accHits = 0;
+    let normHits = 0;
+    ARC_ITEMS.forEach((it, i) => {
+      const got = t.per_item![i]!;
+      const exp = want.slice(i * 4, i * 4 + 4).map((w) => w.lp);
+      for (let k = 0; k < 4; k++) assert.ok(Math.abs(got.logprobs[k]! - exp[k]!) < 2e-3, `item ${i} choice ${k}: ${got.logprobs[k]} vs ${exp[k]}`);
+      const pred = exp.indexOf(Math.max(...exp));
+      const normed = exp.map((lp, k) => lp / Buffer.byteLength(it.choices[k]!));
+      const predNorm = normed.indexOf(Math.max(...normed));
+      assert.equal(got.pred, pred, `item ${i} pred`);
+      assert.equal(got.pred_norm, predNorm, `item ${i} pred_norm`);
+      accHits += pred === it.gold ? 1 : 0;
+      normHits += predNorm === it.gold ? 1 : 0;
+    });
+    const n = ARC_ITEMS.length;
+    assert.equal(t.metrics.acc!.value, accHits / n);
+    assert.equal(t.metrics.acc_norm!.value, normHits / n);
+    const p = accHits / n;
+    assert.ok(Math.abs(t.metrics.acc!.stderr! - Math.sqrt((p * (1 - p)) / (n - 1))) < 1e-12);
+  });
+
+  test('LAMBADA: greedy accuracy and last-word perplexity match the independent reference', async () => {
+    const res = await evaluateTasks(MODEL, parseTaskList('lambada_openai'), { taskDir: dir, threads: 2, perItem: true, budget: { logitPositions: 20 } });
+    const t: TaskResult = res.tasks[0]!;
+    const want = await independent(LAMBADA_ITEMS.map((it) => ({ context: it.context, continuation: ' ' + it.continuation })));
+    t.per_item!.forEach((got, i) => {
+      assert.ok(Math.abs(got.logprobs[0]! - want[i]!.lp) < 2e-3, `item ${i}: ${got.logprobs[0]} vs ${want[i]!.lp}`);
+      assert.equal(got.greedy, want[i]!.greedy, `item ${i} greedy`);
+    });
+    assert.equal(t.metrics.acc!.value, want.filter((w) => w.greedy).length / want.length);
+    const ppl = Math.exp(-want.reduce((a, w) => a + w.lp, 0) / want.length);
+    assert.ok(Math.abs(t.metrics.perplexity!.value / ppl - 1) < 1e-3, `${t.metrics.perplexity!.value} vs ${ppl}`);
+    // The model is trained on English prose: at least one of these easy last words is greedy.
+    assert.ok(want.some((w) => w.greedy), 'no greedy last word at all');
+  });
+});
