@@ -80,3 +80,31 @@ export function wikitext10k(): string {
   const buf = readFileSync(shared('data/text/wikitext2-test.raw')).subarray(0, 10 * 1024);
   return buf.subarray(0, buf.lastIndexOf(0x0a) + 1).toString('utf8');
 }
+
+/**
+ * Compares a runtime's top-5 (token text, probability) with our distribution: each of its tokens
+ * must have our probability within `tol`, and its ranking must be ours wherever our probabilities
+ * are not within `tol` of each other (near-ties may legitimately swap). Returns the largest |Δp|.
+ */
+export function compareTop5(got: Top[], row: Float32Array, tok: TextTokenizer, tol: number, where: string): number {
+  if (got.length !== 5) throw new Error(`${where}: runtime returned ${got.length} probabilities, expected 5`);
+  const ours = topK(row, row.length, tok);
+  const byText = new Map<string, number | null>();
+  for (const t of ours) byText.set(t.text, byText.has(t.text) ? null : t.prob); // null: ambiguous text
+  let max = 0;
+  got.forEach((g, i) => {
+    // llama.cpp names a lone byte of a multi-byte character "byte: \\xNN"; we decode it to U+FFFD.
+    if (/^byte: \\x[0-9a-f]{2}$/i.test(g.text)) return;
+    const p = byText.get(g.text);
+    if (p === undefined) throw new Error(`${where}: runtime token ${JSON.stringify(g.text)} is not in our vocabulary`);
+    if (p === null) return;
+    const d = Math.abs(p - g.prob);
+    max = Math.max(max, d);
+    if (!(d < tol)) throw new Error(`${where}: p(${JSON.stringify(g.text)}) runtime ${g.prob} vs engine ${p} (|Δ| ${d.toExponential(2)} ≥ ${tol})`);
+    const mine = ours[i]!;
+    if (mine.text !== g.text && Math.abs(mine.prob - g.prob) >= tol) {
+      throw new Error(`${where}: rank ${i} is ${JSON.stringify(g.text)} (${g.prob}) in the runtime, ${JSON.stringify(mine.text)} (${mine.prob}) in our engine`);
+    }
+  });
+  return max;
+}

@@ -13,8 +13,8 @@ import { Engine } from '../../src/engine/runner.ts';
 import { loadTokenizer, type TextTokenizer } from '../../src/tokenizer/tokenize.ts';
 import { shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
-import { greedyContinuation, logitsAt, PROMPTS, topK, wikitext10k } from './runtime-helpers.ts';
-import { llamaGreedy, llamaTokenize, llamaTop5, openGguf } from './llama-runtime.ts';
+import { compareTop5, greedyContinuation, logitsAt, PROMPTS, wikitext10k } from './runtime-helpers.ts';
+import { Gguf } from './llama-runtime.ts';
 
 const DENSE = shared('models/wiki-28m');
 let PRUNED = '';
@@ -49,21 +49,21 @@ async function checkGguf(label: string, dir: string): Promise<void> {
   const engine = await Engine.open(dir, { threads: 2 });
   engines.push(engine);
   const tok: TextTokenizer = loadTokenizer(dir);
-  const ctx = await openGguf(gguf);
-  try {
+  const ctx = new Gguf(gguf);
+  {
     // Tokenizer: identical ids on 10 KB of WikiText-2.
     const text = wikitext10k();
     const ours = Array.from(tok.encode(text));
-    const theirs = await llamaTokenize(ctx, text);
+    const theirs = await ctx.tokenize(text);
     assert.equal(theirs.length, ours.length, `${label}: token counts`);
     assert.deepEqual(theirs, ours, `${label}: GGUF tokenizer ids differ from tokenizer.json's`);
 
     let maxDiff = 0;
     for (const prompt of PROMPTS) {
       const p = tok.encode(prompt);
-      assert.deepEqual(await llamaTokenize(ctx, prompt), Array.from(p));
+      assert.deepEqual(await ctx.tokenize(prompt), Array.from(p));
       // Greedy identity.
-      const text32 = await llamaGreedy(ctx, prompt, 32);
+      const text32 = await ctx.greedy(prompt, 32);
       const mine = await greedyContinuation(engine, p, tok.encode(text32), 32);
       assert.equal(tok.decode(mine.ids), text32, `${label}: greedy continuation of ${JSON.stringify(prompt)}`);
 
@@ -74,22 +74,13 @@ async function checkGguf(label: string, dir: string): Promise<void> {
       const points: Array<[string, Float32Array]> = [[prompt, row0!]];
       // The second point needs llama.cpp to tokenize the prefix text as our ids (BPE re-encoding
       // of generated text is usually, not always, the generated split).
-      if ((await llamaTokenize(ctx, prompt + mid)).join() === midIds.join()) points.push([prompt + mid, row16!]);
+      if ((await ctx.tokenize(prompt + mid)).join() === midIds.join()) points.push([prompt + mid, row16!]);
       for (const [prefix, row] of points) {
-        const want = topK(row, 5, tok);
-        const got = await llamaTop5(ctx, prefix);
-        assert.equal(got.length, 5);
-        for (let i = 0; i < 5; i++) {
-          assert.equal(got[i]!.text, want[i]!.text, `${label}: top-5 token ${i} after ${JSON.stringify(prefix)}`);
-          const d = Math.abs(got[i]!.prob - want[i]!.prob);
-          maxDiff = Math.max(maxDiff, d);
-          assert.ok(d < 1e-3, `${label}: p(${JSON.stringify(want[i]!.text)}) llama.cpp ${got[i]!.prob} vs engine ${want[i]!.prob}`);
-        }
+        const d = compareTop5(await ctx.top5(prefix), row, tok, 1e-3, `${label}: after ${JSON.stringify(prefix)}`);
+        maxDiff = Math.max(maxDiff, d);
       }
     }
     console.log(`wiki-28m ${label}: GGUF ${(report.bytes / 1e6).toFixed(1)} MB; greedy identical on ${PROMPTS.length} prompts; top-5 max |Δp| ${maxDiff.toExponential(2)}; ${ours.length} tokenizer ids identical`);
-  } finally {
-    await ctx.release();
   }
 }
 
