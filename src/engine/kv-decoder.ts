@@ -195,7 +195,7 @@ export class KvDecoder {
     const total = this.#pos + S;
     const seqlensK = new ort.Tensor('int32', Int32Array.of(total - 1), [1]);
     const totalLen = new ort.Tensor('int32', Int32Array.of(total), []);
-    let hidden = new ort.Tensor('float32', x, [1, S, D]);
+    let hidden: ort.Tensor = new ort.Tensor('float32', x, [1, S, D]);
     for (let l = 0; l < spec.layers; l++) {
       const kind = spec.layerTypes[l]!;
       const feeds: Record<string, ort.Tensor> = {
