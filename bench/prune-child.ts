@@ -1,0 +1,35 @@
+/**
+ * Child process of the benches: one `pruneModel` run, so its peak RSS (maxRSS) is the prune's
+ * alone. Prints one JSON line (`PruneRun`). Run through `pruneInChild` in common.ts.
+ *
+ *   node --import tsx bench/prune-child.ts '<PruneChildOptions as JSON>'
+ */
+import { pruneModel } from '../src/prune/prune.ts';
+import { peakRssMiB, reply, type PruneChildOptions, type PruneRun } from './common.ts';
+
+const o = JSON.parse(process.argv[2]!) as PruneChildOptions;
+const t0 = performance.now();
+const r = await pruneModel({
+  model: o.model,
+  out: o.out,
+  vocab: o.vocab,
+  ffn: o.ffn,
+  calib: o.calib,
+  calibTokens: o.calibTokens,
+  seqLen: o.seqLen,
+  allowShortCalib: o.allowShort,
+  threads: o.threads,
+  maxShardBytes: o.maxShardBytes,
+  quiet: !o.progress,
+});
+const run: PruneRun = {
+  wallSeconds: (performance.now() - t0) / 1000,
+  calibrationSeconds: r.run.calibration_seconds,
+  calibrationTokensPerSecond: r.run.calibration_tokens_per_second,
+  maxRssMiB: peakRssMiB(),
+  reduction: r.params.reduction,
+  vocab: r.vocab.kept,
+  ffn: r.ffn.intermediate_after,
+  calibTokens: r.calibration?.tokens ?? 0,
+};
+reply(run);
