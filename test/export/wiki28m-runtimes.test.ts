@@ -1,7 +1,8 @@
 /**
  * wiki-28m, dense and pruned by 35%, exported to GGUF and run in llama.cpp (@fugood/llama.node):
  * greedy 32-token continuations identical to our engine's, top-5 probabilities within 1e-3
- * (F32 GGUF, f32 KV cache), and the GGUF tokenizer giving our ids on 10 KB of WikiText-2.
+ * (F32 GGUF, f32 KV cache), and the GGUF tokenizer giving our ids on 10 KB of WikiText-2; and
+ * exported to ONNX and run in transformers.js: greedy 32-token generations identical.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,8 @@ import { shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 import { compareTop5, greedyContinuation, logitsAt, PROMPTS, wikitext10k } from './runtime-helpers.ts';
 import { Gguf } from './llama-runtime.ts';
+import { exportOnnx } from '../../src/export/onnx-export.ts';
+import { checkTransformersJs, loadTransformersJs } from './transformers-runtime.ts';
 
 const DENSE = shared('models/wiki-28m');
 let PRUNED = '';
@@ -90,4 +93,25 @@ test('GGUF F32 of wiki-28m dense runs in llama.cpp exactly as our engine', async
 
 test('GGUF F32 of wiki-28m pruned 35% runs in llama.cpp exactly as our engine', async () => {
   await checkGguf('pruned', PRUNED);
+});
+
+async function checkOnnx(label: string, dir: string): Promise<void> {
+  const out = join(tmp, `${label}-onnx`);
+  const report = await exportOnnx(dir, out);
+  const engine = await Engine.open(dir, { threads: 2 });
+  engines.push(engine);
+  const tok = loadTokenizer(dir);
+  const tj = await loadTransformersJs(out);
+  let max = 0;
+  for (const prompt of PROMPTS) max = Math.max(max, await checkTransformersJs(tj, engine, tok, prompt, 32, 1e-3));
+  await tj.model.dispose();
+  console.log(`wiki-28m ${label}: ONNX ${(report.bytes / 1e6).toFixed(1)} MB; transformers.js greedy identical on ${PROMPTS.length} prompts; first-step top-5 max |Δp| ${max.toExponential(2)}`);
+}
+
+test('ONNX of wiki-28m dense generates in transformers.js exactly as our engine', async () => {
+  await checkOnnx('dense', DENSE);
+});
+
+test('ONNX of wiki-28m pruned 35% generates in transformers.js exactly as our engine', async () => {
+  await checkOnnx('pruned', PRUNED);
 });
