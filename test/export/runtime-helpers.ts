@@ -42,15 +42,16 @@ export function topK(row: Float32Array, k: number, tok: TextTokenizer): Top[] {
 }
 
 /** Our greedy continuation of `prompt` for `n` tokens, given a candidate continuation to confirm in one pass. */
-export async function greedyContinuation(engine: Engine, prompt: Int32Array, candidate: Int32Array, n: number): Promise<{ ids: number[]; forwards: number }> {
+export async function greedyContinuation(engine: Engine, prompt: Int32Array, candidate: Int32Array, n: number): Promise<{ ids: number[]; forwards: number; row(p: number): Float32Array }> {
   const V = engine.spec.vocabSize;
   const ids = [...prompt, ...candidate.subarray(0, n)];
   let forwards = 0;
   let pos = prompt.length; // index of the next generated token
+  let L: Float32Array = new Float32Array(0);
   while (pos < prompt.length + n) {
     const r = await engine.forward([Int32Array.from(ids)], { logits: true });
     forwards++;
-    const L = r.logits![0]!;
+    L = r.logits![0]!;
     // Walk the teacher-forced positions while they agree; stop at the first disagreement.
     let agreed = true;
     for (; pos < prompt.length + n; pos++) {
@@ -65,7 +66,8 @@ export async function greedyContinuation(engine: Engine, prompt: Int32Array, can
     }
     if (agreed) break;
   }
-  return { ids: ids.slice(prompt.length, prompt.length + n), forwards };
+  // Logits rows of the last forward: valid for every position before the last generated token.
+  return { ids: ids.slice(prompt.length, prompt.length + n), forwards, row: (p) => L.slice(p * V, (p + 1) * V) };
 }
 
 /** Logits rows of the last position of each prefix length in `ends` (one forward). */
