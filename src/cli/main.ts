@@ -3,12 +3,14 @@ import { parseArgs, bool, num } from './args.ts';
 import { formatInspect, inspectModel } from './inspect.ts';
 import { pruneCommand } from './prune.ts';
 import { evalCommand } from './eval.ts';
+import { exportCommand } from './export.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
 usage:
   compact prune <model-dir> --out <dir> [--vocab V' | --vocab-ratio r] [--ffn I' | --ffn-ratio r] [...]
   compact eval <model-dir> --text FILE [--seq-len 512] [--max-tokens N] [--json]
+  compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
   compact help
 
@@ -19,6 +21,7 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, Command> = {
   prune: pruneCommand,
   eval: evalCommand,
+  export: exportCommand,
   async inspect(argv) {
     const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean' }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {

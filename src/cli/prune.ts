@@ -1,21 +1,35 @@
+import { join } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { parseMaxShardSize } from '../io/safetensors-writer.ts';
-import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
+import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP, DEFAULT_SEED, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
 import { fmtBytes, fmtDuration, fmtInt, fmtPct, table } from '../report/format.ts';
 import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { bool, num, parseArgs, str } from './args.ts';
+import { exportGguf } from '../export/gguf-export.ts';
+import { formatExportReport } from './export.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
 budget (kept sizes; default: keep everything on that axis):
+  --ratio R               remove R of all parameters, in (0, 1). Alone (method compact): the vocab/FFN
+                          split is planned: candidates taking 0%, 5%, … 100% of the budget from the
+                          vocabulary are built and scored on held-out calibration text, the best kept.
+                          With --vocab or --ffn, the other is solved for R
   --vocab V'              tokens kept, counting added/special tokens and the byte alphabet
   --vocab-ratio r         kept fraction of the tokenizer's vocabulary, in (0, 1)
   --ffn I'                FFN channels kept in every layer
   --ffn-ratio r           kept fraction of intermediate_size, in (0, 1)
 method:
+  --method M              compact (default) | vocab-only | ffn-only (with --ratio: one axis takes it all)
+                          | shortgpt (drop the whole layers of lowest block influence; needs --ratio)
   --vocab-policy id|freq  id: keep ids < V' (BPE merge order; the paper). freq: most frequent in --vocab-corpus
   --vocab-corpus FILE     text (or JSON lines with "text") counted by the freq policy
   --ffn-criterion C       act2-common (default: Σ act² over tokens that survive the vocab cut) | act2-all
+                          | magnitude (‖gate row‖·‖up row‖·‖down column‖) | wanda-sp (‖down column‖·sqrt(Σ act²))
+                          | random
+  --seed N                seed of --ffn-criterion random (default ${DEFAULT_SEED})
+  --planner-step s        share step of the planned split (default ${DEFAULT_PLANNER_STEP})
+  --holdout f             calibration tokens held out to score planned splits (default ${DEFAULT_HOLDOUT})
 calibration:
   --calib FILE            plain text or JSON lines with a "text" field (default: ${DEFAULT_CALIBRATION_NAME})
   --calib-tokens N        tokens of calibration (default ${DEFAULT_CALIB_TOKENS})
@@ -25,6 +39,8 @@ engine and output:
   --device cpu|webgpu     (default cpu)    --threads N (default: all cores)
   --output-dtype f32|f16|bf16  (default: the input's)
   --max-shard-size SIZE   e.g. 5GB (default), 500MB
+  --export gguf           also write <out>/model.gguf for llama.cpp after pruning (see compact export)
+  --export-path FILE      where that GGUF goes instead
   --force                 replace an existing --out
   --json                  print the report as JSON      --quiet  no progress on stderr`;
 
@@ -34,10 +50,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const a = parseArgs(
     argv,
     {
-      out: 'string', force: 'boolean', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
+      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'number', 'planner-step': 'number', holdout: 'number', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
       'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'number',
       'seq-len': 'number', 'allow-short-calib': 'boolean', device: 'string', threads: 'number', 'output-dtype': 'string',
-      'max-shard-size': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
+      'max-shard-size': 'string', export: 'string', 'export-path': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
     },
     'prune',
   );
@@ -53,10 +69,18 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new CompactError(`--device must be cpu or webgpu, got ${device}`);
   const dt = str(a, 'output-dtype');
   if (dt !== undefined && !DTYPES[dt.toLowerCase()]) throw new CompactError(`--output-dtype must be f32, f16 or bf16, got ${dt}`);
+  const exportFormat = str(a, 'export');
+  if (exportFormat !== undefined && exportFormat !== 'gguf') throw new CompactError(`--export must be gguf, got ${exportFormat} (for ONNX run compact export --format onnx)`);
+  if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new CompactError('--export-path needs --export gguf');
   const report = await pruneModel({
     model: a.positional[0]!,
     out: str(a, 'out')!,
     force: bool(a, 'force'),
+    method: str(a, 'method') as PruneOptions['method'],
+    ratio: num(a, 'ratio'),
+    seed: num(a, 'seed'),
+    plannerStep: num(a, 'planner-step'),
+    holdout: num(a, 'holdout'),
     vocab: num(a, 'vocab'),
     vocabRatio: num(a, 'vocab-ratio'),
     vocabPolicy: str(a, 'vocab-policy') as PruneOptions['vocabPolicy'],
@@ -74,7 +98,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
     quiet: bool(a, 'quiet'),
   });
-  console.log(bool(a, 'json') ? JSON.stringify(report, null, 2) : formatPruneReport(report));
+  const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf')) : null;
+  if (bool(a, 'json')) console.log(JSON.stringify(exported ? { ...report, export: exported } : report, null, 2));
+  else console.log(formatPruneReport(report) + (exported ? `\n${formatExportReport(exported)}` : ''));
   return 0;
 }
 
@@ -85,7 +111,9 @@ export function formatPruneReport(r: PruneReport): string {
     `pruned ${r.input} → ${r.output} (${r.family})`,
     `  vocabulary ${fmtInt(r.vocab.embedding_rows_before)} rows → ${fmtInt(r.vocab.kept)} (${r.vocab.policy} policy; tokenizer had ${fmtInt(r.vocab.tokenizer_size_before)})`,
     `  ffn ${fmtInt(r.ffn.intermediate_before)} → ${fmtInt(r.ffn.intermediate_after)} channels per layer${r.ffn.criterion ? ` (${r.ffn.criterion})` : ''}`,
+    r.layers ? `  layers ${r.layers.before} → ${r.layers.after} (shortgpt: dropped ${r.layers.dropped.join(', ')}; block influence ${r.layers.block_influence.map((b) => b.toFixed(4)).join(', ')})` : '',
     r.calibration ? `  calibration: ${fmtInt(r.calibration.tokens)} tokens of ${r.calibration.source}, ${fmtPct(r.calibration.common_token_share)} on kept tokens` : '  calibration: none needed',
+    ...(r.planner ? ['', formatPlanner(r)] : []),
     '',
     table(
       ['group', 'before', 'after'],
@@ -101,4 +129,23 @@ export function formatPruneReport(r: PruneReport): string {
     `  ${fmtPct(r.params.reduction)} fewer parameters; took ${fmtDuration(r.run.wall_seconds)}, peak RSS ${fmtBytes(r.run.peak_rss_bytes)}`,
     r.dropped_files.length ? `  dropped stale files: ${r.dropped_files.join(', ')}` : '',
   ].filter((l, i, all) => l !== '' || i < all.length - 1).join('\n');
+}
+
+/** The planner's candidates as a table, the chosen one marked. */
+function formatPlanner(r: PruneReport): string {
+  const p = r.planner!;
+  return [
+    `  planner: target ${fmtPct(p.target_ratio)}; ${fmtInt(p.fit_tokens)} calibration tokens for importance, ${fmtInt(p.heldout.tokens)} held out (${fmtInt(p.heldout.bytes)} bytes) to score`,
+    table(
+      ['', 'vocab share', "V'", "I'", 'reduction', 'held-out bits/byte'],
+      p.candidates.map((c, i) => [
+        i === p.chosen ? '*' : '',
+        fmtPct(c.share),
+        fmtInt(c.vocab),
+        fmtInt(c.ffn),
+        c.ratio === null ? '—' : fmtPct(c.ratio),
+        c.bpb === null ? `skipped: ${c.skipped}` : c.bpb.toFixed(4),
+      ]),
+    ),
+  ].join('\n');
 }

@@ -26,6 +26,7 @@ import { validateCheckpoint } from '../engine/weights.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../io/atomic-dir.ts';
 import { ggufTokenizer } from './gguf-tokenizer.ts';
+import { checkFormatSupport } from './support.ts';
 import { planTensors } from './gguf-tensors.ts';
 import { encodeHeader, ggufChunks, kv, type GgmlTypeName, type GgufValue } from './gguf-writer.ts';
 
@@ -88,11 +89,9 @@ async function checkWritable(out: string): Promise<void> {
 }
 
 export async function exportGguf(modelDir: string, out: string, opts: GgufExportOptions = {}): Promise<GgufExportReport> {
+  checkFormatSupport(modelDir, 'gguf');
   const { raw, spec, file } = readModelConfig(modelDir);
   const arch = spec.family.ggufArch;
-  if (!GGUF_SUPPORT[arch]) {
-    throw new CompactError(`${file}: ${spec.architecture} cannot be exported to GGUF (supported: ${Object.values(GGUF_SUPPORT).join(', ')})`);
-  }
   const notes: string[] = [];
   const md: Array<[string, GgufValue]> = [];
   const a = (key: string, v: GgufValue): void => void md.push([`${arch}.${key}`, v]);

@@ -21,9 +21,10 @@ import { validateCheckpoint } from '../engine/weights.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
 import { buildDecoderGraph } from './onnx-decoder.ts';
+import { checkFormatSupport, FORMAT_SUPPORT } from './support.ts';
 
 /** Families the ONNX export writes (transformers.js model types). */
-export const ONNX_SUPPORT: Record<string, string> = { llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma3: 'gemma3_text' };
+export const ONNX_SUPPORT = FORMAT_SUPPORT.onnx;
 
 /** Protobuf caps a message at 2 GiB; leave room for the graph itself. */
 const MAX_INLINE_BYTES = 2 ** 31 - 64 * 2 ** 20;
@@ -43,11 +44,9 @@ export interface OnnxExportReport {
 }
 
 export async function exportOnnx(modelDir: string, out: string, opts: OnnxExportOptions = {}): Promise<OnnxExportReport> {
+  checkFormatSupport(modelDir, 'onnx');
   const { spec, raw, file } = readModelConfig(modelDir);
-  const modelType = ONNX_SUPPORT[spec.family.name];
-  if (!modelType) {
-    throw new CompactError(`${file}: ${spec.architecture} cannot be exported to ONNX (supported: ${Object.keys(ONNX_SUPPORT).join(', ')})`);
-  }
+  const modelType = ONNX_SUPPORT[spec.family.name]!;
   if (spec.family.name === 'gemma3' && raw.model_type !== 'gemma3_text') {
     throw new CompactError(`${file}: model_type ${JSON.stringify(raw.model_type)}: transformers.js loads Gemma 3 text models as "gemma3_text"`);
   }

@@ -1,0 +1,60 @@
+import { CompactError } from '../errors.ts';
+import { exportGguf, GGUF_SUPPORT, type GgufExportReport } from '../export/gguf-export.ts';
+import { exportOnnx, ONNX_SUPPORT, type OnnxExportReport } from '../export/onnx-export.ts';
+import { fmtBytes } from '../report/format.ts';
+import { bool, parseArgs, str } from './args.ts';
+
+export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--force] [--json]
+
+  --format gguf   one .gguf file for llama.cpp (--out names the file). Architectures: llama
+                  (${GGUF_SUPPORT.llama}), qwen2, qwen3, gemma3. --dtype sets the type of 2-D tensors
+                  (default: the checkpoint's; norms and biases stay F32). Replaces an existing file.
+  --format onnx   a folder for transformers.js (--out names the folder): onnx/model.onnx (decoder with
+                  KV cache, f32) + config.json, generation_config.json, tokenizer.json,
+                  tokenizer_config.json. Model types: ${Object.values(ONNX_SUPPORT).join(', ')}.
+                  Models over 2 GB (f32) are refused (ONNX external data is not written yet).
+  --force         replace an existing --out folder (onnx)
+  --json          print the report as JSON
+
+Outputs appear whole or not at all: they are written beside --out and renamed into place.`;
+
+export const GGUF_DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = { f32: 'F32', float32: 'F32', f16: 'F16', float16: 'F16', bf16: 'BF16', bfloat16: 'BF16' };
+
+export async function exportCommand(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { format: 'string', out: 'string', dtype: 'string', force: 'boolean', json: 'boolean', help: 'boolean' }, 'export');
+  if (bool(a, 'help')) {
+    console.log(EXPORT_USAGE);
+    return 0;
+  }
+  const format = str(a, 'format');
+  const out = str(a, 'out');
+  if (a.positional.length !== 1 || !format || !out) {
+    console.error(EXPORT_USAGE);
+    return 2;
+  }
+  const model = a.positional[0]!;
+  let report: GgufExportReport | OnnxExportReport;
+  if (format === 'gguf') {
+    const dt = str(a, 'dtype');
+    if (dt !== undefined && !GGUF_DTYPES[dt.toLowerCase()]) throw new CompactError(`--dtype must be f32, f16 or bf16, got ${dt}`);
+    report = await exportGguf(model, out, { dtype: dt ? GGUF_DTYPES[dt.toLowerCase()] : undefined });
+  } else if (format === 'onnx') {
+    if (str(a, 'dtype') !== undefined && str(a, 'dtype')!.toLowerCase() !== 'f32') throw new CompactError('--dtype: the ONNX export writes f32 only');
+    report = await exportOnnx(model, out, { force: bool(a, 'force') });
+  } else {
+    throw new CompactError(`--format must be gguf or onnx, got ${format}`);
+  }
+  console.log(bool(a, 'json') ? JSON.stringify(report, null, 2) : formatExportReport(report));
+  return 0;
+}
+
+export function formatExportReport(r: GgufExportReport | OnnxExportReport): string {
+  if ('architecture' in r) {
+    return [
+      `exported ${r.input} → ${r.output} (GGUF, ${r.architecture}, ${r.dtype}, ${r.tensors} tensors, ${fmtBytes(r.bytes)})`,
+      `  tokenizer ${r.tokenizer.model}${r.tokenizer.pre ? ` (pre-tokenizer ${r.tokenizer.pre})` : ''}, ${r.vocab} tokens`,
+      ...r.notes.map((n) => `  note: ${n}`),
+    ].join('\n');
+  }
+  return `exported ${r.input} → ${r.output} (ONNX for transformers.js, model_type ${r.modelType}, ${fmtBytes(r.bytes)}): ${r.files.join(', ')}`;
+}
