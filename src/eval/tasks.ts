@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CompactError } from '../errors.ts';
+import { parseJson } from '../json-text.ts';
 import { bunzip2 } from './bzip2.ts';
 
 /** One log-likelihood request: log p(continuation | context). */
@@ -75,12 +76,9 @@ function jsonLines(text: string, file: string): { line: number; obj: Json }[] {
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!.replace(/\r$/, '');
     if (raw.trim() === '') continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(raw);
-    } catch (e) {
-      throw new CompactError(`${file}:${i + 1}: malformed JSON (${(e as Error).message})`);
-    }
+    // Depth-guarded: a line nested 100,000 deep parses, but JSON.stringify of it in an error
+    // message below would overflow the stack.
+    const v = parseJson(raw, `${file}:${i + 1}`);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CompactError(`${file}:${i + 1}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : typeof v}`);
     out.push({ line: i + 1, obj: v as Json });
   }
