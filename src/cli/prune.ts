@@ -111,7 +111,7 @@ export function formatPruneReport(r: PruneReport): string {
     `pruned ${r.input} → ${r.output} (${r.family})`,
     `  vocabulary ${fmtInt(r.vocab.embedding_rows_before)} rows → ${fmtInt(r.vocab.kept)} (${r.vocab.policy} policy; tokenizer had ${fmtInt(r.vocab.tokenizer_size_before)})`,
     `  ffn ${fmtInt(r.ffn.intermediate_before)} → ${fmtInt(r.ffn.intermediate_after)} channels per layer${r.ffn.criterion ? ` (${r.ffn.criterion})` : ''}`,
-    r.layers ? `  layers ${r.layers.before} → ${r.layers.after} (shortgpt: dropped ${r.layers.dropped.join(', ')}; block influence ${r.layers.block_influence.map((b) => b.toFixed(4)).join(', ')})` : '',
+    ...(r.layers ? [`  layers ${r.layers.before} → ${r.layers.after} (shortgpt: dropped ${r.layers.dropped.join(', ')}; block influence ${r.layers.block_influence.map((b) => b.toFixed(4)).join(', ')})`] : []),
     r.calibration ? `  calibration: ${fmtInt(r.calibration.tokens)} tokens of ${r.calibration.source}, ${fmtPct(r.calibration.common_token_share)} on kept tokens` : '  calibration: none needed',
     ...(r.planner ? ['', formatPlanner(r)] : []),
     '',

@@ -21,7 +21,10 @@ export type Precision = 'f32' | 'f16';
 
 export interface LayerGraphOptions {
   kind: AttentionKind;
-  /** Emit the `act2` output (Σ_t w_t·(act(gate)·up)² per channel) and take the `tokw` input. */
+  /**
+   * Emit the `act2` output (Σ_t w_t·(act(gate)·up)² per channel, for each of K weight vectors) and
+   * take the `tokw` input.
+   */
   act2: boolean;
   precision: Precision;
 }
@@ -29,13 +32,13 @@ export interface LayerGraphOptions {
 /** Names of the graph's non-weight inputs and outputs. */
 export const LAYER_IO = {
   x: 'x', // f32 [B, S, D]: layer input (residual stream)
-  tokw: 'tokw', // f32 [B, S]: per-token weight of act2
+  tokw: 'tokw', // f32 [K, B, S]: K per-token weight vectors of act2 (K = 1 for plain act2)
   seqlensK: 'seqlens_k', // int32 [B]: S − 1 per sequence (GQA's "total length − 1")
   totalLen: 'total_len', // int32 scalar: S
   cos: 'cos', // T [P ≥ S, head_dim/2]
   sin: 'sin',
   y: 'y', // f32 [B, S, D]: layer output
-  act2: 'act2', // f32 [I]
+  act2: 'act2', // f32 [K, I]
 } as const;
 
 /** Graph input name of a weight: the role prefixed, so names never collide with activations. */
@@ -105,7 +108,7 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
   const g = new GraphBuilder(`decoder_layer_${opts.kind}`);
 
   const x = g.input(LAYER_IO.x, F, ['B', 'S', D]);
-  const tokw = opts.act2 ? g.input(LAYER_IO.tokw, F, ['B', 'S']) : '';
+  const tokw = opts.act2 ? g.input(LAYER_IO.tokw, F, ['K', 'B', 'S']) : '';
   const seqlensK = g.input(LAYER_IO.seqlensK, DataType.INT32, ['B']);
   const totalLen = g.input(LAYER_IO.totalLen, DataType.INT32, []);
   const cos = g.input(LAYER_IO.cos, T, ['P', H / 2]);
@@ -170,13 +173,13 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
   g.output(LAYER_IO.y, F, ['B', 'S', D]);
 
   if (opts.act2) {
-    // Σ_t w_t·a_t² as a [1, B·S] × [B·S, I] product: one GEMV instead of a broadcast and a reduce.
+    // Σ_t w_kt·a_t² as a [K, B·S] × [B·S, I] product: one GEMM for all K weight vectors, so a
+    // planner scoring several vocabulary cuts pays one pass (K ≪ I keeps it cheap next to the FFN).
     const af = toF(a);
     const sq = g.op('Reshape', [g.op('Mul', [af, af]), g.constI64('rows_i', [-1, I])]);
-    const wrow = g.op('Reshape', [tokw, g.constI64('row', [1, -1])]);
-    const sum = g.op('MatMul', [wrow, sq]);
-    g.node('Reshape', [sum, g.constI64('chan', [I])], {}, { outputs: [LAYER_IO.act2] });
-    g.output(LAYER_IO.act2, F, [I]);
+    const wrows = g.op('Reshape', [tokw, g.constI64('rows_k', [0, -1])]);
+    g.node('MatMul', [wrows, sq], {}, { outputs: [LAYER_IO.act2] });
+    g.output(LAYER_IO.act2, F, ['K', I]);
   }
   return g.toModel({ '': 20, 'com.microsoft': 1 });
 }

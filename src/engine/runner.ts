@@ -38,6 +38,18 @@ export interface ForwardRequest {
   /** Per sequence, per position weight of act2; default all 1. */
   tokenWeights?: Float32Array[];
   /**
+   * Several weightings of act2 accumulated in the same pass ([set][sequence], each like
+   * `tokenWeights`) → `act2Sets`. A planner comparing K vocabulary cuts needs act² under K token
+   * masks; one pass with K weight vectors costs a [K, tokens] × [tokens, I] GEMM per batch instead
+   * of K passes through every layer. Exclusive with `tokenWeights`.
+   */
+  tokenWeightSets?: Float32Array[][];
+  /**
+   * Per layer, the mean over tokens of cos(layer input, layer output) on the residual stream, in
+   * float64 → `layerCosine`. ShortGPT's block influence is 1 − this.
+   */
+  layerCosine?: boolean;
+  /**
    * All hidden states, HF convention: the embeddings output, then each layer's output; when the
    * whole model runs, the last entry is after the final norm (as transformers returns it).
    */
@@ -53,6 +65,10 @@ export interface ForwardRequest {
 export interface ForwardResult {
   /** [layer][channel]. */
   act2?: Float64Array[];
+  /** [set][layer][channel], when `tokenWeightSets` was given. */
+  act2Sets?: Float64Array[][];
+  /** [layer]: mean cosine similarity between each layer's input and output. */
+  layerCosine?: Float64Array;
   /** [state][seq], each flat [S·D]. */
   hidden?: Float32Array[][];
   /** [seq], each flat [S·V]. */
@@ -175,21 +191,25 @@ export class Engine {
 
     const maxLen = Math.max(...seqs.map((s) => s.length));
     const rope = this.#ropeFeeds(maxLen);
-    const tokw = req.act2 ? this.#tokenWeightFeeds(batches, req.tokenWeights) : null;
+    const weightSets = req.tokenWeightSets ?? (req.tokenWeights ? [req.tokenWeights] : null);
+    const K = weightSets ? weightSets.length : 1;
+    const tokw = req.act2 ? this.#tokenWeightFeeds(batches, weightSets, K) : null;
+    // [layer][set·I + channel]; split per set at the end.
     const act2: Float64Array[] | undefined = req.act2 ? [] : undefined;
+    const cosine = req.layerCosine ? new Float64Array(lastLayer + 1) : undefined;
 
     const loader = new LayerLoader(spec, this.#ckpt, this.#precision);
     // ORT writes each layer's output into `scratch`, copied back into the batch's own buffer: no
     // per-run allocation of B·S·D floats for the GC to chase.
     const scratch = new Float32Array(Math.max(...batches.map((b) => b.hidden.length)));
-    const act2Out = new Float32Array(spec.intermediate);
+    const act2Out = new Float32Array(K * spec.intermediate);
     let pending = this.#prefetch(loader, 0);
     for (let l = 0; l <= lastLayer; l++) {
       const weights = await pending;
       if (l < lastLayer) pending = this.#prefetch(loader, l + 1);
       const kind = spec.layerTypes[l]!;
       const session = await this.#layerSession(kind, !!req.act2);
-      const acc = act2 ? new Float64Array(spec.intermediate) : null;
+      const acc = act2 ? new Float64Array(K * spec.intermediate) : null;
       for (let bi = 0; bi < batches.length; bi++) {
         const b = batches[bi]!;
         const B = b.seqs.length;
@@ -204,8 +224,9 @@ export class Engine {
         for (const [role, t] of weights) feeds[weightInput(role)] = t;
         const y = scratch.subarray(0, b.hidden.length);
         const fetches: Record<string, ort.Tensor> = { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) };
-        if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [spec.intermediate]);
+        if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [K, spec.intermediate]);
         await session.run(feeds, fetches);
+        if (cosine) cosine[l]! += cosineSum(b.hidden, y, D);
         b.hidden.set(y);
         if (acc) for (let i = 0; i < act2Out.length; i++) acc[i]! += act2Out[i]!;
       }
@@ -214,7 +235,16 @@ export class Engine {
       if (hidden && !(fullModel && l === lastLayer)) record();
       onProgress?.({ layer: l, layers: lastLayer + 1, tokens, elapsedMs: performance.now() - start });
     }
-    if (act2) result.act2 = act2;
+    if (act2) {
+      const I = spec.intermediate;
+      const perSet = Array.from({ length: K }, (_, k) => act2.map((acc) => acc.slice(k * I, (k + 1) * I)));
+      if (req.tokenWeightSets) result.act2Sets = perSet;
+      else result.act2 = perSet[0]!;
+    }
+    if (cosine) {
+      for (let l = 0; l <= lastLayer; l++) cosine[l]! /= tokens;
+      result.layerCosine = cosine;
+    }
 
     if (fullModel && (req.hidden || req.logits || req.targets)) {
       const head = await this.#runHead(batches, seqs, req);
@@ -238,7 +268,11 @@ export class Engine {
     if ((req.logits || req.targets) && lastLayer !== spec.layers - 1) {
       throw new CompactError(`${this.dir}: logits and logprobs need every layer; lastLayer ${lastLayer} stops early`);
     }
-    for (const [name, arr] of [['tokenWeights', req.tokenWeights], ['targets', req.targets]] as const) {
+    if (req.tokenWeights && req.tokenWeightSets) throw new CompactError(`${this.dir}: give tokenWeights or tokenWeightSets, not both`);
+    if (req.tokenWeightSets && req.tokenWeightSets.length === 0) throw new CompactError(`${this.dir}: tokenWeightSets is empty`);
+    const checked: Array<readonly [string, ArrayLike<unknown>[] | undefined]> = [['tokenWeights', req.tokenWeights], ['targets', req.targets]];
+    req.tokenWeightSets?.forEach((set, k) => checked.push([`tokenWeightSets[${k}]`, set]));
+    for (const [name, arr] of checked) {
       if (!arr) continue;
       if (arr.length !== seqs.length) throw new CompactError(`${this.dir}: ${name} has ${arr.length} entries for ${seqs.length} sequences`);
       arr.forEach((a, i) => {
@@ -332,12 +366,14 @@ export class Engine {
     return { full, sliding: sameRope ? full : make('sliding') };
   }
 
-  #tokenWeightFeeds(batches: Batch[], weights: Float32Array[] | undefined): ort.Tensor[] {
+  /** Per batch, the [K, B, S] weights of act2 (all 1 when no weights were given). */
+  #tokenWeightFeeds(batches: Batch[], sets: Float32Array[][] | null, K: number): ort.Tensor[] {
     return batches.map((b) => {
-      const w = new Float32Array(b.seqs.length * b.len);
-      if (weights) b.seqs.forEach((s, i) => w.set(weights[s]!, i * b.len));
+      const n = b.seqs.length * b.len;
+      const w = new Float32Array(K * n);
+      if (sets) sets.forEach((weights, k) => b.seqs.forEach((s, i) => w.set(weights[s]!, k * n + i * b.len)));
       else w.fill(1);
-      return new ort.Tensor('float32', w, [b.seqs.length, b.len]);
+      return new ort.Tensor('float32', w, [K, b.seqs.length, b.len]);
     });
   }
 
@@ -386,6 +422,14 @@ export class Engine {
     const logprobs = opts.logprobs ? seqs.map((s) => new Float32Array(s.length)) : undefined;
     const chunk = this.#headChunkRows ?? Math.max(16, Math.floor(HEAD_CHUNK_ELEMENTS / V));
 
+    if (!opts.normed && !opts.logits) {
+      // Only log p(target) is wanted: run the lm_head on just the positions that have a target.
+      // Zero-shot scoring marks context positions −1, and the [V, D] head is the largest matmul
+      // of a small model, so this skips most of its cost.
+      await this.#runHeadOnTargets(batches, req.targets!, session, norm, weight!, logprobs!, chunk);
+      return { logprobs };
+    }
+
     for (const b of batches) {
       const rows = b.seqs.length * b.len;
       for (let r0 = 0; r0 < rows; r0 += chunk) {
@@ -424,4 +468,66 @@ export class Engine {
     }
     return { normed, logits, logprobs };
   }
+
+  /** The head over the rows whose target is not −1, gathered into chunks; NaN elsewhere. */
+  async #runHeadOnTargets(
+    batches: Batch[],
+    targets: Int32Array[],
+    session: ort.InferenceSession,
+    norm: ort.Tensor,
+    weight: ort.Tensor,
+    logprobs: Float32Array[],
+    chunk: number,
+  ): Promise<void> {
+    const D = this.spec.hidden;
+    for (const lp of logprobs) lp.fill(NaN);
+    // (batch, row) of every targeted position, in order.
+    const where: Array<[Batch, number]> = [];
+    for (const b of batches) {
+      for (let r = 0; r < b.seqs.length * b.len; r++) if (targets[b.seqs[Math.floor(r / b.len)]!]![r % b.len]! >= 0) where.push([b, r]);
+    }
+    const x = new Float32Array(Math.min(chunk, where.length) * D);
+    for (let i0 = 0; i0 < where.length; i0 += chunk) {
+      const n = Math.min(chunk, where.length - i0);
+      const t = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) {
+        const [b, r] = where[i0 + i]!;
+        x.set(b.hidden.subarray(r * D, (r + 1) * D), i * D);
+        t[i] = BigInt(targets[b.seqs[Math.floor(r / b.len)]!]![r % b.len]!);
+      }
+      const out = await session.run({
+        [HEAD_IO.x]: new ort.Tensor('float32', x.subarray(0, n * D), [n, D]),
+        [HEAD_IO.norm]: norm,
+        [HEAD_IO.weight]: weight,
+        [HEAD_IO.targets]: new ort.Tensor('int64', t, [n]),
+      });
+      const lp = out[HEAD_IO.logprobs]!.data as Float32Array;
+      for (let i = 0; i < n; i++) {
+        const [b, r] = where[i0 + i]!;
+        logprobs[b.seqs[Math.floor(r / b.len)]!]![r % b.len] = lp[i]!;
+      }
+    }
+  }
+}
+
+/**
+ * Σ over the rows of two [N, D] row-major buffers of cos(a_row, b_row), in float64. A zero row
+ * (never seen in a trained model) counts as cosine 1: the layer left it unchanged in direction.
+ */
+function cosineSum(a: Float32Array, b: Float32Array, D: number): number {
+  let total = 0;
+  for (let o = 0; o < a.length; o += D) {
+    let ab = 0;
+    let aa = 0;
+    let bb = 0;
+    for (let i = o; i < o + D; i++) {
+      const x = a[i]!;
+      const y = b[i]!;
+      ab += x * y;
+      aa += x * x;
+      bb += y * y;
+    }
+    total += aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 1;
+  }
+  return total;
 }

@@ -6,27 +6,42 @@ import { CompactError } from '../errors.ts';
 import { patchJsonText, parseJson, type JsonPath } from '../json-text.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import type { ModelSpec } from '../families/types.ts';
-import { openCheckpoint } from '../io/safetensors.ts';
+import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { writeCheckpoint } from '../io/safetensors-writer.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
 import { readTokenizerFile, serializeTokenizerJson, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
-import { countTokens, selectKeptIds } from '../tokenizer/vocab-select.ts';
-import { pruneTokenizer } from '../tokenizer/tokenizer-prune.ts';
+import { countTokens, mandatoryIds, selectKeptIds, type SelectOptions } from '../tokenizer/vocab-select.ts';
+import { pruneTokenizer, type PrunedTokenizer } from '../tokenizer/tokenizer-prune.ts';
 import { referencedIds, remapSpecialIds } from '../tokenizer/special-ids.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenize.ts';
-import { Engine } from '../engine/runner.ts';
 import { countParams, reduction, type ParamBreakdown } from '../report/params.ts';
 import { peakRssBytes, Progress } from '../report/progress.ts';
-import { cutSequences, defaultCalibrationText, DEFAULT_CALIBRATION_NAME, readCalibrationText } from './calibration-text.ts';
+import { defaultCalibrationText, DEFAULT_CALIBRATION_NAME, readCalibrationText } from './calibration-text.ts';
 import { topChannels } from './channel-select.ts';
 import { slicedEntries } from './slice.ts';
+import { act2Needed, magnitudeScores, parseCriterion, randomScores, wandaSpScores, type FfnCriterion } from './criteria.ts';
+import { achievedRatio, candidateSplits, layersToDrop, splitForFfn, splitForShare, splitForVocab, type Split, type VocabLimits } from './budget.ts';
+import { calibrate, calibrationData, maskOf, type CalibrationData, type CalibrationResult } from './calibrate.ts';
+import { scoreSplits, type PlannerReport } from './planner.ts';
+import { blockInfluence, layerConfigChanges, lowestInfluence, renumberLayers } from './shortgpt.ts';
 
-export type FfnCriterion = 'act2-common' | 'act2-all';
+export type { FfnCriterion } from './criteria.ts';
+export { FFN_CRITERIA } from './criteria.ts';
+
+export const PRUNE_METHODS = ['compact', 'vocab-only', 'ffn-only', 'shortgpt'] as const;
+export type PruneMethod = (typeof PRUNE_METHODS)[number];
 
 export interface PruneOptions {
   model: string;
   out: string;
   force?: boolean;
+  /**
+   * compact (default): vocabulary + FFN; with --ratio and neither --vocab nor --ffn the split is
+   * planned. vocab-only / ffn-only: one axis takes the whole --ratio. shortgpt: drop whole layers.
+   */
+  method?: PruneMethod;
+  /** Target total-parameter reduction in (0, 1). */
+  ratio?: number;
   /** Tokens kept (V′, everything counted), or the kept fraction of the tokenizer's vocabulary. */
   vocab?: number;
   vocabRatio?: number;
@@ -36,6 +51,12 @@ export interface PruneOptions {
   ffn?: number;
   ffnRatio?: number;
   ffnCriterion?: FfnCriterion;
+  /** Seed of the random criterion. */
+  seed?: number;
+  /** Planner: step of the vocabulary's share of the removed parameters (default 0.05). */
+  plannerStep?: number;
+  /** Planner: fraction of the calibration tokens held out to score candidates (default 0.15). */
+  holdout?: number;
   calib?: string;
   calibTokens?: number;
   seqLen?: number;
@@ -49,7 +70,7 @@ export interface PruneOptions {
 
 export interface PruneReport {
   tool: string;
-  method: 'compact';
+  method: PruneMethod;
   input: string;
   output: string;
   flags: Record<string, unknown>;
@@ -62,7 +83,11 @@ export interface PruneReport {
     kept_ids_sha256: string;
   };
   ffn: { criterion: FfnCriterion | null; intermediate_before: number; intermediate_after: number; kept_channels_sha256: string | null };
+  /** ShortGPT: the layers dropped (old indices) and every layer's block influence. */
+  layers: { before: number; after: number; dropped: number[]; block_influence: number[] } | null;
   calibration: { source: string; tokens: number; sequences: number; seq_len: number; common_token_share: number } | null;
+  /** --ratio with a planned split: every candidate with its held-out score. */
+  planner: PlannerReport | null;
   params: { before: ParamBreakdown; after: ParamBreakdown; reduction: number };
   dropped_files: string[];
   /** Figures of this run: they differ between runs, everything else in the folder does not. */
@@ -71,6 +96,9 @@ export interface PruneReport {
 
 export const DEFAULT_CALIB_TOKENS = 32768;
 export const DEFAULT_SEQ_LEN = 2048;
+export const DEFAULT_PLANNER_STEP = 0.05;
+export const DEFAULT_HOLDOUT = 0.15;
+export const DEFAULT_SEED = 0;
 
 /** Files whose contents pruning changes, written from scratch rather than copied. */
 const REWRITTEN = new Set(['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors.index.json', 'compact-report.json']);
@@ -81,29 +109,73 @@ const REWRITTEN = new Set(['config.json', 'generation_config.json', 'tokenizer.j
  */
 const STALE = [/\.safetensors$/, /\.bin$/, /\.pt$/, /\.pth$/, /\.ckpt$/, /\.gguf$/, /\.onnx(_data)?$/, /\.msgpack$/, /\.h5$/, /^tokenizer\.model$/, /^vocab\.json$/, /^merges\.txt$/, /^vocab\.txt$/];
 
-interface Budget {
-  vocab: number;
-  ffn: number;
+/** What to build: V′ and I′ (or a planned split, or ShortGPT's layer cut). */
+type Plan =
+  | { kind: 'fixed'; vocab: number; ffn: number; split: Split | null }
+  | { kind: 'planned'; splits: Split[] }
+  | { kind: 'layers'; vocab: number; drop: number; ratio: number };
+
+function checkFraction(name: string, r: number | undefined): number | undefined {
+  if (r !== undefined && !(r > 0 && r < 1)) throw new CompactError(`--${name} must be in (0, 1), got ${r}`);
+  return r;
 }
 
-function resolveBudget(opts: PruneOptions, spec: ModelSpec, tok: TokenizerFile): Budget {
-  const ratio = (name: string, r: number | undefined) => {
-    if (r !== undefined && !(r > 0 && r < 1)) throw new CompactError(`--${name} must be in (0, 1), got ${r}`);
-    return r;
-  };
+/** Sizes the user gave (absolute or as fractions), validated; undefined where not given. */
+function givenSizes(opts: PruneOptions, spec: ModelSpec, tok: TokenizerFile): { vocab?: number; ffn?: number } {
   if (opts.vocab !== undefined && opts.vocabRatio !== undefined) throw new CompactError('give --vocab or --vocab-ratio, not both');
   if (opts.ffn !== undefined && opts.ffnRatio !== undefined) throw new CompactError('give --ffn or --ffn-ratio, not both');
-  const vr = ratio('vocab-ratio', opts.vocabRatio);
-  const fr = ratio('ffn-ratio', opts.ffnRatio);
-  const vocab = opts.vocab ?? (vr !== undefined ? Math.round(vr * tok.size) : tok.size);
-  const ffn = opts.ffn ?? (fr !== undefined ? Math.max(1, Math.round(fr * spec.intermediate)) : spec.intermediate);
-  if (!Number.isInteger(vocab) || vocab < 1 || vocab > tok.size) {
+  const vr = checkFraction('vocab-ratio', opts.vocabRatio);
+  const fr = checkFraction('ffn-ratio', opts.ffnRatio);
+  const vocab = opts.vocab ?? (vr !== undefined ? Math.round(vr * tok.size) : undefined);
+  const ffn = opts.ffn ?? (fr !== undefined ? Math.max(1, Math.round(fr * spec.intermediate)) : undefined);
+  if (vocab !== undefined && (!Number.isInteger(vocab) || vocab < 1 || vocab > tok.size)) {
     throw new CompactError(`--vocab must be an integer in [1, ${tok.size}] (the tokenizer's size), got ${vocab}`);
   }
-  if (!Number.isInteger(ffn) || ffn < 1 || ffn > spec.intermediate) {
+  if (ffn !== undefined && (!Number.isInteger(ffn) || ffn < 1 || ffn > spec.intermediate)) {
     throw new CompactError(`--ffn must be an integer in [1, ${spec.intermediate}] (intermediate_size), got ${ffn}`);
   }
   return { vocab, ffn };
+}
+
+function feasible(s: Split, what: string): Split {
+  if (s.infeasible) throw new CompactError(`${what}: ${s.infeasible}`);
+  return s;
+}
+
+function resolvePlan(opts: PruneOptions, method: PruneMethod, spec: ModelSpec, tok: TokenizerFile, limits: VocabLimits): Plan {
+  const given = givenSizes(opts, spec, tok);
+  const ratio = checkFraction('ratio', opts.ratio);
+  const what = `--ratio ${ratio}`;
+  if (method === 'shortgpt') {
+    if (given.vocab !== undefined || given.ffn !== undefined) throw new CompactError('--method shortgpt removes whole layers: it takes --ratio, not --vocab/--ffn');
+    if (ratio === undefined) throw new CompactError('--method shortgpt needs --ratio R (the layers to drop are chosen to remove R of the parameters)');
+    if (spec.layers < 2) throw new CompactError(`--method shortgpt: the model has ${spec.layers} layer; nothing can be dropped`);
+    const { drop, ratio: achieved } = layersToDrop(spec, ratio, limits.tokenizerSize);
+    return { kind: 'layers', vocab: limits.tokenizerSize, drop, ratio: achieved };
+  }
+  if (method === 'vocab-only' && given.ffn !== undefined) throw new CompactError('--method vocab-only keeps every FFN channel: drop --ffn/--ffn-ratio');
+  if (method === 'ffn-only' && given.vocab !== undefined) throw new CompactError('--method ffn-only keeps the whole vocabulary: drop --vocab/--vocab-ratio');
+  if (ratio === undefined) {
+    const vocab = given.vocab ?? tok.size;
+    const ffn = given.ffn ?? spec.intermediate;
+    if (method === 'vocab-only' && given.vocab === undefined) throw new CompactError('--method vocab-only needs --vocab, --vocab-ratio or --ratio');
+    if (method === 'ffn-only' && given.ffn === undefined) throw new CompactError('--method ffn-only needs --ffn, --ffn-ratio or --ratio');
+    return { kind: 'fixed', vocab, ffn, split: null };
+  }
+  if (given.vocab !== undefined && given.ffn !== undefined) throw new CompactError('with --ratio give at most one of --vocab and --ffn (the other is solved for)');
+  if (method === 'vocab-only') return fixed(feasible(splitForShare(spec, ratio, 1, limits), `${what} from the vocabulary alone`));
+  if (method === 'ffn-only') return fixed(feasible(splitForShare(spec, ratio, 0, limits), `${what} from the FFN alone`));
+  if (given.vocab !== undefined) return fixed(feasible(splitForVocab(spec, ratio, given.vocab, limits), `${what} with --vocab ${given.vocab}`));
+  if (given.ffn !== undefined) return fixed(feasible(splitForFfn(spec, ratio, given.ffn, limits), `${what} with --ffn ${given.ffn}`));
+  const step = opts.plannerStep ?? DEFAULT_PLANNER_STEP;
+  if (!(step > 0 && step <= 0.5)) throw new CompactError(`--planner-step must be in (0, 0.5], got ${step}`);
+  const splits = candidateSplits(spec, ratio, step, limits);
+  if (splits.every((s) => s.infeasible)) throw new CompactError(`${what}: no split of the vocabulary and FFN reaches it (${splits[splits.length - 1]!.infeasible})`);
+  return { kind: 'planned', splits };
+}
+
+function fixed(s: Split): Plan {
+  return { kind: 'fixed', vocab: s.vocab, ffn: s.ffn, split: s };
 }
 
 function sha256(arrays: ArrayBufferView[]): string {
@@ -128,9 +200,49 @@ async function readJsonFile(path: string): Promise<{ text: string; obj: Record<s
   return { text, obj: parseJson(text, path) as Record<string, unknown> };
 }
 
+/** The input model, read once and shared by every folder this run writes (candidates and output). */
+interface Source {
+  dir: string;
+  spec: ModelSpec;
+  configText: string;
+  configRaw: Record<string, unknown>;
+  tok: TokenizerFile;
+  genConfig: { text: string; obj: Record<string, unknown> } | null;
+  ckpt: Checkpoint;
+  select: SelectOptions;
+}
+
+/** One pruned model: the kept vocabulary, FFN channels and layers. */
+interface Cut {
+  pruned: PrunedTokenizer;
+  vocab: number;
+  /** Per layer kept channels, or null for all. */
+  channels: Int32Array[] | null;
+  ffn: number;
+  /** Kept layers (old indices), or null for all. */
+  layers: number[] | null;
+}
+
+/** Writes a complete checkpoint folder for `cut` (weights, tokenizer, configs). */
+async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOptions): Promise<void> {
+  let entries = slicedEntries(src.ckpt, src.spec, { vocabRows: cut.pruned.newToOld, ffnChannels: cut.channels, outputDtype: opts.outputDtype ?? null });
+  if (cut.layers) entries = renumberLayers(entries, src.spec, cut.layers);
+  await writeCheckpoint(dir, entries, { maxShardBytes: opts.maxShardBytes });
+  await writeFile(join(dir, 'tokenizer.json'), serializeTokenizerJson(cut.pruned.json));
+  const layerChanges = cut.layers ? layerConfigChanges(src.configRaw, src.spec, cut.layers) : {};
+  await writeConfig(dir, src.configText, src.configRaw, cut.pruned.oldToNew, cut.vocab, cut.ffn, opts.outputDtype, layerChanges);
+  if (src.genConfig) {
+    const remapped = remapSpecialIds(src.genConfig.obj, cut.pruned.oldToNew, 'generation_config.json');
+    await writeFile(join(dir, 'generation_config.json'), patchJsonText(src.genConfig.text, jsonEdits(src.genConfig.obj, remapped)));
+  }
+  const tc = await readJsonFile(join(src.dir, 'tokenizer_config.json'));
+  if (tc) await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify(remapSpecialIds(tc.obj, cut.pruned.oldToNew, 'tokenizer_config.json'), null, 2) + '\n');
+}
+
 /**
- * COMPACT: prune the vocabulary (rarest tokens by policy), then the FFN channels by
- * common-token-weighted activation energy, and write a standard checkpoint.
+ * Prunes a model and writes a standard checkpoint: COMPACT (rarest tokens by policy, then FFN
+ * channels by common-token-weighted activation energy), its vocab-only/ffn-only halves with any
+ * FFN criterion, or ShortGPT's layer removal; with --ratio the sizes are solved or planned.
  */
 export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   const t0 = Date.now();
@@ -139,125 +251,185 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   const tokPath = join(model, 'tokenizer.json');
   if (!existsSync(tokPath)) throw new CompactError(`${tokPath}: missing (vocabulary pruning needs the model's tokenizer.json)`);
   const tok = readTokenizerFile(tokPath);
-  const budget = resolveBudget(opts, spec, tok);
+  const method = opts.method ?? 'compact';
+  if (!(PRUNE_METHODS as readonly string[]).includes(method)) throw new CompactError(`--method must be one of ${PRUNE_METHODS.join(', ')}, got ${String(method)}`);
   const policy = opts.vocabPolicy ?? 'id';
   if (policy === 'freq' && !opts.vocabCorpus) throw new CompactError('--vocab-policy freq needs --vocab-corpus FILE');
   if (policy !== 'id' && policy !== 'freq') throw new CompactError(`--vocab-policy must be id or freq, got ${String(policy)}`);
-  const criterion: FfnCriterion = opts.ffnCriterion ?? 'act2-common';
-  if (criterion !== 'act2-common' && criterion !== 'act2-all') throw new CompactError(`--ffn-criterion must be act2-common or act2-all, got ${String(criterion)}`);
+  const criterion = parseCriterion(opts.ffnCriterion);
+  if (method === 'shortgpt' && opts.ffnCriterion !== undefined) throw new CompactError('--method shortgpt removes whole layers: --ffn-criterion does not apply');
+  const seed = opts.seed ?? DEFAULT_SEED;
+  if (!Number.isInteger(seed)) throw new CompactError(`--seed must be an integer, got ${opts.seed}`);
+  const holdout = opts.holdout ?? DEFAULT_HOLDOUT;
+  if (!(holdout > 0 && holdout < 0.5)) throw new CompactError(`--holdout must be in (0, 0.5), got ${opts.holdout}`);
   const seqLen = Math.min(opts.seqLen ?? DEFAULT_SEQ_LEN, spec.maxPositions);
   if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new CompactError(`--seq-len must be an integer ≥ 2, got ${opts.seqLen}`);
   const calibTokens = opts.calibTokens ?? DEFAULT_CALIB_TOKENS;
   if (!(Number.isInteger(calibTokens) && calibTokens >= 1)) throw new CompactError(`--calib-tokens must be a positive integer, got ${opts.calibTokens}`);
 
+  const genConfig = await readJsonFile(join(model, 'generation_config.json'));
+  const select: SelectOptions = { modelRows: spec.vocabSize, extraIds: [...referencedIds(configRaw), ...referencedIds(genConfig?.obj)] };
+  // The tokens every cut keeps (added tokens, byte alphabet, ids the configs name): the smallest V′.
+  const mandatory = new Set<number>(mandatoryIds(tok));
+  for (const id of Array.from(select.extraIds ?? [])) if (id >= 0 && id < tok.size && tok.idToToken[id] !== undefined) mandatory.add(id);
+  const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size };
+  const plan = resolvePlan(opts, method, spec, tok, limits);
+
   const ckpt = await openCheckpoint(model);
+  const src: Source = { dir: model, spec, configText, configRaw, tok, genConfig, ckpt, select };
   const say = new Progress('prune', 1, 'tokens', process.stderr, opts.quiet);
+  const engineOpts = { device: opts.device, threads: opts.threads };
   try {
-    // 1. Vocabulary: choose the kept ids, cut the tokenizer, remap ids everywhere.
     let textTok: TextTokenizer | null = null;
     const textTokenizer = () => (textTok ??= loadTokenizer(model));
-    const genConfig = await readJsonFile(join(model, 'generation_config.json'));
-    const select = { modelRows: spec.vocabSize, extraIds: [...referencedIds(configRaw), ...referencedIds(genConfig?.obj)] };
-    let kept: Int32Array;
-    if (policy === 'id') {
-      kept = selectKeptIds(tok, { policy: 'id', vocabSize: budget.vocab }, select);
-    } else {
-      const counts = countTokens(textTokenizer(), readCalibrationText(opts.vocabCorpus!));
-      kept = selectKeptIds(tok, { policy: 'freq', vocabSize: budget.vocab, counts }, select);
-    }
-    const pruned = pruneTokenizer(tok, kept);
-    say.message(`vocabulary: keeping ${kept.length} of ${tok.size} tokens (${spec.vocabSize} embedding rows) by ${policy} policy`);
-
-    // 2. FFN: calibrate and rank channels, unless every channel stays.
-    let channels: Int32Array[] | null = null;
-    let calibration: PruneReport['calibration'] = null;
-    let calibSeconds = 0;
-    let calibRate: number | null = null;
-    if (budget.ffn < spec.intermediate) {
-      const source = opts.calib ?? DEFAULT_CALIBRATION_NAME;
-      const text = opts.calib ? readCalibrationText(opts.calib) : defaultCalibrationText();
-      const tt = textTokenizer();
-      const ids = tt.encode(text);
-      const stream = new Int32Array(ids.length + 1);
-      stream[0] = tt.streamStartId;
-      stream.set(ids, 1);
-      if (stream.length < calibTokens && !opts.allowShortCalib) {
-        throw new CompactError(`${opts.calib ?? 'built-in calibration text'}: has ${stream.length} tokens, fewer than --calib-tokens ${calibTokens}; pass --allow-short-calib to use them all`);
-      }
-      const seqs = cutSequences(stream, seqLen, calibTokens);
-      const weights = seqs.map((s) => {
-        const w = new Float32Array(s.length);
-        for (let i = 0; i < s.length; i++) w[i] = criterion === 'act2-all' || pruned.oldToNew[s[i]!]! >= 0 ? 1 : 0;
-        return w;
-      });
-      const tokens = seqs.reduce((a, s) => a + s.length, 0);
-      const common = weights.reduce((a, w) => a + w.reduce((x, y) => x + y, 0), 0);
-      const engine = await Engine.open(model, { device: opts.device, threads: opts.threads });
-      try {
-        // The rate is whole-model tokens/s: after d of L layers, d/L of a pass over the tokens is done.
-        const bar = new Progress('calibrate', spec.layers, 'tokens', process.stderr, opts.quiet);
-        const res = await engine.forward(seqs, { act2: true, tokenWeights: weights, lastLayer: spec.layers - 1 }, (p) =>
-          bar.update(p.layer + 1, (p.tokens * (p.layer + 1)) / p.layers, `layer ${p.layer + 1}/${p.layers}`),
-        );
-        calibSeconds = res.seconds;
-        calibRate = res.tokens / Math.max(res.seconds, 1e-9);
-        channels = res.act2!.map((scores) => topChannels(scores, budget.ffn));
-      } finally {
-        await engine.close();
-      }
-      calibration = { source: opts.calib ? basename(opts.calib) : source, tokens, sequences: seqs.length, seq_len: seqLen, common_token_share: common / tokens };
-      say.message(`ffn: keeping ${budget.ffn} of ${spec.intermediate} channels per layer (${criterion}, ${tokens} calibration tokens)`);
-    }
-
-    // 3. Write the standard checkpoint into a temporary folder, renamed into place when complete.
-    const before = countParams(spec);
-    const after = countParams(spec, { vocab: kept.length, intermediate: budget.ffn });
-    const report: PruneReport = {
-      tool: 'compact',
-      method: 'compact',
-      input: opts.model,
-      output: opts.out,
-      flags: reportFlags(opts, budget, policy, criterion, seqLen, calibTokens),
-      family: spec.family.name,
-      vocab: {
-        policy,
-        tokenizer_size_before: tok.size,
-        embedding_rows_before: spec.vocabSize,
-        kept: kept.length,
-        kept_ids_sha256: sha256([pruned.newToOld]),
-      },
-      ffn: {
-        criterion: channels ? criterion : null,
-        intermediate_before: spec.intermediate,
-        intermediate_after: budget.ffn,
-        kept_channels_sha256: channels ? sha256(channels) : null,
-      },
-      calibration,
-      params: { before, after, reduction: reduction(before, after) },
-      dropped_files: [],
-      run: { wall_seconds: 0, calibration_seconds: calibSeconds, calibration_tokens_per_second: calibRate, peak_rss_bytes: 0, threads: opts.threads ?? null, device: opts.device ?? 'cpu' },
+    let freqCounts: Uint32Array | null = null;
+    const keptIds = (vocab: number): Int32Array => {
+      if (policy === 'id') return selectKeptIds(tok, { policy: 'id', vocabSize: vocab }, select);
+      freqCounts ??= countTokens(textTokenizer(), readCalibrationText(opts.vocabCorpus!));
+      return selectKeptIds(tok, { policy: 'freq', vocabSize: vocab, counts: freqCounts }, select);
     };
 
-    await withOutputDir(opts.out, { force: opts.force, input: model }, async (tmp) => {
-      await writeCheckpoint(
-        tmp,
-        slicedEntries(ckpt, spec, { vocabRows: pruned.newToOld, ffnChannels: channels, outputDtype: opts.outputDtype ?? null }),
-        { maxShardBytes: opts.maxShardBytes },
-      );
-      await writeFile(join(tmp, 'tokenizer.json'), serializeTokenizerJson(pruned.json));
-      await writeConfig(tmp, configText, configRaw, pruned.oldToNew, kept.length, budget.ffn, opts.outputDtype);
-      if (genConfig) {
-        const remapped = remapSpecialIds(genConfig.obj, pruned.oldToNew, 'generation_config.json');
-        await writeFile(join(tmp, 'generation_config.json'), patchJsonText(genConfig.text, jsonEdits(genConfig.obj, remapped)));
+    // 1. Which cuts need what: vocabulary cuts (one per distinct V′), and the calibration statistics.
+    const vocabs = plan.kind === 'planned' ? [...new Set(plan.splits.filter((s) => !s.infeasible).map((s) => s.vocab))] : [plan.vocab];
+    const prunedByVocab = new Map<number, PrunedTokenizer>();
+    for (const v of vocabs) prunedByVocab.set(v, pruneTokenizer(tok, keptIds(v)));
+    const ffnCut = plan.kind === 'planned' ? plan.splits.some((s) => !s.infeasible && s.ffn < spec.intermediate) : plan.kind === 'fixed' && plan.ffn < spec.intermediate;
+    const needs = ffnCut ? act2Needed(criterion) : null;
+    const calibNeeded = needs !== null || plan.kind !== 'fixed';
+
+    let data: CalibrationData | null = null;
+    let calib: CalibrationResult | null = null;
+    let calibration: PruneReport['calibration'] = null;
+    if (calibNeeded) {
+      const label = opts.calib ?? 'built-in calibration text';
+      const text = opts.calib ? readCalibrationText(opts.calib) : defaultCalibrationText();
+      data = calibrationData(textTokenizer(), text, { calibTokens, seqLen, allowShort: !!opts.allowShortCalib, holdout: plan.kind === 'planned' ? holdout : 0, label });
+      const masks = needs === 'common' ? vocabs.map((v) => maskOf(prunedByVocab.get(v)!.oldToNew, spec.vocabSize)) : [];
+      const all = needs === 'all';
+      if (needs !== null || plan.kind === 'layers') {
+        calib = await calibrate(model, data.fit, { masks, all, cosine: plan.kind === 'layers' }, engineOpts, !!opts.quiet);
       }
-      const tc = await readJsonFile(join(model, 'tokenizer_config.json'));
-      if (tc) await writeFile(join(tmp, 'tokenizer_config.json'), JSON.stringify(remapSpecialIds(tc.obj, pruned.oldToNew, 'tokenizer_config.json'), null, 2) + '\n');
+      // The share of calibration positions whose token survives the (final) vocabulary cut is filled in below.
+      calibration = {
+        source: opts.calib ? basename(opts.calib) : DEFAULT_CALIBRATION_NAME,
+        tokens: data.fitTokens,
+        sequences: data.fit.length,
+        seq_len: seqLen,
+        common_token_share: 1,
+      };
+    }
+
+    // 2. FFN channels of a cut, by the criterion.
+    let magnitude: Float64Array[] | null = null;
+    let wanda: Float64Array[] | null = null;
+    const channelsFor = async (vocab: number, ffn: number): Promise<Int32Array[] | null> => {
+      if (ffn >= spec.intermediate) return null;
+      let scores: Float64Array[];
+      if (criterion === 'act2-common') scores = calib!.byMask[vocabs.indexOf(vocab)]!;
+      else if (criterion === 'act2-all') scores = calib!.all!;
+      else if (criterion === 'wanda-sp') scores = wanda ??= await wandaSpScores(ckpt, spec, calib!.all!);
+      else if (criterion === 'magnitude') scores = magnitude ??= await magnitudeScores(ckpt, spec);
+      else scores = randomScores(spec, seed);
+      return scores.map((s) => topChannels(s, ffn));
+    };
+    const cutFor = async (vocab: number, ffn: number): Promise<Cut> => {
+      const pruned = prunedByVocab.get(vocab)!;
+      return { pruned, vocab: pruned.newToOld.length, channels: await channelsFor(vocab, ffn), ffn, layers: null };
+    };
+
+    // 3. The cut: fixed, planned (every candidate built and scored on the held-out text), or ShortGPT's.
+    let cut: Cut;
+    let planner: PlannerReport | null = null;
+    let layers: PruneReport['layers'] = null;
+    return await withOutputDir(opts.out, { force: opts.force, input: model }, async (tmp) => {
+      if (plan.kind === 'fixed') {
+        cut = await cutFor(plan.vocab, plan.ffn);
+      } else if (plan.kind === 'layers') {
+        const bi = blockInfluence(calib!.layerCosine!);
+        const dropped = lowestInfluence(bi, plan.drop);
+        const kept = bi.map((_, i) => i).filter((i) => !dropped.includes(i));
+        const pruned = prunedByVocab.get(plan.vocab)!;
+        cut = { pruned, vocab: pruned.newToOld.length, channels: null, ffn: spec.intermediate, layers: kept };
+        layers = { before: spec.layers, after: kept.length, dropped, block_influence: bi };
+        say.message(`shortgpt: block influence ${bi.map((b) => b.toFixed(4)).join(', ')}; dropping layers ${dropped.join(', ')}`);
+      } else {
+        const p0 = performance.now();
+        const scored = await scoreSplits(
+          plan.splits,
+          async (s, dir) => {
+            const c = await cutFor(s.vocab, s.ffn);
+            await writeFolder(src, c, dir, opts);
+            return { vocab: c.vocab, ratio: achievedRatio(spec, c.vocab, c.ffn) };
+          },
+          data!.heldoutText!,
+          join(tmp, '.planner'),
+          { ...engineOpts, seqLen },
+          (line) => say.message(line),
+        );
+        const best = scored.candidates[scored.chosen]!;
+        cut = await cutFor(plan.splits[scored.chosen]!.vocab, best.ffn);
+        planner = {
+          target_ratio: opts.ratio!,
+          share_step: opts.plannerStep ?? DEFAULT_PLANNER_STEP,
+          fit_tokens: data!.fitTokens,
+          heldout: { fraction: holdout, tokens: data!.heldoutTokens, bytes: scored.bytes },
+          candidates: scored.candidates,
+          chosen: scored.chosen,
+          seconds: (performance.now() - p0) / 1000,
+        };
+        say.message(`planner: chose vocab share ${(100 * best.share).toFixed(1)}% (V′ ${best.vocab}, I′ ${best.ffn}), held-out ${best.bpb!.toFixed(4)} bits/byte`);
+      }
+      if (calibration) {
+        let kept = 0;
+        for (const s of data!.fit) for (const id of s) if (cut.pruned.oldToNew[id]! >= 0) kept++;
+        calibration.common_token_share = kept / data!.fitTokens;
+      }
+      say.message(`vocabulary: keeping ${cut.vocab} of ${tok.size} tokens (${spec.vocabSize} embedding rows) by ${policy} policy`);
+      if (cut.channels) say.message(`ffn: keeping ${cut.ffn} of ${spec.intermediate} channels per layer (${criterion}${calibration ? `, ${calibration.tokens} calibration tokens` : ''})`);
+
+      const before = countParams(spec);
+      const after = countParams(spec, { vocab: cut.vocab, intermediate: cut.ffn, layers: cut.layers?.length });
+      const report: PruneReport = {
+        tool: 'compact',
+        method,
+        input: opts.model,
+        output: opts.out,
+        flags: reportFlags(opts, method, cut, policy, criterion, seqLen, calibTokens, seed, holdout, plan.kind === 'planned'),
+        family: spec.family.name,
+        vocab: {
+          policy,
+          tokenizer_size_before: tok.size,
+          embedding_rows_before: spec.vocabSize,
+          kept: cut.vocab,
+          kept_ids_sha256: sha256([cut.pruned.newToOld]),
+        },
+        ffn: {
+          criterion: cut.channels ? criterion : null,
+          intermediate_before: spec.intermediate,
+          intermediate_after: cut.ffn,
+          kept_channels_sha256: cut.channels ? sha256(cut.channels) : null,
+        },
+        layers,
+        calibration,
+        planner,
+        params: { before, after, reduction: reduction(before, after) },
+        dropped_files: [],
+        run: {
+          wall_seconds: 0,
+          calibration_seconds: calib?.seconds ?? 0,
+          calibration_tokens_per_second: calib ? calib.tokens / Math.max(calib.seconds, 1e-9) : null,
+          peak_rss_bytes: 0,
+          threads: opts.threads ?? null,
+          device: opts.device ?? 'cpu',
+        },
+      };
+      await writeFolder(src, cut, tmp, opts);
       report.dropped_files = await copyOthers(model, tmp);
       report.run.wall_seconds = (Date.now() - t0) / 1000;
       report.run.peak_rss_bytes = peakRssBytes();
       await writeFile(join(tmp, 'compact-report.json'), JSON.stringify(report, null, 2) + '\n');
+      return report;
     });
-    return report;
   } finally {
     await ckpt.close();
   }
@@ -271,8 +443,9 @@ async function writeConfig(
   vocab: number,
   ffn: number,
   outputDtype: PruneOptions['outputDtype'],
+  extra: Record<string, unknown> = {},
 ): Promise<void> {
-  const target = { ...remapSpecialIds(raw, oldToNew, 'config.json'), vocab_size: vocab, intermediate_size: ffn } as Record<string, unknown>;
+  const target = { ...remapSpecialIds(raw, oldToNew, 'config.json'), vocab_size: vocab, intermediate_size: ffn, ...extra } as Record<string, unknown>;
   if (outputDtype) {
     const name = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[outputDtype];
     if ('dtype' in raw || !('torch_dtype' in raw)) target.dtype = name;
@@ -299,13 +472,19 @@ async function copyOthers(from: string, to: string): Promise<string[]> {
   return dropped;
 }
 
-function reportFlags(opts: PruneOptions, b: Budget, policy: string, criterion: string, seqLen: number, calibTokens: number): Record<string, unknown> {
+function reportFlags(opts: PruneOptions, method: PruneMethod, cut: Cut, policy: string, criterion: string, seqLen: number, calibTokens: number, seed: number, holdout: number, planned: boolean): Record<string, unknown> {
   return {
-    vocab: b.vocab,
-    ffn: b.ffn,
+    method,
+    ratio: opts.ratio ?? null,
+    vocab: cut.vocab,
+    ffn: cut.ffn,
+    layers: cut.layers?.length ?? null,
     vocab_policy: policy,
     vocab_corpus: opts.vocabCorpus ? basename(opts.vocabCorpus) : null,
-    ffn_criterion: criterion,
+    ffn_criterion: method === 'shortgpt' ? null : criterion,
+    seed: criterion === 'random' ? seed : null,
+    planner_step: planned ? (opts.plannerStep ?? DEFAULT_PLANNER_STEP) : null,
+    holdout: planned ? holdout : null,
     calib: opts.calib ? basename(opts.calib) : null,
     calib_tokens: calibTokens,
     seq_len: seqLen,

@@ -1,0 +1,111 @@
+/**
+ * The calibration data and the one engine pass every pruning method shares.
+ *
+ * The stream is [BOS or EOS] + the text's tokens, truncated to --calib-tokens. The planner holds
+ * out its last fraction: those tokens never feed an importance score, they only score candidate
+ * models (as text, so each candidate's own tokenizer encodes them), so the choice of split is not
+ * fitted on the data that ranked the channels.
+ */
+import { CompactError } from '../errors.ts';
+import { Engine, type EngineOptions } from '../engine/runner.ts';
+import { Progress } from '../report/progress.ts';
+import type { TextTokenizer } from '../tokenizer/tokenize.ts';
+import { cutSequences } from './calibration-text.ts';
+
+export interface CalibrationData {
+  /** Sequences that importance is computed on. */
+  fit: Int32Array[];
+  fitTokens: number;
+  /** Held-out text (decoded from the stream's tail), or null when nothing is held out. */
+  heldoutText: string | null;
+  heldoutTokens: number;
+  seqLen: number;
+}
+
+export function calibrationData(tt: TextTokenizer, text: string, opts: { calibTokens: number; seqLen: number; allowShort: boolean; holdout: number; label: string }): CalibrationData {
+  const ids = tt.encode(text);
+  const stream = new Int32Array(ids.length + 1);
+  stream[0] = tt.streamStartId;
+  stream.set(ids, 1);
+  if (stream.length < opts.calibTokens && !opts.allowShort) {
+    throw new CompactError(`${opts.label}: has ${stream.length} tokens, fewer than --calib-tokens ${opts.calibTokens}; pass --allow-short-calib to use them all`);
+  }
+  const n = Math.min(opts.calibTokens, stream.length);
+  const held = opts.holdout > 0 ? Math.round(n * opts.holdout) : 0;
+  if (opts.holdout > 0 && (held < 1 || held >= n)) {
+    throw new CompactError(`${opts.label}: ${n} calibration tokens are too few to hold out ${opts.holdout} of them for the planner`);
+  }
+  const fitTokens = n - held;
+  return {
+    fit: cutSequences(stream, opts.seqLen, fitTokens),
+    fitTokens,
+    heldoutText: held > 0 ? tt.decode(stream.subarray(fitTokens, n)) : null,
+    heldoutTokens: held,
+    seqLen: opts.seqLen,
+  };
+}
+
+/** A token mask over the dense model's ids: 1 = the position counts (its token survives). */
+export type TokenMask = Uint8Array;
+
+export interface CalibrationRequest {
+  /** act² accumulated once per mask, in the same pass. */
+  masks: TokenMask[];
+  /** Also act² over every token (act2-all, wanda-sp). */
+  all: boolean;
+  /** Also each layer's mean input/output cosine (ShortGPT). */
+  cosine: boolean;
+}
+
+export interface CalibrationResult {
+  /** [mask][layer][channel]. */
+  byMask: Float64Array[][];
+  /** [layer][channel], when `all`. */
+  all: Float64Array[] | null;
+  /** [layer], when `cosine`. */
+  layerCosine: Float64Array | null;
+  tokens: number;
+  /** Share of calibration tokens kept by each mask. */
+  maskShare: number[];
+  seconds: number;
+}
+
+/**
+ * One pass of the dense model over the fit sequences. act² under K masks costs one pass: the
+ * engine takes K weight vectors per token and accumulates a [K, I] statistic per layer.
+ */
+export async function calibrate(model: string, seqs: Int32Array[], req: CalibrationRequest, engineOpts: EngineOptions, quiet: boolean): Promise<CalibrationResult> {
+  const sets: Float32Array[][] = req.masks.map((m) => seqs.map((s) => Float32Array.from(s, (id) => m[id]!)));
+  if (req.all) sets.push(seqs.map((s) => new Float32Array(s.length).fill(1)));
+  const tokens = seqs.reduce((a, s) => a + s.length, 0);
+  const maskShare = sets.slice(0, req.masks.length).map((set) => set.reduce((a, w) => a + w.reduce((x, y) => x + y, 0), 0) / tokens);
+  const engine = await Engine.open(model, engineOpts);
+  try {
+    const L = engine.spec.layers;
+    // The rate is whole-model tokens/s: after d of L layers, d/L of a pass over the tokens is done.
+    const bar = new Progress('calibrate', L, 'tokens', process.stderr, quiet);
+    const res = await engine.forward(
+      seqs,
+      { act2: sets.length > 0, tokenWeightSets: sets.length > 0 ? sets : undefined, layerCosine: req.cosine, lastLayer: L - 1 },
+      (p) => bar.update(p.layer + 1, (p.tokens * (p.layer + 1)) / p.layers, `layer ${p.layer + 1}/${p.layers}`),
+    );
+    const act2 = res.act2Sets ?? [];
+    return {
+      byMask: act2.slice(0, req.masks.length),
+      all: req.all ? act2[act2.length - 1]! : null,
+      layerCosine: res.layerCosine ?? null,
+      tokens,
+      maskShare,
+      seconds: res.seconds,
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
+/** The mask of a vocabulary cut: old id → kept. */
+export function maskOf(oldToNew: Int32Array, rows: number): TokenMask {
+  const m = new Uint8Array(rows);
+  for (let id = 0; id < Math.min(rows, oldToNew.length); id++) m[id] = oldToNew[id]! >= 0 ? 1 : 0;
+  return m;
+}
