@@ -18,13 +18,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import os, { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { DataType, GraphBuilder } from '../src/engine/onnx-proto.ts';
 import { Engine } from '../src/engine/runner.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenize.ts';
+import { writeResult } from './common.ts';
 import { projectionShapes, QWEN25_05B, writeRandomModel, type RandomModelShape } from './random-model.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -202,8 +203,7 @@ try {
   const qwen = part('qwen') ? await benchQwen(work) : undefined;
   const memory = part('memory') ? await benchMemory(work) : undefined;
   const result = { info, wiki28m: wiki, qwen25_05b: qwen, memory, date: new Date().toISOString() };
-  mkdirSync(join(HERE, 'results'), { recursive: true });
-  writeFileSync(join(HERE, 'results', quick ? 'calibration-quick.json' : 'calibration.json'), JSON.stringify(result, null, 2) + '\n');
+  writeResult('calibration', quick, result);
 
   const f = (x: number, d = 0) => x.toFixed(d);
   console.log(`\ncalibration bench${quick ? ' (--quick shapes)' : ''}, ${threads} threads`);
@@ -220,6 +220,9 @@ try {
     const mem = runs.map((r) => `${r.layers} layers ${r.maxRssMiB} MiB (+${r.maxRssMiB - r.afterOpenRssMiB} over the open engine)`).join(', ');
     console.log(`  peak RSS (T=${memory.seqLen}, one layer ${memory.oneLayerF32WeightsMiB} MiB f32 weights, FFN activations ${memory.ffnActivationsMiB} MiB): ${mem}`);
   }
+  // Headline last (bench/run.ts repeats each bench's last line in its summary).
+  const heads = [qwen && `Qwen2.5-0.5B-shaped ${f(qwen.tokensPerSecond!, 1)} tokens/s (×${f(qwen.ratioProjOnly!, 2)} of bare MatMul)`, wiki && `wiki-28m ${f(wiki.tokensPerSecond!)} tokens/s`];
+  console.log(`calibration: ${heads.filter(Boolean).join(', ') || 'memory only'} (load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

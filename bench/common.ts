@@ -4,7 +4,7 @@
  * turns a parameter-reduction target into a (V′, I′) pair.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, freemem, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,18 @@ export const REPO = resolve(BENCH_DIR, '..');
 /** ../shared beside the clone (read-only data). */
 export const SHARED = resolve(REPO, '../shared');
 export const CALIB_TEXT = join(SHARED, 'data/text/calib-wiki.txt');
+
+/**
+ * The calibration text a bench prunes with: calib-wiki.txt, or in --quick mode its first 24 KB
+ * (written into `work`), since pruneModel tokenizes the whole file and the JS tokenizer would make
+ * that most of a CI smoke run.
+ */
+export function calibFile(work: string, quick: boolean): string {
+  if (!quick) return CALIB_TEXT;
+  const file = join(work, 'calib-head.txt');
+  writeFileSync(file, readFileSync(CALIB_TEXT, 'utf8').slice(0, 24_000));
+  return file;
+}
 
 export interface BenchArgs {
   quick: boolean;
@@ -75,8 +87,13 @@ export function reply(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
 }
 
+/** bench/results, or $COMPACT_BENCH_RESULTS (the smoke test writes elsewhere to keep the tree clean). */
+export function resultsDir(): string {
+  return process.env.COMPACT_BENCH_RESULTS ?? join(BENCH_DIR, 'results');
+}
+
 export function writeResult(name: string, quick: boolean, value: unknown): string {
-  const dir = join(BENCH_DIR, 'results');
+  const dir = resultsDir();
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}${quick ? '-quick' : ''}.json`);
   writeFileSync(file, JSON.stringify(value, null, 2) + '\n');

@@ -8,14 +8,14 @@
  * `--quick` uses a tiny width (the vocabulary stays real: 151,936 rows) and 512 calibration tokens.
  * JSON: bench/results/prune-time.json (prune-time-quick.json). Headline printed last.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readModelConfig } from '../src/families/model-config.ts';
 import { readCalibrationText } from '../src/prune/calibration-text.ts';
 import { readTokenizerFile } from '../src/tokenizer/tokenizer-file.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenize.ts';
-import { budgetFor, CALIB_TEXT, fmt, loadavgText, machine, parseArgs, pruneInChild, writeResult } from './common.ts';
+import { budgetFor, calibFile, fmt, loadavgText, machine, parseArgs, pruneInChild, writeResult } from './common.ts';
 import { QWEN25_05B, writeQwen25Like, type RandomModelShape } from './models.ts';
 
 const args = parseArgs();
@@ -34,9 +34,7 @@ async function main(): Promise<void> {
     await writeQwen25Like(model, shape);
     const writeSeconds = (performance.now() - t0) / 1000;
     const { spec } = readModelConfig(model);
-    // --quick: the first 24 KB of the text, so tokenizing it is not most of a CI smoke run.
-    const calib = quick ? join(work, 'calib-head.txt') : CALIB_TEXT;
-    if (quick) writeFileSync(calib, readCalibrationText(CALIB_TEXT).slice(0, 24_000));
+    const calib = calibFile(work, quick);
     const budget = budgetFor(spec, readTokenizerFile(join(model, 'tokenizer.json')).size, target);
     // The stream pruneModel builds: BOS + the text's ids. Fewer than asked → the short-calib flag.
     t0 = performance.now();

@@ -1,0 +1,136 @@
+/**
+ * Bigger than RAM: a Llama-3.1-8B-shaped checkpoint (hidden 4096, 32 layers, 32/8 heads, head_dim
+ * 128, FFN 14336, 128,256 rows, untied, bf16, llama3 rope scaling: 16 GB in 5 GB shards, with the
+ * real Llama-3 tokenizer) generated into a temporary folder, pruned by `pruneModel` at 35% with a
+ * small calibration set (2 × 512 tokens) in a child process: wall time and peak RSS (target < 3 GB;
+ * the page cache is not RSS). Two more children give the per-layer figures behind the 70B
+ * projection in docs/performance.md: a calibration pass timed layer by layer, and the bare
+ * read + bf16→f32 conversion of layers.
+ *
+ *   node --import tsx bench/big-model.ts [--quick] [--threads N] [--keep-going]
+ *
+ * The folder is removed afterwards whatever happens (finally, and on SIGINT/SIGTERM). Free space
+ * is checked first: the run needs the model + the pruned output (~27 GB at full size).
+ * `--quick`: a 2-layer, hidden-64 model with the real 128,256-row vocabulary, in small shards.
+ * JSON: bench/results/big-model.json (big-model-quick.json).
+ */
+import { mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readModelConfig } from '../src/families/model-config.ts';
+import { countParams } from '../src/report/params.ts';
+import { BENCH_DIR, budgetFor, calibFile, copyTokenizer, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, writeResult } from './common.ts';
+import { LLAMA31_8B, llama31Config, writeFastRandomModel, type RandomModelShape } from './models.ts';
+
+const args = parseArgs();
+const { quick } = args;
+const PROFILE = join(BENCH_DIR, 'layer-profile-child.ts');
+const RSS_TARGET_MIB = 3 * 1024;
+
+const shape: RandomModelShape = quick ? { ...LLAMA31_8B, hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 128 } : LLAMA31_8B;
+const maxShardBytes = quick ? 8e6 : 5e9;
+const sequences = 2;
+const seqLen = quick ? 64 : 512;
+const target = 0.35;
+
+function freeBytes(dir: string): number {
+  const s = statfsSync(dir);
+  return Number(s.bavail) * Number(s.bsize);
+}
+
+const root = tmpdir();
+const paramsBefore = 2 * (shape.vocab * shape.hidden * (shape.tied ? 1 : 2) + shape.layers * (2 * shape.hidden * shape.heads * shape.headDim + 2 * shape.hidden * shape.kvHeads * shape.headDim + 3 * shape.hidden * shape.intermediate));
+const needBytes = paramsBefore * (2 - target) + 2 ** 30; // model + pruned copy + 1 GiB margin
+const free = freeBytes(root);
+if (free < needBytes) {
+  console.log(`big-model: SKIPPED — ${root} has ${fmt(free / 1e9, 1)} GB free, the run needs ${fmt(needBytes / 1e9, 1)} GB`);
+  process.exit(0);
+}
+
+const work = mkdtempSync(join(root, 'compact-bench-big-'));
+const cleanup = () => rmSync(work, { recursive: true, force: true });
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+try {
+  const model = join(work, 'model');
+  mkdirSync(model);
+  const loadBefore = loadavgText();
+  let t0 = performance.now();
+  const bytes = writeFastRandomModel(model, shape, llama31Config(shape), maxShardBytes);
+  copyTokenizer('tokenizer-llama3', model);
+  const genSeconds = (performance.now() - t0) / 1000;
+  console.error(`big-model: wrote ${fmt(bytes / 1e9, 2)} GB in ${fmt(genSeconds, 1)} s`);
+
+  const { spec } = readModelConfig(model);
+  const budget = budgetFor(spec, spec.vocabSize, target);
+  const profileLayers = Math.min(4, spec.layers);
+  const load = runChild<{ loadMs: number[]; maxRssMiB: number }>(PROFILE, [JSON.stringify({ mode: 'load', dir: model, layers: profileLayers, threads: args.threads })]);
+  console.error(`big-model: layer load (read + bf16→f32) ${load.loadMs.map((x) => fmt(x)).join(', ')} ms`);
+  const fwd = runChild<{ openRssMiB: number; maxRssMiB: number; seconds: number; tokens: number; layerMs: number[]; layerRssMiB: number[] }>(PROFILE, [
+    JSON.stringify({ mode: 'forward', dir: model, sequences, seqLen, lastLayer: profileLayers - 1, threads: args.threads }),
+  ]);
+  console.error(`big-model: calibration pass over ${profileLayers} layers ${fmt(fwd.seconds, 1)} s, peak RSS ${fmt(fwd.maxRssMiB)} MiB`);
+
+  t0 = performance.now();
+  const run = pruneInChild({
+    model,
+    out: join(work, 'pruned'),
+    vocab: budget.vocab,
+    ffn: budget.ffn,
+    calib: calibFile(work, quick),
+    calibTokens: sequences * seqLen,
+    seqLen,
+    allowShort: false,
+    threads: args.threads,
+    maxShardBytes,
+    progress: !quick,
+  });
+  const layerParams = countParams(spec).attention_params / spec.layers + countParams(spec).ffn_params / spec.layers;
+  const result = {
+    machine: machine(),
+    loadavgBefore: loadBefore,
+    loadavgAfter: loadavgText(),
+    quick,
+    command: `npm run bench -- --only big${quick ? ' --quick' : ''}`,
+    shape,
+    checkpointBytes: bytes,
+    generateSeconds: genSeconds,
+    generateGBps: bytes / 1e9 / genSeconds,
+    budget,
+    calibration: { sequences, seqLen, tokens: sequences * seqLen },
+    prune: run,
+    profile: {
+      layerParams,
+      layerF32MiB: (layerParams * 4) / 2 ** 20,
+      loadMsPerLayer: median(load.loadMs),
+      loadMs: load.loadMs,
+      forwardLayers: profileLayers,
+      forwardSeconds: fwd.seconds,
+      forwardMaxRssMiB: fwd.maxRssMiB,
+      forwardOpenRssMiB: fwd.openRssMiB,
+      layerMsMedian: median(fwd.layerMs),
+      layerMs: fwd.layerMs,
+      layerRssMiB: fwd.layerRssMiB,
+    },
+    rssTargetMiB: RSS_TARGET_MIB,
+  };
+  writeResult('big-model', quick, result);
+  console.log(
+    `\nbig-model bench${quick ? ' (--quick shapes)' : ''}: Llama-3.1-8B-shaped, ${fmt(bytes / 1e9, 1)} GB bf16 (generated in ${fmt(genSeconds)} s), ${args.threads} threads, load ${loadBefore}`,
+  );
+  console.log(
+    `  per layer (${fmt(layerParams / 1e6)} M params, ${fmt(result.profile.layerF32MiB)} MiB in f32): read+convert ${fmt(result.profile.loadMsPerLayer)} ms, ` +
+      `calibration pass ${fmt(result.profile.layerMsMedian)} ms at ${sequences}×${seqLen} tokens; peak RSS of a ${profileLayers}-layer pass ${fmt(fwd.maxRssMiB)} MiB`,
+  );
+  const met = run.maxRssMiB <= RSS_TARGET_MIB;
+  console.log(
+    `big-model: pruned to V′ ${run.vocab}, I′ ${run.ffn} (−${fmt(100 * run.reduction, 1)}%) in ${fmt(run.wallSeconds, 1)} s, peak RSS ${fmt(run.maxRssMiB)} MiB` +
+      (quick ? '' : met ? ' (target < 3 GB: met)' : ' (target < 3 GB: NOT met)'),
+  );
+} finally {
+  cleanup();
+}
