@@ -82,10 +82,14 @@ export interface ForwardBudget {
   logitPositions: number;
 }
 
-/** Residual streams of one call stay within ~256 MB; logits of one call within ~256 MB of f32. */
+/**
+ * Residual streams of one call stay within ~64 MB and logits within ~256 MB of f32. Calls of at
+ * most 16k tokens still amortize the weight streaming (for a 1B model ~2 s of reading per call
+ * against minutes of compute) and give progress updates every few seconds on small models.
+ */
 export function defaultBudget(hidden: number, vocab: number): ForwardBudget {
   return {
-    tokens: Math.max(2048, Math.min(65536, Math.floor((1 << 26) / hidden))),
+    tokens: Math.max(2048, Math.min(16384, Math.floor((1 << 24) / hidden))),
     logitPositions: Math.max(512, Math.floor((1 << 26) / vocab)),
   };
 }

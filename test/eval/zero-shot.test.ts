@@ -4,14 +4,16 @@
  * [EOS] + context + " " + choice, a float64 log-softmax, and the sum over the choice's tokens.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Engine } from '../../src/engine/runner.ts';
-import { parseTaskList } from '../../src/eval/tasks.ts';
-import { evaluateTasks, type TaskResult } from '../../src/eval/zero-shot.ts';
+import { parseTaskList, seededSubset } from '../../src/eval/tasks.ts';
+import { formatTaskTable } from '../../src/cli/eval.ts';
+import { evaluateTasks, type TaskResult, type ZeroShotResult } from '../../src/eval/zero-shot.ts';
 import { loadTokenizer, type TextTokenizer } from '../../src/tokenizer/tokenize.ts';
-import { shared } from '../helpers/paths.ts';
+import { REPO_ROOT, shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 
 const MODEL = shared('models/wiki-28m');
@@ -78,7 +80,7 @@ describe('zero-shot scoring on wiki-28m', () => {
   }
 
   test('ARC-style items: log-likelihoods, acc and acc_norm match an independent log-softmax', async () => {
-    const res = await evaluateTasks(MODEL, parseTaskList('arc_easy'), { taskDir: dir, threads: 2, perItem: true, budget: { tokens: 40 } });
+    const res = await evaluateTasks(MODEL, parseTaskList('arc_easy'), { taskDir: dir, threads: 2, perItem: true, budget: { tokens: 200 } });
     const t = res.tasks[0]!;
     assert.equal(t.items, ARC_ITEMS.length);
     const pairs = ARC_ITEMS.flatMap((it) => it.choices.map((c) => ({ context: it.query + '\nAnswer:', continuation: ' ' + c })));
@@ -117,5 +119,73 @@ describe('zero-shot scoring on wiki-28m', () => {
     assert.ok(Math.abs(t.metrics.perplexity!.value / ppl - 1) < 1e-3, `${t.metrics.perplexity!.value} vs ${ppl}`);
     // The model is trained on English prose: at least one of these easy last words is greedy.
     assert.ok(want.some((w) => w.greedy), 'no greedy last word at all');
+  });
+  test('shuffling the choices changes nothing but the gold index; a duplicated choice scores identically', async () => {
+    const perm = [2, 0, 3, 1]; // new position k holds old choice perm[k]
+    const shuffled = ARC_ITEMS.map((it) => ({
+      query: it.query,
+      choices: [...perm.map((p) => it.choices[p]!), it.choices[0]!], // + a duplicate of old choice 0
+      gold: perm.indexOf(it.gold),
+    }));
+    const d = makeTmpDir('zs-perm');
+    writeFileSync(join(d, 'arc_easy.jsonl'), jsonl(ARC_ITEMS));
+    writeFileSync(join(d, 'arc_challenge.jsonl'), jsonl(shuffled));
+    const res = await evaluateTasks(MODEL, parseTaskList('arc_easy,arc_challenge'), { taskDir: d, threads: 2, perItem: true });
+    const [orig, shuf] = res.tasks as [TaskResult, TaskResult];
+    orig.per_item!.forEach((o, i) => {
+      const s = shuf.per_item![i]!;
+      for (let k = 0; k < 4; k++) assert.ok(Math.abs(s.logprobs[k]! - o.logprobs[perm[k]!]!) < 1e-4, `item ${i} choice ${k}`);
+      const dupOf = perm.indexOf(0);
+      assert.equal(s.logprobs[4], s.logprobs[dupOf], `item ${i}: the duplicate scores exactly as its original`);
+      assert.equal(perm[s.pred]!, o.pred, `item ${i}: same predicted choice`);
+      assert.equal(s.gold, perm.indexOf(o.gold!));
+    });
+    assert.equal(shuf.metrics.acc!.value, orig.metrics.acc!.value);
+    assert.equal(shuf.metrics.acc_norm!.value, orig.metrics.acc_norm!.value);
+  });
+
+  test('--limit with a seed scores the same items on every run and thread count; another seed others', async () => {
+    const items = Array.from({ length: 4 }, () => ARC_ITEMS).flat();
+    const d = makeTmpDir('zs-limit');
+    writeFileSync(join(d, 'arc_easy.jsonl'), jsonl(items));
+    assert.notDeepEqual(seededSubset(items.length, 3, 11), seededSubset(items.length, 3, 12), 'the seeds chosen pick different subsets');
+    const run = async (seed: number, threads: number) =>
+      (await evaluateTasks(MODEL, parseTaskList('arc_easy'), { taskDir: d, limit: 3, seed, threads, perItem: true })).tasks[0]!;
+    const a = await run(11, 2);
+    const b = await run(11, 1);
+    const lines = (t: TaskResult) => t.per_item!.map((r) => r.line);
+    assert.equal(a.items, 3);
+    assert.deepEqual(a.subset, { limit: 3, seed: 11 });
+    assert.equal(a.of, items.length);
+    assert.deepEqual(lines(a), seededSubset(items.length, 3, 11).map((i) => i + 1));
+    assert.deepEqual(lines(b), lines(a));
+    a.per_item!.forEach((r, i) => r.logprobs.forEach((lp, k) => assert.ok(Math.abs(lp - b.per_item![i]!.logprobs[k]!) < 1e-4)));
+    // Another seed: other items (the subset is all that depends on it; see tasks.test.ts).
+    assert.notDeepEqual(seededSubset(items.length, 3, 12).map((i) => i + 1), lines(a));
+  });
+
+  test('CLI: --tasks with --text returns both (JSON; the table); an unknown task exits 1 with one line', () => {
+    const bin = join(REPO_ROOT, 'bin/compact.mjs');
+    const textFile = join(dir, 'text.txt');
+    writeFileSync(textFile, 'The cat sat on the mat. It was a sunny day, and the children were playing in the park.\n');
+    const cli = (...args: string[]) => spawnSync(process.execPath, [bin, 'eval', MODEL, ...args, '--task-dir', dir, '--threads', '2'], { encoding: 'utf8' });
+    const json = cli('--tasks', 'arc_easy,lambada_openai', '--text', textFile, '--limit', '2', '--seed', '5', '--json');
+    assert.equal(json.status, 0, json.stderr);
+    assert.match(json.stderr, /^arc_easy.*\n(.*\n)*lambada_openai/m, 'progress on stderr');
+    const j = JSON.parse(json.stdout) as ZeroShotResult & { text: { bpb: number; tokens: number } };
+    assert.deepEqual(j.tasks.map((t) => [t.task, t.items, t.of]), [['arc_easy', 2, 4], ['lambada_openai', 2, 3]]);
+    assert.ok(j.tasks[0]!.metrics.acc!.value >= 0 && j.tasks[0]!.metrics.acc_norm!.stderr! >= 0);
+    assert.ok(j.tasks[1]!.metrics.perplexity!.value > 1);
+    assert.ok(j.text.bpb > 0 && j.text.tokens > 10);
+    // The table printed without --json.
+    const tbl = formatTaskTable(j);
+    assert.match(tbl, /^task\s+items\s+metric\s+value\s+stderr\s+chance\n/);
+    assert.match(tbl, /\narc_easy\s+2\/4\s+acc\s+\d\.\d{4}\s+± \d\.\d{4}\s+0\.25\n\s+acc_norm\s+\d\.\d{4}\s+± /);
+    assert.match(tbl, /\nlambada_openai\s+2\/3\s+acc\s.*\n\s+perplexity\s+\d+\.\d\d\n/);
+
+    const bad = cli('--tasks', 'arc_easy,nope', '--json');
+    assert.equal(bad.status, 1);
+    assert.equal(bad.stdout, '');
+    assert.match(bad.stderr, /^error: unknown task "nope" \(known: arc_easy, .*hellaswag, or all\)\n$/);
   });
 });
