@@ -62,7 +62,7 @@ async function checkGguf(label: string, dir: string): Promise<void> {
     assert.deepEqual(theirs, ours, `${label}: GGUF tokenizer ids differ from tokenizer.json's`);
 
     let maxDiff = 0;
-    for (const prompt of PROMPTS) {
+    for (const prompt of PROMPTS.slice(0, 2)) {
       const p = tok.encode(prompt);
       assert.deepEqual(await ctx.tokenize(prompt), Array.from(p));
       // Greedy identity.
@@ -82,7 +82,7 @@ async function checkGguf(label: string, dir: string): Promise<void> {
         maxDiff = Math.max(maxDiff, d);
       }
     }
-    console.log(`wiki-28m ${label}: GGUF ${(report.bytes / 1e6).toFixed(1)} MB; greedy identical on ${PROMPTS.length} prompts; top-5 max |Δp| ${maxDiff.toExponential(2)}; ${ours.length} tokenizer ids identical`);
+    console.log(`wiki-28m ${label}: GGUF ${(report.bytes / 1e6).toFixed(1)} MB; greedy identical on 2 prompts; top-5 max |Δp| ${maxDiff.toExponential(2)}; ${ours.length} tokenizer ids identical`);
   }
 }
 
@@ -102,9 +102,9 @@ async function checkOnnx(label: string, dir: string): Promise<void> {
   const tok = loadTokenizer(dir);
   const tj = await loadTransformersJs(out);
   let max = 0;
-  for (const prompt of PROMPTS) max = Math.max(max, await checkTransformersJs(tj, engine, tok, prompt, 32, 1e-3));
+  for (const prompt of PROMPTS.slice(0, 2)) max = Math.max(max, await checkTransformersJs(tj, engine, tok, prompt, 32, 1e-3));
   await tj.model.dispose();
-  console.log(`wiki-28m ${label}: ONNX ${(report.bytes / 1e6).toFixed(1)} MB; transformers.js greedy identical on ${PROMPTS.length} prompts; first-step top-5 max |Δp| ${max.toExponential(2)}`);
+  console.log(`wiki-28m ${label}: ONNX ${(report.bytes / 1e6).toFixed(1)} MB; transformers.js greedy identical on 2 prompts; first-step top-5 max |Δp| ${max.toExponential(2)}`);
 }
 
 test('ONNX of wiki-28m dense generates in transformers.js exactly as our engine', async () => {
