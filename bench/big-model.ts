@@ -19,8 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readModelConfig } from '../src/families/model-config.ts';
 import { countParams } from '../src/report/params.ts';
+import { project } from './projection.ts';
 import { BENCH_DIR, budgetFor, calibFile, copyTokenizer, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, writeResult } from './common.ts';
-import { LLAMA31_8B, llama31Config, writeFastRandomModel, type RandomModelShape } from './models.ts';
+import { LLAMA31_70B, LLAMA31_8B, llama31Config, writeFastRandomModel, type RandomModelShape } from './models.ts';
 
 const args = parseArgs();
 const { quick } = args;
@@ -117,6 +118,19 @@ try {
       layerRssMiB: fwd.layerRssMiB,
     },
     rssTargetMiB: RSS_TARGET_MIB,
+    projection70b: quick
+      ? null
+      : (() => {
+          const p = project(shape, LLAMA31_70B, {
+            openRssMiB: fwd.openRssMiB,
+            forwardMaxRssMiB: fwd.maxRssMiB,
+            layerMs: median(fwd.layerMs),
+            loadMs: median(load.loadMs),
+            pruneWallSeconds: run.wallSeconds,
+            calibrationSeconds: run.calibrationSeconds,
+          });
+          return { ...p, largestTensorGiB: p.largestTensorGiB(run.vocab / shape.vocab) };
+        })(),
   };
   writeResult('big-model', quick, result);
   console.log(
@@ -126,6 +140,13 @@ try {
     `  per layer (${fmt(layerParams / 1e6)} M params, ${fmt(result.profile.layerF32MiB)} MiB in f32): read+convert ${fmt(result.profile.loadMsPerLayer)} ms, ` +
       `calibration pass ${fmt(result.profile.layerMsMedian)} ms at ${sequences}×${seqLen} tokens; peak RSS of a ${profileLayers}-layer pass ${fmt(fwd.maxRssMiB)} MiB`,
   );
+  if (result.projection70b) {
+    const p = result.projection70b;
+    console.log(
+      `  70B projection: ${fmt(p.layerF32GiB, 2)} GiB f32 per layer → calibration peak RSS ≈ ${fmt(p.calibrationPeakRssGiB, 1)} GiB, ` +
+        `≈ ${fmt(p.layerSeconds, 1)} s per layer, prune ≈ ${fmt(p.totalMinutes)} min (calibration ${fmt(p.calibrationMinutes)} min)`,
+    );
+  }
   const met = run.maxRssMiB <= RSS_TARGET_MIB;
   console.log(
     `big-model: pruned to V′ ${run.vocab}, I′ ${run.ffn} (−${fmt(100 * run.reduction, 1)}%) in ${fmt(run.wallSeconds, 1)} s, peak RSS ${fmt(run.maxRssMiB)} MiB` +

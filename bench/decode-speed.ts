@@ -16,7 +16,8 @@
  * one process that alternates dense and variant runs.
  *
  * The pruned variants are calibrated on few tokens (speed does not depend on which channels are
- * kept, only on how many). JSON: bench/results/decode-speed.json (decode-speed-quick.json).
+ * kept, only on how many). JSON: bench/results/decode-speed.json (decode-speed-quick.json;
+ * decode-speed-wiki.json / -qwen.json with --only).
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -126,7 +127,7 @@ try {
     const o = { calibTokens: 1024, seqLen: 512, promptTokens: 512, newTokens: 128, reps: 1, variants: all };
     results.push(await benchModel('Qwen2.5-0.5B-shaped', dir, work, o));
   }
-  writeResult('decode-speed', quick, { machine: machine(), loadavgBefore: loadBefore, quick, command: `npm run bench -- --only decode${quick ? ' --quick' : ''}`, threads: args.threads, results });
+  writeResult(only ? `decode-speed-${only}` : 'decode-speed', quick, { machine: machine(), loadavgBefore: loadBefore, quick, command: `npm run bench -- --only decode${quick ? ' --quick' : ''}`, threads: args.threads, results });
 
   console.log(`\ndecode bench${quick ? ' (--quick)' : ''}: KV-cache greedy decoder, ${args.threads} threads, load before ${loadBefore}, after ${loadavgText()}`);
   for (const r of results) {
