@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pruneModel, type PruneOptions } from '../../src/prune/prune.ts';
+import { evaluateText } from '../../src/eval/text-eval.ts';
+import { readModelConfig } from '../../src/families/model-config.ts';
+import { countParams } from '../../src/report/params.ts';
+import { candidateSplits, layersToDrop, splitForShare } from '../../src/prune/budget.ts';
+import { CompactError } from '../../src/errors.ts';
+import { loadTokenizer } from '../../src/tokenizer/tokenize.ts';
+import { shared } from '../helpers/paths.ts';
+import { makeTmpDir } from '../helpers/tmp-dir.ts';
+import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';
+import { CALIB } from './prune-helpers.ts';
+
+test('budget arithmetic on wiki-28m reproduces the issue\'s splits at R = 0.20', () => {
+  const { spec } = readModelConfig(shared('models/wiki-28m'));
+  const limits = { tokenizerSize: 50257, minVocab: 257 };
+  const at = (share: number) => splitForShare(spec, 0.2, share, limits);
+  assert.deepEqual([at(0.75).vocab, at(0.75).ffn], [37226, 1098]);
+  assert.deepEqual([at(1).vocab, at(1).ffn], [32867, 1280]);
+  // FFN-only: V′ is the tokenizer (the 47 padding rows go anyway), the FFN takes the rest.
+  assert.deepEqual([at(0).vocab, at(0).ffn], [50257, 555]);
+  assert.equal(layersToDrop(spec, 0.2, 50257).drop, 4);
+  const total = countParams(spec).total_params;
+  const cands = candidateSplits(spec, 0.2, 0.05, limits);
+  assert.equal(cands.length, 21);
+  for (const c of cands) {
+    assert.equal(c.infeasible, null);
+    // Rounding: at most half an FFN channel (7,680 params) or half a vocabulary row off.
+    assert.ok(Math.abs(c.ratio - 0.2) <= 3840 / total, `share ${c.share}: ratio ${c.ratio}`);
+  }
+  // At R = 0.6 the vocabulary alone would need V′ below its mandatory minimum, and FFN-only needs I′ < 1.
+  const big = candidateSplits(spec, 0.6, 0.1, limits);
+  assert.match(big.at(-1)!.infeasible!, /below the mandatory minimum/);
+  assert.match(big[0]!.infeasible!, /I′ -?\d+ < 1/);
+  assert.ok(big.some((c) => c.infeasible === null));
+});
+
+test('planner: every candidate listed, the best held-out score written, the ratio reached within rounding', async () => {
+  const dir = fixtureWithTokenizer('llama3');
+  const { spec } = readModelConfig(dir);
+  const R = 0.3;
+  const opts: PruneOptions = { model: dir, out: join(makeTmpDir('planner'), 'out'), ratio: R, plannerStep: 0.25, holdout: 0.2, calib: CALIB(), calibTokens: 640, seqLen: 64, quiet: true };
+  const report = await pruneModel(opts);
+  const p = report.planner!;
+  assert.deepEqual(p.candidates.map((c) => c.share), [0, 0.25, 0.5, 0.75, 1]);
+  assert.equal(p.fit_tokens, 512);
+  assert.equal(p.heldout.tokens, 128);
+  const total = countParams(spec).total_params;
+  const perChannel = total - countParams(spec, { intermediate: spec.intermediate - 1 }).total_params;
+  const perRow = total - countParams(spec, { vocab: spec.vocabSize - 1 }).total_params;
+  const scored = p.candidates.filter((c) => c.skipped === null);
+  assert.ok(scored.length >= 3, 'most splits are feasible at 30%');
+  for (const c of scored) assert.ok(Math.abs(c.ratio! - R) <= Math.max(perChannel, perRow) / 2 / total, `share ${c.share}: ratio ${c.ratio}`);
+  // The chosen candidate is the best-scoring one, and it is what was written.
+  const best = scored.reduce((a, c) => (c.bpb! < a.bpb! ? c : a));
+  assert.equal(p.candidates[p.chosen], best);
+  assert.equal(report.vocab.kept, best.vocab);
+  assert.equal(report.ffn.intermediate_after, best.ffn);
+  assert.ok(Math.abs(report.params.reduction - R) <= Math.max(perChannel, perRow) / 2 / total);
+  // Scores differ between candidates (a real comparison), and the written model scores what the
+  // planner measured on the held-out tail: [start] + tokens 512…639 of the stream, decoded.
+  assert.ok(new Set(scored.map((c) => c.bpb)).size === scored.length);
+  const tok = loadTokenizer(dir);
+  const stream = [tok.streamStartId, ...tok.encode(readFileSync(CALIB(), 'utf8')).subarray(0, 639)];
+  const heldout = tok.decode(stream.slice(512, 640));
+  const again = await evaluateText(report.output, heldout, { seqLen: 64, threads: 2 });
+  assert.ok(Math.abs(again.bpb - best.bpb!) < 1e-6, `${again.bpb} vs ${best.bpb}`);
+  const saved = JSON.parse(readFileSync(join(report.output, 'compact-report.json'), 'utf8'));
+  assert.equal(saved.planner.candidates.length, 5);
+});
+
+test('--ratio with one of --vocab/--ffn solves the other; methods fix the split; bad combinations refused', async () => {
+  const dir = fixtureWithTokenizer('qwen2');
+  const { spec } = readModelConfig(dir);
+  const base = { model: dir, calib: CALIB(), calibTokens: 256, seqLen: 64, quiet: true } as const;
+  const out = () => join(makeTmpDir('ratio'), 'out');
+  const total = countParams(spec).total_params;
+  const a = await pruneModel({ ...base, out: out(), ratio: 0.25, vocab: 800 });
+  assert.equal(a.vocab.kept, 800);
+  assert.ok(Math.abs(a.params.reduction - 0.25) * total <= (3 * spec.hidden * spec.layers) / 2 + 1);
+  const b = await pruneModel({ ...base, out: out(), ratio: 0.25, ffn: 120 });
+  assert.equal(b.ffn.intermediate_after, 120);
+  assert.ok(Math.abs(b.params.reduction - 0.25) * total <= spec.hidden / 2 + 1);
+  const v = await pruneModel({ ...base, out: out(), ratio: 0.2, method: 'vocab-only' });
+  assert.equal(v.ffn.intermediate_after, spec.intermediate);
+  assert.equal(v.calibration, null);
+  const f = await pruneModel({ ...base, out: out(), ratio: 0.2, method: 'ffn-only' });
+  assert.equal(f.vocab.kept, 1024);
+  assert.equal(f.ffn.criterion, 'act2-common');
+  const refuses = (o: Partial<PruneOptions>, re: RegExp) =>
+    assert.rejects(pruneModel({ ...base, out: out(), ...o } as PruneOptions), (e: unknown) => e instanceof CompactError && re.test(e.message));
+  await refuses({ ratio: 0.2, vocab: 800, ffn: 100 }, /at most one of --vocab and --ffn/);
+  await refuses({ method: 'shortgpt' }, /needs --ratio/);
+  await refuses({ method: 'shortgpt', ratio: 0.3, vocab: 800 }, /not --vocab/);
+  await refuses({ method: 'vocab-only', ratio: 0.2, ffn: 100 }, /keeps every FFN channel/);
+  await refuses({ method: 'vocab-only', ratio: 0.95 }, /below the mandatory minimum/);
+  await refuses({ method: 'ffn-only', ratio: 0.9 }, /I′ -?\d+ < 1/);
+  await refuses({ method: 'nope' as PruneOptions['method'], ratio: 0.2 }, /--method must be one of/);
+  await refuses({ ffn: 100, ffnCriterion: 'nope' as PruneOptions['ffnCriterion'] }, /--ffn-criterion must be one of/);
+  await refuses({ ratio: 1.5 }, /--ratio must be in \(0, 1\)/);
+});
