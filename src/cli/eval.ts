@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CompactError } from '../errors.ts';
 import { evaluateText, type TextEvalResult } from '../eval/text-eval.ts';
-import { DEFAULT_SEED, defaultTaskDir, parseTaskList, TASK_NAMES } from '../eval/tasks.ts';
+import { checkSubsetOptions, DEFAULT_SEED, defaultTaskDir, parseTaskList, TASK_NAMES } from '../eval/tasks.ts';
 import { evaluateTasks, type ZeroShotResult } from '../eval/zero-shot.ts';
 import { table } from '../report/format.ts';
 import { Progress } from '../report/progress.ts';
@@ -76,9 +76,9 @@ export async function runTaskEval(a: ParsedArgs, model: string): Promise<ZeroSho
     device: deviceFlag(a),
     threads: num(a, 'threads'),
     onTaskStart: (task, items) => {
-      bar = new Progress(task, items, 'tokens', process.stderr, quiet);
+      bar = new Progress(`${task} (items)`, items, 'tokens', process.stderr, quiet);
     },
-    onProgress: (_task, done, _total, tokens) => bar?.update(done, tokens, 'items'),
+    onProgress: (_task, done, _total, tokens) => bar?.update(done, tokens),
   });
 }
 
@@ -120,7 +120,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
     for (const f of ['limit', 'seed', 'task-dir', 'per-item']) if (a.flags[f] !== undefined) throw new CompactError(`--${f} applies to --tasks only`);
   }
   // Validate the task list and --limit/--seed before a possibly long --text run.
-  if (str(a, 'tasks') !== undefined) parseTaskList(str(a, 'tasks')!);
+  if (str(a, 'tasks') !== undefined) {
+    parseTaskList(str(a, 'tasks')!);
+    checkSubsetOptions(num(a, 'limit'), num(a, 'seed'));
+  }
   const text = str(a, 'text') ? await runTextEval(a, model) : undefined;
   const tasks = str(a, 'tasks') !== undefined ? await runTaskEval(a, model) : undefined;
   if (bool(a, 'json')) {

@@ -90,7 +90,7 @@ export interface ForwardBudget {
 export function defaultBudget(hidden: number, vocab: number): ForwardBudget {
   return {
     tokens: Math.max(2048, Math.min(16384, Math.floor((1 << 24) / hidden))),
-    logitPositions: Math.max(512, Math.floor((1 << 26) / vocab)),
+    logitPositions: Math.max(256, Math.floor((1 << 26) / vocab)),
   };
 }
 

@@ -257,6 +257,12 @@ export function loadTask(spec: TaskSpec, taskDir: string): LoadedTask {
 
 // --- seeded subsets ----------------------------------------------------------------------------
 
+/** Validates --limit and --seed (the CLI calls it before any long-running work). */
+export function checkSubsetOptions(limit: number | undefined, seed: number | undefined): void {
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new CompactError(`--limit must be a positive integer, got ${limit}`);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new CompactError(`--seed must be an integer in [0, 4294967295], got ${seed}`);
+}
+
 /** mulberry32: a small, well-mixed 32-bit PRNG; the same seed gives the same stream everywhere. */
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -278,8 +284,7 @@ export const DEFAULT_SEED = 1234;
  * seed picks a subset of a larger one. `limit` ≥ n (or undefined) means every item.
  */
 export function seededSubset(n: number, limit: number | undefined, seed = DEFAULT_SEED): number[] {
-  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new CompactError(`--limit must be a positive integer, got ${limit}`);
-  if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new CompactError(`--seed must be an integer in [0, 4294967295], got ${seed}`);
+  checkSubsetOptions(limit, seed);
   const all = Array.from({ length: n }, (_, i) => i);
   if (limit === undefined || limit >= n) return all;
   const rand = mulberry32(seed);
