@@ -160,6 +160,7 @@ export interface PruneRun {
   calibrationSeconds: number;
   calibrationTokensPerSecond: number | null;
   maxRssMiB: number;
+  cpuSeconds: number;
   reduction: number;
   vocab: number;
   ffn: number;

@@ -27,6 +27,8 @@ const run: PruneRun = {
   calibrationSeconds: r.run.calibration_seconds,
   calibrationTokensPerSecond: r.run.calibration_tokens_per_second,
   maxRssMiB: peakRssMiB(),
+  // CPU time of this process (all threads): on a shared machine it says more than wall time does.
+  cpuSeconds: (process.resourceUsage().userCPUTime + process.resourceUsage().systemCPUTime) / 1e6,
   reduction: r.params.reduction,
   vocab: r.vocab.kept,
   ffn: r.ffn.intermediate_after,

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
         `(${fmt(100 * run.reduction, 1)}% fewer params), ${run.calibTokens} calibration tokens${allowShort ? ' (short text: all it has)' : ''}, ${args.threads} threads, load ${loadBefore}`,
     );
     console.log(`  calibration ${fmt(run.calibrationSeconds, 1)} s (${fmt(run.calibrationTokensPerSecond ?? 0)} tokens/s through all layers)`);
-    console.log(`prune: ${fmt(run.wallSeconds, 1)} s wall, peak RSS ${fmt(run.maxRssMiB)} MiB${quick ? '' : run.wallSeconds <= limit ? ' (target < 4 min: met)' : ' (target < 4 min: NOT met)'}`);
+    console.log(`prune: ${fmt(run.wallSeconds, 1)} s wall (${fmt(run.cpuSeconds, 1)} s CPU), peak RSS ${fmt(run.maxRssMiB)} MiB${quick ? '' : run.wallSeconds <= limit ? ' (target < 4 min: met)' : ' (target < 4 min: NOT met)'}`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
