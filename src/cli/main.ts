@@ -4,6 +4,7 @@ import { formatInspect, inspectModel } from './inspect.ts';
 import { pruneCommand } from './prune.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
+import { experimentsCommand } from './experiments.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
@@ -22,6 +23,7 @@ const commands: Record<string, Command> = {
   prune: pruneCommand,
   eval: evalCommand,
   export: exportCommand,
+  experiments: experimentsCommand,
   async inspect(argv) {
     const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean' }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {

@@ -1,0 +1,356 @@
+/**
+ * `compact experiments` / `npm run experiments`: the baselines table of docs/results.md, regenerated
+ * from scratch. wiki-28m is pruned by every method at each ratio, each pruned model is scored
+ * (bits per byte on WikiText-2, LAMBADA and HellaSwag on seeded 1,000-item subsets), and the
+ * markdown, its data (results.json) and the planner chart (results-planner.svg) are written.
+ *
+ * Every number in the output comes from this run; nothing is copied from elsewhere. `--resume`
+ * reuses rows of an earlier results.json made with the same protocol (a long run that was cut
+ * off); without it everything is recomputed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CompactError } from '../errors.ts';
+import { readModelConfig } from '../families/model-config.ts';
+import { evaluateText } from '../eval/text-eval.ts';
+import { evaluateTasks } from '../eval/zero-shot.ts';
+import { parseTaskList, DEFAULT_SEED as TASK_SEED } from '../eval/tasks.ts';
+import { splitForShare } from '../prune/budget.ts';
+import { pruneModel, type PruneOptions, type PruneReport } from '../prune/prune.ts';
+import type { PlannerCandidate } from '../prune/planner.ts';
+import { readTokenizerFile } from '../tokenizer/tokenizer-file.ts';
+import { fmtDuration } from '../report/format.ts';
+import { countParams } from '../report/params.ts';
+import { bool, num, parseArgs, str } from './args.ts';
+import { plannerChart } from './experiments-chart.ts';
+
+export const EXPERIMENTS_USAGE = `usage: compact experiments [--shared DIR] [--out DIR] [--only m1,m2] [--ratios 0.2,0.35] [--resume]
+
+Regenerates docs/results.md (+ results.json, results-planner.svg): wiki-28m pruned by every method at
+each ratio and scored by bits per byte (first 120 KB of WikiText-2 test), LAMBADA and HellaSwag
+(seeded 1,000-item subsets). Takes hours on 2 CPU cores.
+  --shared DIR   the shared data folder (default: ../shared beside the repository)
+  --out DIR      where results.md, results.json and results-planner.svg go (default: docs/)
+  --only LIST    run only these methods (keys: ${'${keys}'}) — for timing one method
+  --ratios LIST  total-parameter reductions (default 0.2,0.35)
+  --resume       reuse rows of an existing results.json made with the same protocol`;
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The protocol: every figure depends on these, and --resume only reuses rows made with the same. */
+export const PROTOCOL = {
+  model: 'models/wiki-28m',
+  calib: 'data/text/calib-wiki.txt',
+  calib_tokens: 40000,
+  calib_seq_len: 512,
+  eval_text: 'data/text/wikitext2-test.raw',
+  eval_bytes: 120000,
+  eval_seq_len: 512,
+  tasks: ['lambada_openai', 'hellaswag'],
+  task_limit: 1000,
+  task_seed: TASK_SEED,
+  fixed_vocab_share: 0.75,
+  random_seed: 0,
+  planner_step: 0.05,
+  planner_holdout: 0.15,
+} as const;
+
+interface MethodSpec {
+  key: string;
+  label: string;
+  /** Prune options at ratio R; `fixedVocab` is V′ of the fixed 75% vocabulary split at R. */
+  options(ratio: number, fixedVocab: number): Partial<PruneOptions>;
+}
+
+export const METHODS: MethodSpec[] = [
+  { key: 'compact-planned', label: 'COMPACT, planned split (act2-common)', options: (r) => ({ method: 'compact', ratio: r }) },
+  { key: 'compact-fixed', label: 'COMPACT, 75% of the budget from the vocabulary (act2-common)', options: (r, v) => ({ method: 'compact', ratio: r, vocab: v }) },
+  { key: 'vocab-only', label: 'vocab-only', options: (r) => ({ method: 'vocab-only', ratio: r }) },
+  { key: 'ffn-only', label: 'FFN-only, act² (act2-common = act2-all with the whole vocabulary)', options: (r) => ({ method: 'ffn-only', ratio: r }) },
+  { key: 'act2-all-fixed', label: 'COMPACT split (75%), act2-all: no common-token weighting', options: (r, v) => ({ method: 'compact', ratio: r, vocab: v, ffnCriterion: 'act2-all' }) },
+  { key: 'magnitude', label: 'FFN-only, magnitude', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'magnitude' }) },
+  { key: 'wanda-sp', label: 'FFN-only, wanda-sp', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp' }) },
+  { key: 'random', label: `FFN-only, random (seed ${PROTOCOL.random_seed})`, options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'random', seed: PROTOCOL.random_seed }) },
+  { key: 'shortgpt', label: 'ShortGPT (drop layers of lowest block influence)', options: (r) => ({ method: 'shortgpt', ratio: r }) },
+];
+
+export interface Scores {
+  bpb: number;
+  eval_tokens: number;
+  eval_bytes: number;
+  lambada_acc: number;
+  lambada_stderr: number;
+  hellaswag_acc: number;
+  hellaswag_acc_norm: number;
+  hellaswag_stderr: number;
+  eval_seconds: number;
+}
+
+export interface Row extends Scores {
+  key: string;
+  label: string;
+  target_ratio: number;
+  ratio: number;
+  vocab: number;
+  ffn: number;
+  layers: number;
+  dropped_layers: number[] | null;
+  prune_seconds: number;
+  planner: { candidates: PlannerCandidate[]; chosen: number; heldout_tokens: number; fit_tokens: number } | null;
+}
+
+export interface Results {
+  protocol: typeof PROTOCOL & { ratios: number[] };
+  machine: { cpus: number; cpu_model: string; node: string };
+  dense: (Scores & { params: number; vocab: number; ffn: number; layers: number }) | null;
+  rows: Row[];
+  seconds: number;
+}
+
+/** The first `bytes` of a file cut back to its last line end (the text every model is scored on). */
+export function headAtLineEnd(file: string, bytes: number): string {
+  const buf = readFileSync(file).subarray(0, bytes);
+  return buf.subarray(0, buf.lastIndexOf(0x0a) + 1).toString('utf8');
+}
+
+async function score(dir: string, sharedDir: string, evalText: string, threads: number | undefined, log: (s: string) => void): Promise<Scores> {
+  const t0 = performance.now();
+  const text = await evaluateText(dir, evalText, { seqLen: PROTOCOL.eval_seq_len, threads });
+  log(`  bits/byte ${text.bpb.toFixed(4)} (${text.tokens} tokens, ${fmtDuration(text.seconds)})`);
+  const zs = await evaluateTasks(dir, parseTaskList(PROTOCOL.tasks.join(',')), {
+    taskDir: join(sharedDir, 'data/tasks'),
+    limit: PROTOCOL.task_limit,
+    seed: PROTOCOL.task_seed,
+    threads,
+  });
+  const lambada = zs.tasks.find((t) => t.task === 'lambada_openai')!;
+  const hella = zs.tasks.find((t) => t.task === 'hellaswag')!;
+  log(`  LAMBADA acc ${lambada.metrics.acc!.value.toFixed(3)}, HellaSwag acc ${hella.metrics.acc!.value.toFixed(3)} / acc_norm ${hella.metrics.acc_norm!.value.toFixed(3)} (${fmtDuration(zs.seconds)})`);
+  return {
+    bpb: text.bpb,
+    eval_tokens: text.tokens,
+    eval_bytes: text.bytes,
+    lambada_acc: lambada.metrics.acc!.value,
+    lambada_stderr: lambada.metrics.acc!.stderr!,
+    hellaswag_acc: hella.metrics.acc!.value,
+    hellaswag_acc_norm: hella.metrics.acc_norm!.value,
+    hellaswag_stderr: hella.metrics.acc_norm!.stderr!,
+    eval_seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+export interface ExperimentOptions {
+  sharedDir: string;
+  outDir: string;
+  only?: string[];
+  ratios?: number[];
+  resume?: boolean;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+export async function runExperiments(opts: ExperimentOptions): Promise<Results> {
+  const t0 = performance.now();
+  const log = opts.log ?? ((s: string) => console.error(s));
+  const ratios = opts.ratios ?? [0.2, 0.35];
+  const methods = opts.only ? opts.only.map((k) => METHODS.find((m) => m.key === k) ?? unknownMethod(k)) : METHODS;
+  const S = (p: string) => {
+    const f = join(opts.sharedDir, p);
+    if (!existsSync(f)) throw new CompactError(`${f}: missing (experiments read the shared data folder; see --shared)`);
+    return f;
+  };
+  const model = S(PROTOCOL.model);
+  const calib = S(PROTOCOL.calib);
+  const evalText = headAtLineEnd(S(PROTOCOL.eval_text), PROTOCOL.eval_bytes);
+  const { spec } = readModelConfig(model);
+  const tok = readTokenizerFile(join(model, 'tokenizer.json'));
+  const protocol = { ...PROTOCOL, ratios };
+
+  const dataFile = join(opts.outDir, 'results.json');
+  const previous: Results | null = opts.resume && existsSync(dataFile) ? (JSON.parse(readFileSync(dataFile, 'utf8')) as Results) : null;
+  const reusable = previous && JSON.stringify(previous.protocol) === JSON.stringify(protocol) ? previous : null;
+  if (opts.resume && previous && !reusable) log('results.json was made with another protocol: recomputing everything');
+
+  const results: Results = {
+    protocol,
+    machine: { cpus: availableParallelism(), cpu_model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    dense: reusable?.dense ?? null,
+    rows: [],
+    seconds: 0,
+  };
+  const save = async () => {
+    results.seconds = (performance.now() - t0) / 1000;
+    await writeFile(dataFile, JSON.stringify(results, null, 2) + '\n');
+  };
+
+  if (!results.dense) {
+    log('dense wiki-28m');
+    const s = await score(model, opts.sharedDir, evalText, opts.threads, log);
+    results.dense = { ...s, params: countParams(spec).total_params, vocab: tok.size, ffn: spec.intermediate, layers: spec.layers };
+    await save();
+  }
+
+  const work = await mkdtemp(join(tmpdir(), 'compact-experiments-'));
+  try {
+    for (const ratio of ratios) {
+      const fixedVocab = splitForShare(spec, ratio, PROTOCOL.fixed_vocab_share, { tokenizerSize: tok.size, minVocab: 0 }).vocab;
+      for (const m of methods) {
+        const old = reusable?.rows.find((r) => r.key === m.key && r.target_ratio === ratio);
+        if (old) {
+          results.rows.push(old);
+          continue;
+        }
+        log(`R = ${ratio}: ${m.label}`);
+        const out = join(work, `${m.key}-${ratio}`);
+        const p0 = performance.now();
+        const report: PruneReport = await pruneModel({
+          model,
+          out,
+          calib,
+          calibTokens: PROTOCOL.calib_tokens,
+          seqLen: PROTOCOL.calib_seq_len,
+          plannerStep: PROTOCOL.planner_step,
+          holdout: PROTOCOL.planner_holdout,
+          threads: opts.threads,
+          quiet: true,
+          ...m.options(ratio, fixedVocab),
+        } as PruneOptions);
+        const pruneSeconds = (performance.now() - p0) / 1000;
+        log(`  V′ ${report.vocab.kept}, I′ ${report.ffn.intermediate_after}, layers ${report.params.after.num_hidden_layers}, reduction ${(100 * report.params.reduction).toFixed(2)}%, pruned in ${fmtDuration(pruneSeconds)}`);
+        const s = await score(out, opts.sharedDir, evalText, opts.threads, log);
+        await rm(out, { recursive: true, force: true });
+        results.rows.push({
+          key: m.key,
+          label: m.label,
+          target_ratio: ratio,
+          ratio: report.params.reduction,
+          vocab: report.vocab.kept,
+          ffn: report.ffn.intermediate_after,
+          layers: report.params.after.num_hidden_layers,
+          dropped_layers: report.layers?.dropped ?? null,
+          prune_seconds: pruneSeconds,
+          planner: report.planner
+            ? { candidates: report.planner.candidates, chosen: report.planner.chosen, heldout_tokens: report.planner.heldout.tokens, fit_tokens: report.planner.fit_tokens }
+            : null,
+          ...s,
+        });
+        await save();
+        await writeOutputs(opts.outDir, results);
+      }
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  await save();
+  await writeOutputs(opts.outDir, results);
+  return results;
+}
+
+function unknownMethod(k: string): never {
+  throw new CompactError(`--only: unknown method "${k}" (known: ${METHODS.map((m) => m.key).join(', ')})`);
+}
+
+async function writeOutputs(outDir: string, r: Results): Promise<void> {
+  await writeFile(join(outDir, 'results-planner.svg'), plannerChart(r));
+  await writeFile(join(outDir, 'results.md'), resultsMarkdown(r));
+}
+
+// --- markdown ----------------------------------------------------------------------------------
+
+const f3 = (x: number) => x.toFixed(3);
+const pct = (x: number, d = 1) => `${(100 * x).toFixed(d)}%`;
+const int = (x: number) => x.toLocaleString('en-US');
+
+export function resultsMarkdown(r: Results): string {
+  const p = r.protocol;
+  const d = r.dense!;
+  const lines: string[] = [];
+  lines.push('# Results: baselines and the planned vocabulary/FFN split on wiki-28m', '');
+  lines.push('Generated by `npm run experiments` (scripts/experiments.ts → src/cli/experiments.ts); do not edit by hand.');
+  lines.push('Every figure below comes from that run; the raw numbers are in [results.json](results.json).', '');
+  lines.push('## Protocol', '');
+  lines.push(`- Model: \`${p.model}\` (LlamaForCausalLM, ${int(d.params)} parameters, ${d.layers} layers, FFN ${d.ffn}, ${int(d.vocab)}-token tokenizer).`);
+  lines.push(`- Calibration: the first ${int(p.calib_tokens)} tokens of \`${p.calib}\` as one stream [EOS] + tokens, cut into windows of ${p.calib_seq_len}. Fixed-split methods use all of them; the planner computes importance on the first ${pct(1 - p.planner_holdout, 0)} and scores its candidates by bits per byte on the last ${pct(p.planner_holdout, 0)} (never on evaluation text).`);
+  lines.push(`- Bits per byte: the first ${int(p.eval_bytes)} bytes of \`${p.eval_text}\` cut back to a line end (${int(d.eval_bytes)} bytes), scored as [EOS] + tokens in non-overlapping windows of ${p.eval_seq_len} by each model's own tokenizer: tokenizer-independent, so pruned vocabularies compare fairly.`);
+  lines.push(`- LAMBADA (OpenAI) accuracy and HellaSwag accuracy (acc / acc_norm, lm-evaluation-harness definitions) on seeded ${int(p.task_limit)}-item subsets (seed ${p.task_seed}, the same items for every model). With ${int(p.task_limit)} items the standard error of an accuracy is about ${f3(d.hellaswag_stderr)} (HellaSwag) and ${f3(d.lambada_stderr)} (LAMBADA): differences under ~2 standard errors are noise.`);
+  lines.push(`- Pruning time: wall time of \`pruneModel\` (calibration, planner, writing) on ${r.machine.cpus} CPU cores (${r.machine.cpu_model}, Node ${r.machine.node}) shared with other work, so times are indicative.`);
+  lines.push('');
+  lines.push('Methods (all write standard safetensors checkpoints that our engine, transformers and llama.cpp load):', '');
+  lines.push('- **COMPACT, planned** — `compact prune --ratio R`: candidates taking 0%, 5%, …, 100% of the removed parameters from the vocabulary (id policy: keep the lowest ids, i.e. the earliest BPE merges), the FFN giving the rest by act2-common; each candidate is sliced and scored on the held-out calibration tail and the best is written.');
+  lines.push(`- **COMPACT, 75% split** — the same with ${pct(p.fixed_vocab_share, 0)} of the budget from the vocabulary (\`--ratio R --vocab V′\`, I′ solved for R).`);
+  lines.push('- **vocab-only / FFN-only** — `--method vocab-only|ffn-only --ratio R`: one axis takes the whole budget. With the whole vocabulary kept every calibration token is "common", so FFN-only act2-common is act2-all.');
+  lines.push('- **FFN criteria** (`--ffn-criterion`), per layer and channel j, with a = act(gate)·up the input of down_proj: act2-common Σ_t m_t·a_tj² (m_t = 1 iff token t survives the vocabulary cut); act2-all Σ_t a_tj²; magnitude ‖W_gate[j,:]‖₂·‖W_up[j,:]‖₂·‖W_down[:,j]‖₂; wanda-sp ‖W_down[:,j]‖₂·sqrt(Σ_t a_tj²) over all calibration tokens (Wanda\'s |W|·‖X‖ for the structured unit "column j of down_proj", as FLAP/Wanda-sp score FFN channels); random: uniform scores from a seeded generator (`--seed`).');
+  lines.push('- **ShortGPT** — `--method shortgpt --ratio R`: block influence BI_l = 1 − mean over calibration tokens of cos(layer input, layer output) on the residual stream; the k layers of lowest BI are removed, k chosen so the reduction is closest to R; layers are renumbered and `num_hidden_layers` updated.');
+  lines.push('');
+  lines.push(`Dense model: **${d.bpb.toFixed(3)} bits/byte**, LAMBADA ${f3(d.lambada_acc)}, HellaSwag ${f3(d.hellaswag_acc)} / ${f3(d.hellaswag_acc_norm)}.`, '');
+
+  for (const ratio of p.ratios) {
+    const rows = r.rows.filter((x) => x.target_ratio === ratio);
+    if (rows.length === 0) continue;
+    lines.push(`## R = ${ratio.toFixed(2)} (remove ${pct(ratio, 0)} of all parameters)`, '');
+    lines.push("| method | V′ | I′ (or layers) | achieved reduction | bits/byte ↓ | LAMBADA acc ↑ | HellaSwag acc / acc_norm ↑ | prune time |");
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(`| dense | ${int(d.vocab)} | ${int(d.ffn)} | — | ${d.bpb.toFixed(3)} | ${f3(d.lambada_acc)} | ${f3(d.hellaswag_acc)} / ${f3(d.hellaswag_acc_norm)} | — |`);
+    const best = Math.min(...rows.map((x) => x.bpb));
+    for (const x of rows) {
+      const shape = x.dropped_layers ? `${x.layers} layers (dropped ${x.dropped_layers.join(', ')})` : int(x.ffn);
+      const bpb = x.bpb === best ? `**${x.bpb.toFixed(3)}**` : x.bpb.toFixed(3);
+      const planned = x.planner ? ` — chose ${pct(x.planner.candidates[x.planner.chosen]!.share, 0)} from the vocabulary` : '';
+      lines.push(`| ${x.label}${planned} | ${int(x.vocab)} | ${shape} | ${pct(x.ratio, 2)} | ${bpb} | ${f3(x.lambada_acc)} | ${f3(x.hellaswag_acc)} / ${f3(x.hellaswag_acc_norm)} | ${fmtDuration(x.prune_seconds)} |`);
+    }
+    lines.push('');
+    const ranked = [...rows].sort((a, b) => a.bpb - b.bpb);
+    lines.push(`Ranked by bits per byte: ${ranked.map((x) => `${x.key} ${x.bpb.toFixed(3)}`).join(' < ')}.`, '');
+  }
+
+  const planned = r.rows.filter((x) => x.planner);
+  if (planned.length) {
+    lines.push('## The planner\'s candidates', '');
+    lines.push('Held-out bits per byte (last 15% of the calibration stream, never used for importance) of every candidate split, against the share of the removed parameters taken from the vocabulary (0% = FFN-only, 100% = vocab-only). The chosen candidate is circled.', '');
+    lines.push('![planner candidates](results-planner.svg)', '');
+    for (const x of planned) {
+      const pl = x.planner!;
+      lines.push(`R = ${x.target_ratio.toFixed(2)}: ${int(pl.fit_tokens)} tokens for importance, ${int(pl.heldout_tokens)} held out.`, '');
+      lines.push('| vocab share | V′ | I′ | achieved reduction | held-out bits/byte |');
+      lines.push('| ---: | ---: | ---: | ---: | ---: |');
+      pl.candidates.forEach((c, i) => {
+        const mark = i === pl.chosen ? ' (chosen)' : '';
+        lines.push(`| ${pct(c.share, 0)} | ${int(c.vocab)} | ${int(c.ffn)} | ${c.ratio === null ? '—' : pct(c.ratio, 2)} | ${c.bpb === null ? `skipped: ${c.skipped}` : c.bpb.toFixed(4) + mark} |`);
+      });
+      lines.push('');
+    }
+    lines.push('Cost: one calibration pass serves every candidate (act² under all candidate token masks is accumulated together, a [K, tokens] × [tokens, I] product per batch), then each candidate costs one sliced checkpoint on disk and one forward pass over the held-out tokens. On wiki-28m that is seconds per candidate; on a 1B model expect ~2 GB written and about a minute of scoring per candidate on 2 cores, so coarsen `--planner-step` or fix the split with `--vocab`/`--ffn` there.', '');
+  }
+  lines.push(`Total run time: ${fmtDuration(r.seconds)}.`, '');
+  return lines.join('\n');
+}
+
+// --- command -----------------------------------------------------------------------------------
+
+export async function experimentsCommand(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { shared: 'string', out: 'string', only: 'string', ratios: 'string', resume: 'boolean', threads: 'number', help: 'boolean' }, 'experiments');
+  const usage = EXPERIMENTS_USAGE.replace('${keys}', METHODS.map((m) => m.key).join(', '));
+  if (bool(a, 'help')) {
+    console.log(usage);
+    return 0;
+  }
+  if (a.positional.length) {
+    console.error(usage);
+    return 2;
+  }
+  const ratios = str(a, 'ratios')?.split(',').map(Number);
+  if (ratios && !ratios.every((x) => x > 0 && x < 1)) throw new CompactError(`--ratios must be numbers in (0, 1), got ${str(a, 'ratios')}`);
+  const r = await runExperiments({
+    sharedDir: resolve(str(a, 'shared') ?? join(REPO_ROOT, '..', 'shared')),
+    outDir: resolve(str(a, 'out') ?? join(REPO_ROOT, 'docs')),
+    only: str(a, 'only')?.split(',').map((s) => s.trim()).filter(Boolean),
+    ratios,
+    resume: bool(a, 'resume'),
+    threads: num(a, 'threads'),
+  });
+  console.log(`wrote ${join(str(a, 'out') ?? 'docs', 'results.md')} (${r.rows.length} rows) in ${fmtDuration(r.seconds)}`);
+  return 0;
+}
