@@ -53,7 +53,7 @@ test('JSON lines with one line damaged in structure', async (t) => {
       if (!content.trimStart().startsWith('{')) assert.equal(text, content);
       else assert.equal(text, lines.map((l) => (JSON.parse(l) as { text: string }).text).join('\n\n'));
     }),
-    fuzzOptions(1500),
+    fuzzOptions(1000),
   );
   t.diagnostic(`calibration JSON lines, structure-level: ${tally.summary()}`);
 });

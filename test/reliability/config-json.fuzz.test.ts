@@ -52,7 +52,7 @@ test('config.json with damaged structure: dims, rope, layer types, extreme numbe
       const text = applyTreeOps(DOCS[i], ops);
       await readConfig(tally, text, `config ${describe(text)}`);
     }),
-    fuzzOptions(2000),
+    fuzzOptions(1500),
   );
   t.diagnostic(`config.json, structure-level: ${tally.summary()}`);
 });

@@ -89,7 +89,7 @@ test('byte-level damage to prefix and header: bit flips, overwrites, truncations
       const p = await parseOrRefuse(tally, `${r.label} with ${JSON.stringify(ops)} size ${size}`, () => parseVirtual(v, r.label));
       if (p) checkParsed(p, v);
     }),
-    fuzzOptions(3000),
+    fuzzOptions(2500),
   );
   t.diagnostic(`byte-level: ${tally.summary()}`);
 });
@@ -117,7 +117,7 @@ test('structure-level damage to header JSON: offsets, dtypes, shapes, extreme nu
       const p = await parseOrRefuse(tally, `${r.label} header ${describe(text)} prefix ${n} size ${size}`, () => parseVirtual(v, r.label));
       if (p) checkParsed(p, v);
     }),
-    fuzzOptions(3000),
+    fuzzOptions(2500),
   );
   t.diagnostic(`structure-level: ${tally.summary()}`);
 });

@@ -51,7 +51,7 @@ test('tokenizer.json with damaged structure: type, ids, merges, added tokens, pi
       const text = applyTreeOps(DOCS[i], ops);
       await parseOrRefuse(tally, `tokenizer ${describe(text)} budget ${budget}`, () => parseAndPrune(text, budget));
     }),
-    fuzzOptions(2000),
+    fuzzOptions(1500),
   );
   t.diagnostic(`tokenizer.json, structure-level: ${tally.summary()}`);
 });
