@@ -103,9 +103,9 @@ export async function calibrate(model: string, seqs: Int32Array[], req: Calibrat
   }
 }
 
-/** The mask of a vocabulary cut: old id → kept. */
-export function maskOf(oldToNew: Int32Array, rows: number): TokenMask {
+/** The mask of a vocabulary cut: 1 at each kept (old) id. */
+export function maskOf(keptIds: ArrayLike<number>, rows: number): TokenMask {
   const m = new Uint8Array(rows);
-  for (let id = 0; id < Math.min(rows, oldToNew.length); id++) m[id] = oldToNew[id]! >= 0 ? 1 : 0;
+  for (let i = 0; i < keptIds.length; i++) m[keptIds[i]!] = 1;
   return m;
 }

@@ -291,8 +291,10 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
 
     // 1. Which cuts need what: vocabulary cuts (one per distinct V′), and the calibration statistics.
     const vocabs = plan.kind === 'planned' ? [...new Set(plan.splits.filter((s) => !s.infeasible).map((s) => s.vocab))] : [plan.vocab];
-    const prunedByVocab = new Map<number, PrunedTokenizer>();
-    for (const v of vocabs) prunedByVocab.set(v, pruneTokenizer(tok, keptIds(v)));
+    // Kept ids of every cut now (the masks need them); the tokenizer surgery only when a cut is built,
+    // so a planner over a 128k-token vocabulary holds one pruned tokenizer.json at a time.
+    const keptByVocab = new Map(vocabs.map((v) => [v, keptIds(v)]));
+    const prunedTokenizer = (v: number): PrunedTokenizer => pruneTokenizer(tok, keptByVocab.get(v)!);
     const ffnCut = plan.kind === 'planned' ? plan.splits.some((s) => !s.infeasible && s.ffn < spec.intermediate) : plan.kind === 'fixed' && plan.ffn < spec.intermediate;
     const needs = ffnCut ? act2Needed(criterion) : null;
     const calibNeeded = needs !== null || plan.kind !== 'fixed';
@@ -304,7 +306,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       const label = opts.calib ?? 'built-in calibration text';
       const text = opts.calib ? readCalibrationText(opts.calib) : defaultCalibrationText();
       data = calibrationData(textTokenizer(), text, { calibTokens, seqLen, allowShort: !!opts.allowShortCalib, holdout: plan.kind === 'planned' ? holdout : 0, label });
-      const masks = needs === 'common' ? vocabs.map((v) => maskOf(prunedByVocab.get(v)!.oldToNew, spec.vocabSize)) : [];
+      const masks = needs === 'common' ? vocabs.map((v) => maskOf(keptByVocab.get(v)!, spec.vocabSize)) : [];
       const all = needs === 'all';
       if (needs !== null || plan.kind === 'layers') {
         calib = await calibrate(model, data.fit, { masks, all, cosine: plan.kind === 'layers' }, engineOpts, !!opts.quiet);
@@ -333,7 +335,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       return scores.map((s) => topChannels(s, ffn));
     };
     const cutFor = async (vocab: number, ffn: number): Promise<Cut> => {
-      const pruned = prunedByVocab.get(vocab)!;
+      const pruned = prunedTokenizer(vocab);
       return { pruned, vocab: pruned.newToOld.length, channels: await channelsFor(vocab, ffn), ffn, layers: null };
     };
 
@@ -348,7 +350,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         const bi = blockInfluence(calib!.layerCosine!);
         const dropped = lowestInfluence(bi, plan.drop);
         const kept = bi.map((_, i) => i).filter((i) => !dropped.includes(i));
-        const pruned = prunedByVocab.get(plan.vocab)!;
+        const pruned = prunedTokenizer(plan.vocab);
         cut = { pruned, vocab: pruned.newToOld.length, channels: null, ffn: spec.intermediate, layers: kept };
         layers = { before: spec.layers, after: kept.length, dropped, block_influence: bi };
         say.message(`shortgpt: block influence ${bi.map((b) => b.toFixed(4)).join(', ')}; dropping layers ${dropped.join(', ')}`);
