@@ -8,9 +8,13 @@ import { CompactError } from './errors.ts';
 
 const MAX_DEPTH = 256;
 
-/** JSON.parse with a file name in the error and a nesting-depth guard. */
-export function parseJson(text: string, file: string): unknown {
-  checkDepth(text, file);
+/**
+ * JSON.parse with a file name in the error and a nesting-depth guard. The depth is checked by a
+ * linear scan first, so hostile input like `[[[[…` fails with a clear message instead of a stack
+ * overflow in a later recursive walk of the document.
+ */
+export function parseJson(text: string, file: string, maxDepth = MAX_DEPTH): unknown {
+  checkDepth(text, file, maxDepth);
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -18,7 +22,7 @@ export function parseJson(text: string, file: string): unknown {
   }
 }
 
-function checkDepth(text: string, file: string): void {
+function checkDepth(text: string, file: string, maxDepth: number): void {
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -28,7 +32,7 @@ function checkDepth(text: string, file: string): void {
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 123 || c === 91) {
-      if (++depth > MAX_DEPTH) throw new CompactError(`${file}: JSON nested deeper than ${MAX_DEPTH} levels`);
+      if (++depth > maxDepth) throw new CompactError(`${file}: JSON nested deeper than ${maxDepth} levels`);
     } else if (c === 125 || c === 93) depth--;
   }
 }

@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { CompactError } from '../errors.ts';
+import { parseJson } from '../json-text.ts';
 
 export type BpeFlavour = 'byte-level' | 'byte-fallback';
 /** `"a b"` strings (older files, Llama 3) or `["a", "b"]` pairs (newer files, Qwen, Gemma). */
@@ -85,29 +86,9 @@ export function parseTokenizerJson(text: string, file = 'tokenizer.json'): Token
   return tokenizerFromJson(parseJsonGuarded(text, file), file);
 }
 
-/**
- * JSON.parse with a nesting-depth guard. The depth is checked by a linear scan first, so hostile
- * input like `[[[[…` fails with a clear message instead of a stack overflow in any later
- * recursive walk of the document.
- */
+/** JSON.parse with a nesting-depth guard sized for tokenizer files (see `parseJson`). */
 export function parseJsonGuarded(text: string, file: string, maxDepth = MAX_JSON_DEPTH): unknown {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped char
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > maxDepth) throw new CompactError(`${file}: JSON nested deeper than ${maxDepth} levels`);
-    } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new CompactError(`${file}: malformed JSON (${(e as Error).message})`);
-  }
+  return parseJson(text, file, maxDepth);
 }
 
 function isObject(v: unknown): v is JsonObject {
