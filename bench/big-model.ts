@@ -14,13 +14,13 @@
  * `--quick`: a 2-layer, hidden-64 model with the real 128,256-row vocabulary, in small shards.
  * JSON: bench/results/big-model.json (big-model-quick.json).
  */
-import { mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readModelConfig } from '../src/families/model-config.ts';
 import { countParams } from '../src/report/params.ts';
 import { project } from './projection.ts';
-import { BENCH_DIR, budgetFor, calibFile, copyTokenizer, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, writeResult } from './common.ts';
+import { BENCH_DIR, benchWorkDir, budgetFor, calibFile, copyTokenizer, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, writeResult } from './common.ts';
 import { LLAMA31_70B, LLAMA31_8B, llama31Config, writeFastRandomModel, type RandomModelShape } from './models.ts';
 
 const args = parseArgs();
@@ -48,14 +48,7 @@ if (free < needBytes) {
   process.exit(0);
 }
 
-const work = mkdtempSync(join(root, 'compact-bench-big-'));
-const cleanup = () => rmSync(work, { recursive: true, force: true });
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    cleanup();
-    process.exit(130);
-  });
-}
+const { dir: work, cleanup } = benchWorkDir('big');
 try {
   const model = join(work, 'model');
   mkdirSync(model);

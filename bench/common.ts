@@ -4,8 +4,8 @@
  * turns a parameter-reduction target into a (V′, I′) pair.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, freemem, loadavg, totalmem } from 'node:os';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
@@ -28,6 +28,22 @@ export function calibFile(work: string, quick: boolean): string {
   const file = join(work, 'calib-head.txt');
   writeFileSync(file, readFileSync(CALIB_TEXT, 'utf8').slice(0, 24_000));
   return file;
+}
+
+/**
+ * A fresh folder under the OS temp dir for a bench's models, removed by `cleanup()` (call it in a
+ * finally) and also on SIGINT/SIGTERM: multi-GB checkpoints must not outlive an interrupted run.
+ */
+export function benchWorkDir(tag: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `compact-bench-${tag}-`));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      cleanup();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    });
+  }
+  return { dir, cleanup };
 }
 
 export interface BenchArgs {

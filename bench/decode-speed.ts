@@ -2,7 +2,7 @@
  * Speed of what we produce: greedy generation with the KV-cache decoder (src/engine/kv-decoder.ts),
  * dense vs pruned, for wiki-28m (real) and a Qwen2.5-0.5B-shaped random model.
  *
- *   node --import tsx bench/decode-speed.ts [--quick] [--threads N] [--only wiki|qwen]
+ *   node --import tsx bench/decode-speed.ts [--quick] [--threads N] [--only wiki|qwen] [--new-tokens N] [--reps N]
  *
  * Per model, variants pruned with pruneModel: 20% and 35% (V′, I′ by bench/common.ts budgetFor),
  * and the two halves of the 35% plan alone — its V′ with every FFN channel ("vocab-only") and its
@@ -19,12 +19,11 @@
  * kept, only on how many). JSON: bench/results/decode-speed.json (decode-speed-quick.json;
  * decode-speed-wiki.json / -qwen.json with --only).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readModelConfig } from '../src/families/model-config.ts';
 import { readTokenizerFile } from '../src/tokenizer/tokenizer-file.ts';
-import { BENCH_DIR, budgetFor, calibFile, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, SHARED, writeResult } from './common.ts';
+import { BENCH_DIR, benchWorkDir, budgetFor, calibFile, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, SHARED, writeResult } from './common.ts';
 import type { DecodeChildOptions, GenRun } from './decode-child.ts';
 import { QWEN25_05B, writeQwen25Like, type RandomModelShape } from './models.ts';
 
@@ -32,6 +31,13 @@ const args = parseArgs();
 const { quick } = args;
 const onlyAt = args.rest.indexOf('--only');
 const only = onlyAt >= 0 ? args.rest[onlyAt + 1] : undefined;
+/** --new-tokens N / --reps N override the defaults (for a quicker full-size run on a busy machine). */
+const flag = (name: string): number | undefined => {
+  const at = args.rest.indexOf(name);
+  return at >= 0 ? Number(args.rest[at + 1]) : undefined;
+};
+const newTokensFlag = flag('--new-tokens');
+const repsFlag = flag('--reps');
 const CHILD = join(BENCH_DIR, 'decode-child.ts');
 const TEXT = join(SHARED, 'data/text/wikitext2-test.raw');
 
@@ -57,7 +63,8 @@ const summarize = (runs: GenRun[]): Summary => ({
   decodeHeadMsPerToken: median(runs.map((r) => r.decodeHeadMsPerToken)),
 });
 
-async function benchModel(label: string, dense: string, work: string, o: { calibTokens: number; seqLen: number; promptTokens: number; newTokens: number; reps: number; variants: string[] }) {
+async function benchModel(label: string, dense: string, work: string, settings: { calibTokens: number; seqLen: number; promptTokens: number; newTokens: number; reps: number; variants: string[] }) {
+  const o = { ...settings, newTokens: newTokensFlag ?? settings.newTokens, reps: repsFlag ?? settings.reps };
   const { spec } = readModelConfig(dense);
   const tokSize = readTokenizerFile(join(dense, 'tokenizer.json')).size;
   const b35 = budgetFor(spec, tokSize, 0.35);
@@ -108,7 +115,7 @@ async function benchModel(label: string, dense: string, work: string, o: { calib
   return { label, dense: { vocab: spec.vocabSize, ffn: spec.intermediate, peakRssMiB: memory.dense }, settings: o, rows };
 }
 
-const work = mkdtempSync(join(tmpdir(), 'compact-bench-decode-'));
+const { dir: work, cleanup } = benchWorkDir('decode');
 try {
   const loadBefore = loadavgText();
   const results: Awaited<ReturnType<typeof benchModel>>[] = [];
@@ -127,7 +134,7 @@ try {
     const o = { calibTokens: 1024, seqLen: 512, promptTokens: 512, newTokens: 128, reps: 1, variants: all };
     results.push(await benchModel('Qwen2.5-0.5B-shaped', dir, work, o));
   }
-  writeResult(only ? `decode-speed-${only}` : 'decode-speed', quick, { machine: machine(), loadavgBefore: loadBefore, quick, command: `npm run bench -- --only decode${quick ? ' --quick' : ''}`, threads: args.threads, results });
+  writeResult(only ? `decode-speed-${only}` : 'decode-speed', quick, { machine: machine(), loadavgBefore: loadBefore, quick, command: `node --import tsx bench/decode-speed.ts ${process.argv.slice(2).join(' ')}`.trim(), threads: args.threads, results });
 
   console.log(`\ndecode bench${quick ? ' (--quick)' : ''}: KV-cache greedy decoder, ${args.threads} threads, load before ${loadBefore}, after ${loadavgText()}`);
   for (const r of results) {
@@ -146,5 +153,5 @@ try {
   const r35 = head.rows.find((r) => r.variant === '35%')!;
   console.log(`decode: ${head.label} pruned 35% decodes ×${fmt(r35.decodeSpeedup, 2)} and prefills ×${fmt(r35.prefillSpeedup, 2)} the dense model's tokens/s`);
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  cleanup();
 }

@@ -8,14 +8,13 @@
  * `--quick` uses a tiny width (the vocabulary stays real: 151,936 rows) and 512 calibration tokens.
  * JSON: bench/results/prune-time.json (prune-time-quick.json). Headline printed last.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readModelConfig } from '../src/families/model-config.ts';
 import { readCalibrationText } from '../src/prune/calibration-text.ts';
 import { readTokenizerFile } from '../src/tokenizer/tokenizer-file.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenize.ts';
-import { budgetFor, calibFile, fmt, loadavgText, machine, parseArgs, pruneInChild, writeResult } from './common.ts';
+import { benchWorkDir, budgetFor, calibFile, fmt, loadavgText, machine, parseArgs, pruneInChild, writeResult } from './common.ts';
 import { QWEN25_05B, writeQwen25Like, type RandomModelShape } from './models.ts';
 
 const args = parseArgs();
@@ -26,7 +25,7 @@ async function main(): Promise<void> {
   const wantTokens = quick ? 512 : 32768;
   const seqLen = quick ? 256 : 2048;
   const target = 0.35;
-  const work = mkdtempSync(join(tmpdir(), 'compact-bench-prune-'));
+  const { dir: work, cleanup } = benchWorkDir('prune');
   try {
     const model = join(work, 'qwen');
     mkdirSync(model);
@@ -68,7 +67,7 @@ async function main(): Promise<void> {
     console.log(`  calibration ${fmt(run.calibrationSeconds, 1)} s (${fmt(run.calibrationTokensPerSecond ?? 0)} tokens/s through all layers)`);
     console.log(`prune: ${fmt(run.wallSeconds, 1)} s wall (${fmt(run.cpuSeconds, 1)} s CPU), peak RSS ${fmt(run.maxRssMiB)} MiB${quick ? '' : run.wallSeconds <= limit ? ' (target < 4 min: met)' : ' (target < 4 min: NOT met)'}`);
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    cleanup();
   }
 }
 
