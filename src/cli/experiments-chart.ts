@@ -58,7 +58,7 @@ export function plannerChart(r: Results): string {
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
   for (const t of ticks(lo, hi)) parts.push(`<text x="${M.left - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end">${t.toFixed(t < 10 ? 2 : 1)}</text>`);
   for (let s = 0; s <= 10; s += 2) parts.push(`<text x="${X(s / 10).toFixed(1)}" y="${M.top + ph + 18}" text-anchor="middle">${s * 10}%</text>`);
-  parts.push(`<text x="${M.left + pw / 2}" y="${H - 10}" text-anchor="middle">share of removed parameters taken from the vocabulary (0% = FFN-only, 100% = vocab-only)</text>`);
+  parts.push(`<text x="${M.left + pw / 2}" y="${H - 12}" text-anchor="middle" font-size="11">vocabulary's share of the removed parameters (0% = FFN-only, 100% = vocab-only)</text>`);
   parts.push(`<text transform="translate(16 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle">held-out bits/byte (lower is better)</text>`);
   // One line per ratio.
   series.forEach((s, i) => {
