@@ -9,10 +9,11 @@ import { experimentsCommand } from './experiments.ts';
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
 usage:
-  compact prune <model-dir> --out <dir> [--vocab V' | --vocab-ratio r] [--ffn I' | --ffn-ratio r] [...]
-  compact eval <model-dir> --text FILE [--seq-len 512] [--max-tokens N] [--json]
+  compact prune <model-dir> --out <dir> [--ratio R | --vocab V' --ffn I'] [--method M] [...]
+  compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
   compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
+  compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help
 
 Run \`compact <command> --help\` for a command's flags.`;
