@@ -22,7 +22,7 @@ export class Progress {
     const rate = secs > 0 ? work / secs : 0;
     const eta = done > 0 ? (secs / done) * (this.total - done) : NaN;
     const frac = this.total > 0 ? done / this.total : 1;
-    const stats = `${done}/${this.total} ${rate.toFixed(0)} ${this.unit}/s elapsed ${fmtDuration(secs)} eta ${done >= this.total ? '0s' : fmtDuration(eta)}${note ? ' ' + note : ''}`;
+    const stats = `${done}/${this.total} ${rate >= 10 ? rate.toFixed(0) : rate.toPrecision(2)} ${this.unit}/s elapsed ${fmtDuration(secs)} eta ${done >= this.total ? '0s' : fmtDuration(eta)}${note ? ' ' + note : ''}`;
     if (this.tty) {
       const width = 24;
       const filled = Math.round(width * frac);
