@@ -45,15 +45,16 @@ export async function runTextEval(a: ParsedArgs, model: string): Promise<TextEva
     throw new CompactError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   if (text.length === 0) throw new CompactError(`${file}: evaluation text is empty`);
-  let bar2: Progress | null = null;
+  // Created before the model loads so rates and ETA count from the start; the layer count comes with the first event.
+  const bar = new Progress('eval', 1, 'tokens', process.stderr, bool(a, 'quiet'));
   return evaluateText(model, text, {
     seqLen: num(a, 'seq-len'),
     maxTokens: num(a, 'max-tokens'),
     device: deviceFlag(a),
     threads: num(a, 'threads'),
     onProgress: (done, total, tokens) => {
-      bar2 ??= new Progress('eval', total, 'tokens', process.stderr, bool(a, 'quiet'));
-      bar2.update(done, (tokens * done) / total, `layer ${done}/${total}`);
+      bar.total = total;
+      bar.update(done, (tokens * done) / total, `layer ${done}/${total}`);
     },
   });
 }

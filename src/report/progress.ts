@@ -9,7 +9,7 @@ export class Progress {
   private readonly start = Date.now();
   private lastLen = 0;
 
-  constructor(private readonly label: string, private readonly total: number, private readonly unit = 'tokens', stream: NodeJS.WriteStream = process.stderr, private readonly quiet = false) {
+  constructor(private readonly label: string, /** Steps in all; may be set once known (the clock starts at construction). */ public total: number, private readonly unit = 'tokens', stream: NodeJS.WriteStream = process.stderr, private readonly quiet = false) {
     this.tty = Boolean(stream.isTTY);
     this.stream = stream;
   }
