@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { CompactError } from '../errors.ts';
 import { parseJson } from '../json-text.ts';
 import { bunzip2 } from './bzip2.ts';
+import { mulberry32 } from '../random.ts';
 
 /** One log-likelihood request: log p(continuation | context). */
 export interface Request {
@@ -263,17 +264,6 @@ export function checkSubsetOptions(limit: number | undefined, seed: number | und
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new CompactError(`--seed must be an integer in [0, 4294967295], got ${seed}`);
 }
 
-/** mulberry32: a small, well-mixed 32-bit PRNG; the same seed gives the same stream everywhere. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const DEFAULT_SEED = 1234;
 

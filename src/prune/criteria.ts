@@ -17,6 +17,7 @@ import { CompactError } from '../errors.ts';
 import type { ModelSpec, TensorRole } from '../families/types.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
 import { layerPlan } from '../engine/weights.ts';
+import { mulberry32 } from '../random.ts';
 
 export const FFN_CRITERIA = ['act2-common', 'act2-all', 'magnitude', 'wanda-sp', 'random'] as const;
 export type FfnCriterion = (typeof FFN_CRITERIA)[number];
@@ -81,21 +82,6 @@ export async function wandaSpScores(ckpt: Checkpoint, spec: ModelSpec, act2All: 
     out.push(d.map((x, j) => x * Math.sqrt(act2All[l]![j]!)));
   }
   return out;
-}
-
-/**
- * mulberry32: a tiny, well-mixed 32-bit generator. Written out rather than Math.random so a seed
- * gives the same channels on every machine and Node version.
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** random: uniform scores in [0, 1), layer after layer from one seeded stream. */
