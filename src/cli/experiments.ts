@@ -331,7 +331,9 @@ export function resultsMarkdown(r: Results): string {
     const perCandidate = scored.reduce((a, c) => a + c.seconds, 0) / Math.max(1, scored.length);
     lines.push(`Cost: one calibration pass serves every candidate (act² under all candidate token masks is accumulated together, a [K, tokens] × [tokens, I] product per batch), then each candidate costs one sliced checkpoint on disk and one forward pass over the held-out tokens: here ${perCandidate.toFixed(1)} s per candidate on average (writing ~${Math.round((2 * d.params) / 1e6)} MB of bf16 and scoring the held-out tokens), ${planned.map((x) => `${fmtDuration(x.prune_seconds)} for the whole planned prune at R = ${x.target_ratio.toFixed(2)}`).join(', ')}. Both parts grow with the model: for a 1B-parameter model expect ~2 GB written and about a minute of scoring per candidate on 2 cores (~30 minutes for the default 21 candidates), so coarsen \`--planner-step\` or fix the split with \`--vocab\`/\`--ffn\` there.`, '');
   }
-  lines.push(`Total run time: ${fmtDuration(r.seconds)}.`, '');
+  // Summed per row rather than wall time, so a run completed with --resume reports its whole cost.
+  const compute = d.eval_seconds + r.rows.reduce((a, x) => a + x.prune_seconds + x.eval_seconds, 0);
+  lines.push(`Total time of the run (pruning and scoring, summed over rows): ${fmtDuration(compute)}.`, '');
   return lines.join('\n');
 }
 
