@@ -15,6 +15,11 @@ export interface HeadGraphOptions {
   logits: boolean;
   /** Take `targets` int64 [N] and output `logprobs` [N]. */
   logprobs: boolean;
+  /**
+   * Output `argmax` int64 [N]: the first maximal id of each row (torch.argmax's tie rule). Greedy
+   * checks (LAMBADA) need only this, not the [N, V] logits.
+   */
+  argmax?: boolean;
   precision: Precision;
 }
 
@@ -26,6 +31,7 @@ export const HEAD_IO = {
   normed: 'normed',
   logits: 'logits',
   logprobs: 'logprobs',
+  argmax: 'argmax',
 } as const;
 
 export function buildHeadGraph(spec: ModelSpec, opts: HeadGraphOptions): Uint8Array {
@@ -38,7 +44,7 @@ export function buildHeadGraph(spec: ModelSpec, opts: HeadGraphOptions): Uint8Ar
   const normedName = opts.normed ? HEAD_IO.normed : 'normed_internal';
   const [normed] = g.node('SimplifiedLayerNormalization', [x, norm], { axis: -1, epsilon: attr.float(spec.rmsEps), stash_type: 1 }, { outputs: [normedName] });
   if (opts.normed) g.output(HEAD_IO.normed, F, ['N', D]);
-  if (!opts.logits && !opts.logprobs) return g.toModel({ '': 20, 'com.microsoft': 1 });
+  if (!opts.logits && !opts.logprobs && !opts.argmax) return g.toModel({ '': 20, 'com.microsoft': 1 });
 
   const weight = g.input(HEAD_IO.weight, T, [V, D]);
   const lhs = T === F ? normed! : g.op('Cast', [normed!], { to: T });
@@ -62,6 +68,10 @@ export function buildHeadGraph(spec: ModelSpec, opts: HeadGraphOptions): Uint8Ar
     const lp = g.op('Sub', [picked, lse]);
     g.node('Reshape', [lp, g.constI64('flat', [-1])], {}, { outputs: [HEAD_IO.logprobs] });
     g.output(HEAD_IO.logprobs, F, ['N']);
+  }
+  if (opts.argmax) {
+    g.node('ArgMax', [logits], { axis: 1, keepdims: 0, select_last_index: 0 }, { outputs: [HEAD_IO.argmax] });
+    g.output(HEAD_IO.argmax, DataType.INT64, ['N']);
   }
   return g.toModel({ '': 20, 'com.microsoft': 1 });
 }

@@ -58,6 +58,11 @@ export interface ForwardRequest {
   logits?: boolean;
   /** Per sequence, per position: target id, or −1 to skip → `logprobs`. */
   targets?: Int32Array[];
+  /**
+   * With `targets`: also the argmax id at every targeted position → `argmax`. A greedy check
+   * (LAMBADA) then costs what log-likelihood scoring costs, with no [S × V] logits copied out.
+   */
+  argmax?: boolean;
   /** Stop after this layer (0-based); calibration does not need the lm_head. */
   lastLayer?: number;
 }
@@ -75,6 +80,8 @@ export interface ForwardResult {
   logits?: Float32Array[];
   /** [seq][pos]: log p(target), NaN where the target is −1. */
   logprobs?: Float32Array[];
+  /** [seq][pos]: the first maximal id of the logits, −1 where the target is −1 (`argmax`). */
+  argmax?: Int32Array[];
   /** Tokens run through the layers. */
   tokens: number;
   seconds: number;
@@ -251,6 +258,7 @@ export class Engine {
       if (hidden) hidden.push(head.normed!);
       if (req.logits) result.logits = head.logits;
       if (req.targets) result.logprobs = head.logprobs;
+      if (req.argmax) result.argmax = head.argmax;
     }
     if (hidden) result.hidden = hidden;
     result.seconds = (performance.now() - start) / 1000;
@@ -268,6 +276,7 @@ export class Engine {
     if ((req.logits || req.targets) && lastLayer !== spec.layers - 1) {
       throw new CompactError(`${this.dir}: logits and logprobs need every layer; lastLayer ${lastLayer} stops early`);
     }
+    if (req.argmax && !req.targets) throw new CompactError(`${this.dir}: argmax is reported at targeted positions; give targets`);
     if (req.tokenWeights && req.tokenWeightSets) throw new CompactError(`${this.dir}: give tokenWeights or tokenWeightSets, not both`);
     if (req.tokenWeightSets && req.tokenWeightSets.length === 0) throw new CompactError(`${this.dir}: tokenWeightSets is empty`);
     const checked: Array<readonly [string, ArrayLike<unknown>[] | undefined]> = [['tokenWeights', req.tokenWeights], ['targets', req.targets]];
@@ -402,17 +411,21 @@ export class Engine {
   }
 
   #headSession(opts: HeadGraphOptions): Promise<ort.InferenceSession> {
-    return this.#session(`head:${opts.normed}:${opts.logits}:${opts.logprobs}`, () => buildHeadGraph(this.spec, opts));
+    return this.#session(`head:${opts.normed}:${opts.logits}:${opts.logprobs}:${!!opts.argmax}`, () => buildHeadGraph(this.spec, opts));
   }
 
   /**
    * Final norm → lm_head over chunks of positions. The weight is loaded once; logits of a chunk
    * are copied out only when the caller asked for them.
    */
-  async #runHead(batches: Batch[], seqs: Int32Array[], req: ForwardRequest): Promise<{ normed?: Float32Array[]; logits?: Float32Array[]; logprobs?: Float32Array[] }> {
+  async #runHead(
+    batches: Batch[],
+    seqs: Int32Array[],
+    req: ForwardRequest,
+  ): Promise<{ normed?: Float32Array[]; logits?: Float32Array[]; logprobs?: Float32Array[]; argmax?: Int32Array[] }> {
     const spec = this.spec;
     const { hidden: D, vocabSize: V } = spec;
-    const opts: HeadGraphOptions = { normed: !!req.hidden, logits: !!req.logits, logprobs: !!req.targets, precision: this.#precision };
+    const opts: HeadGraphOptions = { normed: !!req.hidden, logits: !!req.logits, logprobs: !!req.targets, argmax: !!req.argmax, precision: this.#precision };
     const session = await this.#headSession(opts);
     const plan = globalPlan(spec);
     const norm = await loadTensor(spec, this.#ckpt, plan.finalNorm, this.#precision);
@@ -420,14 +433,15 @@ export class Engine {
     const normed = opts.normed ? seqs.map((s) => new Float32Array(s.length * D)) : undefined;
     const logits = opts.logits ? seqs.map((s) => new Float32Array(s.length * V)) : undefined;
     const logprobs = opts.logprobs ? seqs.map((s) => new Float32Array(s.length)) : undefined;
+    const argmax = opts.argmax ? seqs.map((s) => new Int32Array(s.length).fill(-1)) : undefined;
     const chunk = this.#headChunkRows ?? Math.max(16, Math.floor(HEAD_CHUNK_ELEMENTS / V));
 
     if (!opts.normed && !opts.logits) {
       // Only log p(target) is wanted: run the lm_head on just the positions that have a target.
       // Zero-shot scoring marks context positions −1, and the [V, D] head is the largest matmul
       // of a small model, so this skips most of its cost.
-      await this.#runHeadOnTargets(batches, req.targets!, session, norm, weight!, logprobs!, chunk);
-      return { logprobs };
+      await this.#runHeadOnTargets(batches, req.targets!, session, norm, weight!, logprobs!, argmax, chunk);
+      return { logprobs, argmax };
     }
 
     for (const b of batches) {
@@ -462,11 +476,16 @@ export class Engine {
             const tgt = req.targets![s]!;
             for (let k = 0; k < span; k++) logprobs[s]![p + k] = tgt[p + k]! < 0 ? NaN : lp[k]!;
           }
+          if (argmax) {
+            const am = out[HEAD_IO.argmax]!.data as BigInt64Array;
+            const tgt = req.targets![s]!;
+            for (let k = 0; k < span; k++) if (tgt[p + k]! >= 0) argmax[s]![p + k] = Number(am[i + k]!);
+          }
           i += span;
         }
       }
     }
-    return { normed, logits, logprobs };
+    return { normed, logits, logprobs, argmax };
   }
 
   /** The head over the rows whose target is not −1, gathered into chunks; NaN elsewhere. */
@@ -477,6 +496,7 @@ export class Engine {
     norm: ort.Tensor,
     weight: ort.Tensor,
     logprobs: Float32Array[],
+    argmax: Int32Array[] | undefined,
     chunk: number,
   ): Promise<void> {
     const D = this.spec.hidden;
@@ -502,9 +522,12 @@ export class Engine {
         [HEAD_IO.targets]: new ort.Tensor('int64', t, [n]),
       });
       const lp = out[HEAD_IO.logprobs]!.data as Float32Array;
+      const am = argmax ? (out[HEAD_IO.argmax]!.data as BigInt64Array) : null;
       for (let i = 0; i < n; i++) {
         const [b, r] = where[i0 + i]!;
-        logprobs[b.seqs[Math.floor(r / b.len)]!]![r % b.len] = lp[i]!;
+        const s = b.seqs[Math.floor(r / b.len)]!;
+        logprobs[s]![r % b.len] = lp[i]!;
+        if (am) argmax![s]![r % b.len] = Number(am[i]!);
       }
     }
   }

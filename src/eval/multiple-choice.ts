@@ -78,43 +78,33 @@ export function buildSequence(start: number, context: Int32Array, continuation: 
 export interface ForwardBudget {
   /** Tokens per forward call (bounds the engine's residual streams: tokens × hidden × 4 bytes). */
   tokens: number;
-  /** Positions per forward call when full logits are needed (bounds positions × vocab × 4 bytes). */
-  logitPositions: number;
 }
 
 /**
- * Residual streams of one call stay within ~64 MB and logits within ~256 MB of f32. Calls of at
+ * Residual streams of one call stay within ~64 MB of f32 (logits never leave the engine: greedy
+ * checks get the argmax, scoring gets log p(target)). Calls of at
  * most 16k tokens still amortize the weight streaming (for a 1B model ~2 s of reading per call
  * against minutes of compute) and give progress updates every few seconds on small models.
  */
-export function defaultBudget(hidden: number, vocab: number): ForwardBudget {
-  return {
-    tokens: Math.max(2048, Math.min(16384, Math.floor((1 << 24) / hidden))),
-    logitPositions: Math.max(256, Math.floor((1 << 26) / vocab)),
-  };
+export function defaultBudget(hidden: number): ForwardBudget {
+  return { tokens: Math.max(2048, Math.min(16384, Math.floor((1 << 24) / hidden))) };
 }
 
 /**
- * Scores sequences in one engine call. With `greedy`, the engine also returns full logits (so
- * callers must keep the call within `logitPositions`) and a sequence is greedy when each target
- * is the argmax of its row — ties count as greedy only for the first maximal id, as torch.argmax.
+ * Scores sequences in one engine call. With `greedy`, the engine also returns the argmax id at
+ * every target position, and a sequence is greedy when each target is its row's argmax — ties
+ * count as greedy only for the first maximal id, as torch.argmax.
  */
 export async function scoreSequences(engine: Engine, seqs: ScoringSequence[], greedy: boolean): Promise<Score[]> {
   if (seqs.length === 0) return [];
-  const res = await engine.forward(seqs.map((s) => s.input), { targets: seqs.map((s) => s.targets), logits: greedy });
-  const V = engine.spec.vocabSize;
+  const res = await engine.forward(seqs.map((s) => s.input), { targets: seqs.map((s) => s.targets), argmax: greedy });
   return seqs.map((s, i) => {
     const lp = res.logprobs![i]!;
     let sum = 0;
     let isGreedy = true;
     for (let p = s.input.length - s.continuationTokens; p < s.input.length; p++) {
       sum += lp[p]!;
-      if (greedy) {
-        const row = res.logits![i]!.subarray(p * V, (p + 1) * V);
-        let best = 0;
-        for (let v = 1; v < V; v++) if (row[v]! > row[best]!) best = v;
-        if (best !== s.targets[p]) isGreedy = false;
-      }
+      if (greedy && res.argmax![i]![p] !== s.targets[p]) isGreedy = false;
     }
     if (!Number.isFinite(sum)) throw new CompactError(`${engine.dir}: non-finite log-likelihood (${sum}); the model's weights or outputs overflow`);
     return greedy ? { logprob: sum, greedy: isGreedy } : { logprob: sum };

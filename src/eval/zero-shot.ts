@@ -90,7 +90,7 @@ export async function evaluateTasks(modelDir: string, specs: TaskSpec[], opts: Z
   const tok = loadTokenizer(modelDir);
   const engine = await Engine.open(modelDir, opts);
   try {
-    const budget = { ...defaultBudget(engine.spec.hidden, engine.spec.vocabSize), ...opts.budget };
+    const budget = { ...defaultBudget(engine.spec.hidden), ...opts.budget };
     const results: TaskResult[] = [];
     for (let i = 0; i < tasks.length; i++) {
       results.push(await runTask(engine, tok, tasks[i]!, subsets[i]!, budget, seed, opts));
@@ -111,7 +111,7 @@ async function runTask(engine: Engine, tok: TextTokenizer, task: LoadedTask, sub
   const t0 = performance.now();
   const name = task.spec.name;
   const greedy = task.items[0]!.kind === 'greedy';
-  const perCall = greedy ? budget.logitPositions : budget.tokens;
+  const perCall = budget.tokens;
   const maxPositions = engine.spec.maxPositions;
   opts.onTaskStart?.(name, subset.length);
 

@@ -23,7 +23,8 @@ export interface CalibrationData {
 }
 
 export function calibrationData(tt: TextTokenizer, text: string, opts: { calibTokens: number; seqLen: number; allowShort: boolean; holdout: number; label: string }): CalibrationData {
-  const ids = tt.encode(text);
+  // One token of the stream is the start token.
+  const ids = tt.encodePrefix(text, opts.calibTokens);
   const stream = new Int32Array(ids.length + 1);
   stream[0] = tt.streamStartId;
   stream.set(ids, 1);

@@ -53,6 +53,7 @@ export async function scoreSplits(
   workDir: string,
   evalOpts: EngineOptions & { seqLen: number },
   say: (line: string) => void,
+  onCandidate?: (dir: string, candidate: Readonly<PlannerCandidate>) => Promise<void>,
 ): Promise<{ candidates: PlannerCandidate[]; chosen: number; bytes: number }> {
   const candidates: PlannerCandidate[] = [];
   let chosen = -1;
@@ -72,10 +73,11 @@ export async function scoreSplits(
       c.vocab = built.vocab;
       c.ratio = built.ratio;
       const r = await evaluateText(dir, heldoutText, { ...evalOpts, seqLen: evalOpts.seqLen });
-      await rm(dir, { recursive: true, force: true });
       c.bpb = r.bpb;
       bytes = r.bytes;
       c.seconds = (performance.now() - t0) / 1000;
+      await onCandidate?.(dir, c);
+      await rm(dir, { recursive: true, force: true });
       if (chosen < 0 || c.bpb < candidates[chosen]!.bpb!) chosen = candidates.length - 1;
       say(`planner: vocab share ${pct(s.share!)}: V′ ${c.vocab}, I′ ${c.ffn}, reduction ${pct(c.ratio)}, held-out ${c.bpb.toFixed(4)} bits/byte`);
     }

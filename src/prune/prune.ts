@@ -22,7 +22,7 @@ import { slicedEntries } from './slice.ts';
 import { act2Needed, magnitudeScores, parseCriterion, randomScores, wandaSpScores, type FfnCriterion } from './criteria.ts';
 import { achievedRatio, candidateSplits, layersToDrop, splitForFfn, splitForShare, splitForVocab, type Split, type VocabLimits } from './budget.ts';
 import { calibrate, calibrationData, maskOf, type CalibrationData, type CalibrationResult } from './calibrate.ts';
-import { scoreSplits, type PlannerReport } from './planner.ts';
+import { scoreSplits, type PlannerCandidate, type PlannerReport } from './planner.ts';
 import { blockInfluence, layerConfigChanges, lowestInfluence, renumberLayers } from './shortgpt.ts';
 
 export type { FfnCriterion } from './criteria.ts';
@@ -66,6 +66,11 @@ export interface PruneOptions {
   outputDtype?: 'F32' | 'F16' | 'BF16';
   maxShardBytes?: number;
   quiet?: boolean;
+  /**
+   * Planner: called with each scored candidate's checkpoint folder before it is deleted (the
+   * experiments score every candidate on evaluation text to check the planner's pick).
+   */
+  onPlannerCandidate?: (dir: string, candidate: Readonly<PlannerCandidate>) => Promise<void>;
 }
 
 export interface PruneReport {
@@ -367,6 +372,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
           join(tmp, '.planner'),
           { ...engineOpts, seqLen },
           (line) => say.message(line),
+          opts.onPlannerCandidate,
         );
         const best = scored.candidates[scored.chosen]!;
         cut = await cutFor(plan.splits[scored.chosen]!.vocab, best.ffn);

@@ -17,6 +17,12 @@ import { components, parseJsonGuarded, type JsonObject } from './tokenizer-file.
 export interface TextTokenizer {
   /** Ids of `text`, without BOS/EOS or any other added special token. */
   encode(text: string): Int32Array;
+  /**
+   * The first ids of `text`, at least `minTokens` of them when the text has that many (it may
+   * return more): exactly a prefix of `encode(text)`, at the cost of encoding only about that much
+   * text. Calibration needs the first 32k tokens of files that can be far longer.
+   */
+  encodePrefix(text: string, minTokens: number): Int32Array;
   /** Text of `ids`, special tokens included, without space clean-up. */
   decode(ids: ArrayLike<number>): string;
   /** Max id + 1 over the vocab and the added tokens. */
@@ -75,10 +81,12 @@ export function createTokenizer(json: JsonObject, config: JsonObject = {}, opts:
   const chunkChars = opts.chunkChars ?? 4096;
 
   const encodeOne = (t: Tokenizer, s: string): number[] => t.encode(s, { add_special_tokens: false }).ids;
-  const encode = (text: string): Int32Array => {
-    if (!plan.splittable || text.length <= chunkChars) return Int32Array.from(encodeOne(tok, text));
-    const parts: number[][] = [];
-    let total = 0;
+  /** Chunk by chunk, cut at safe points: the concatenation is exactly the encoding of the whole text. */
+  const encodeChunks = function* (text: string): Generator<number[]> {
+    if (!plan.splittable || text.length <= chunkChars) {
+      yield encodeOne(tok, text);
+      return;
+    }
     let start = 0;
     const cut = plan.newlineAfterNonSpace ? /(?<=[^\s\u0085])\n(?=[^\s\u0085]| [^\s\u0085])/g : /\n(?=[^\s\u0085]| [^\s\u0085])/g;
     while (start < text.length) {
@@ -88,16 +96,27 @@ export function createTokenizer(json: JsonObject, config: JsonObject = {}, opts:
         const m = cut.exec(text);
         if (m) end = m.index + 1; // the newline stays with the chunk before the cut
       }
-      const ids = encodeOne(start === 0 ? tok : continuation, text.slice(start, end));
+      yield encodeOne(start === 0 ? tok : continuation, text.slice(start, end));
+      start = end;
+    }
+  };
+  const encodeUpTo = (text: string, minTokens: number): Int32Array => {
+    const parts: number[][] = [];
+    let total = 0;
+    for (const ids of encodeChunks(text)) {
       parts.push(ids);
       total += ids.length;
-      start = end;
+      if (total >= minTokens) break;
     }
     const out = new Int32Array(total);
     let o = 0;
-    for (const p of parts) { out.set(p, o); o += p.length; }
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
     return out;
   };
+  const encode = (text: string): Int32Array => encodeUpTo(text, Infinity);
 
   const vocabSize = idCount(json);
   const idOf = (v: unknown): number | null => {
@@ -116,6 +135,7 @@ export function createTokenizer(json: JsonObject, config: JsonObject = {}, opts:
 
   return {
     encode,
+    encodePrefix: encodeUpTo,
     // (The library throws on an empty id list.)
     decode: (ids) => (ids.length === 0 ? '' : tok.decode(Array.from(ids), { skip_special_tokens: false, clean_up_tokenization_spaces: false })),
     vocabSize,

@@ -66,6 +66,33 @@ for (const name of ['llama3', 'mistral']) {
       assert.ok(worst < 1e-4, `max abs logprob err ${worst}`);
     });
 
+    test('argmax at targeted positions equals the argmax of golden logits, in both head paths', async () => {
+      const targets = g.ids.map((ids) => Int32Array.from(ids, (_, p) => (p % 4 === 1 ? -1 : 0)));
+      const S = g.ids[0]!.length;
+      // Targets only (the head runs on targeted rows), and with hidden states (every row).
+      for (const hidden of [false, true]) {
+        const r = await engine.forward(g.ids, { targets, argmax: true, hidden });
+        let checked = 0;
+        for (let s = 0; s < 2; s++) {
+          for (let p = 0; p < S; p++) {
+            const got = r.argmax![s]![p]!;
+            if (targets[s]![p]! < 0) {
+              assert.equal(got, -1, `untargeted ${s},${p}`);
+              continue;
+            }
+            const row = g.logits.subarray((s * S + p) * V, (s * S + p + 1) * V);
+            const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b);
+            // A near-tie in float64 may flip in float32: only clear winners are compared.
+            if (row[order[0]!]! - row[order[1]!]! < 1e-3) continue;
+            assert.equal(got, order[0], `hidden=${hidden} ${s},${p}`);
+            checked++;
+          }
+        }
+        assert.ok(checked > S, `only ${checked} positions had a clear argmax`);
+      }
+      await assert.rejects(engine.forward(g.ids, { argmax: true }), /give targets/);
+    });
+
     test('sequences of different lengths: each matches its prefix of the golden run', async () => {
       const short = g.ids[0]!.slice(0, 23);
       const full = g.ids[1]!;

@@ -107,7 +107,7 @@ describe('zero-shot scoring on wiki-28m', () => {
   });
 
   test('LAMBADA: greedy accuracy and last-word perplexity match the independent reference', async () => {
-    const res = await evaluateTasks(MODEL, parseTaskList('lambada_openai'), { taskDir: dir, threads: 2, perItem: true, budget: { logitPositions: 20 } });
+    const res = await evaluateTasks(MODEL, parseTaskList('lambada_openai'), { taskDir: dir, threads: 2, perItem: true, budget: { tokens: 20 } });
     const t: TaskResult = res.tasks[0]!;
     const want = await independent(LAMBADA_ITEMS.map((it) => ({ context: it.context, continuation: ' ' + it.continuation })));
     t.per_item!.forEach((got, i) => {

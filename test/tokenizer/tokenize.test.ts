@@ -24,6 +24,19 @@ for (const name of Object.keys(REAL) as RealName[]) {
     assert.ok(sameIds(a, b), `differ at token ${firstDiff(a, b)}`);
     assert.equal(chunked.decode(a), text);
     assert.equal(chunked.decode([]), '');
+    // encodePrefix: a true prefix of the whole encoding, at least as long as asked.
+    for (const want of [1, 777, 4000, b.length, b.length + 1]) {
+      const p = chunked.encodePrefix(text, want);
+      assert.ok(p.length >= Math.min(want, b.length), `${want}: got ${p.length}`);
+      assert.ok(sameIds(p, b.subarray(0, p.length)), `prefix for ${want} differs at token ${firstDiff(p, b.subarray(0, p.length))}`);
+    }
+    // …and it stops early where the text can be cut (WikiText's lines end in " \n", which GPT-2's
+    // pre-tokenizer never lets us cut at, so plain lines are used here).
+    const lines = Array.from({ length: 400 }, (_, i) => `Line ${i} of the river text.`).join('\n');
+    const few = chunked.encodePrefix(lines, 10);
+    const all = whole.encode(lines);
+    assert.ok(few.length >= 10 && few.length < all.length / 4, `encoded ${few.length} of ${all.length} tokens for 10`);
+    assert.ok(sameIds(few, all.subarray(0, few.length)));
   });
 }
 

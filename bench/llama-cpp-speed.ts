@@ -1,0 +1,131 @@
+/**
+ * Speed in a real runtime: llama.cpp's own benchmark (`llama_context.bench`, what llama-bench and
+ * llama-batched-bench time, through @fugood/llama.node's prebuilt CPU binary), dense vs pruned at
+ * 20% and 35%, on our GGUF exports of wiki-28m and of a Qwen2.5-0.5B-shaped random model.
+ *
+ *   node --import tsx bench/llama-cpp-speed.ts [--quick] [--threads N] [--only wiki|qwen] [--dtype F16|BF16|F32] [--reps N]
+ *
+ * Per variant one child process (bench/llama-cpp-child.ts) loads the GGUF and runs the bench:
+ * prefill (pp) of 512 tokens and generation (tg) of 128, one sequence, `reps` repetitions; the
+ * runs of dense and pruned variants alternate so drifts in machine load hit both. Ratios are
+ * medians over repetitions. The pruned variants are calibrated on few tokens: speed depends on
+ * how many channels and tokens are kept, not which.
+ *
+ * JSON: bench/results/llama-cpp-speed.json (-quick.json). Headline printed last.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { exportGguf } from '../src/export/gguf-export.ts';
+import type { GgmlTypeName } from '../src/export/gguf-writer.ts';
+import { readModelConfig } from '../src/families/model-config.ts';
+import { readTokenizerFile } from '../src/tokenizer/tokenizer-file.ts';
+import { BENCH_DIR, benchWorkDir, budgetFor, calibFile, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, SHARED, writeResult } from './common.ts';
+import type { LlamaBenchChildOptions, LlamaBenchRun } from './llama-cpp-child.ts';
+import { QWEN25_05B, writeQwen25Like } from './models.ts';
+
+const args = parseArgs();
+const { quick } = args;
+const flag = (name: string): string | undefined => {
+  const at = args.rest.indexOf(name);
+  return at >= 0 ? args.rest[at + 1] : undefined;
+};
+const only = flag('--only');
+const dtype = (flag('--dtype') ?? 'F16') as GgmlTypeName;
+if (!['F16', 'BF16', 'F32'].includes(dtype)) throw new Error(`--dtype: F16, BF16 or F32, got ${dtype}`);
+const reps = Number(flag('--reps') ?? (quick ? 1 : 3));
+const CHILD = join(BENCH_DIR, 'llama-cpp-child.ts');
+
+interface Variant {
+  name: string;
+  gguf: string;
+  vocab: number;
+  ffn: number;
+  reduction: number;
+  ggufBytes: number;
+}
+
+async function benchModel(label: string, dense: string, work: string, o: { pp: number; tg: number; calibTokens: number; seqLen: number }) {
+  const { spec } = readModelConfig(dense);
+  const tokSize = readTokenizerFile(join(dense, 'tokenizer.json')).size;
+  const variants: Variant[] = [];
+  const denseGguf = join(work, `${label}-dense.gguf`);
+  const d = await exportGguf(dense, denseGguf, { dtype });
+  variants.push({ name: 'dense', gguf: denseGguf, vocab: spec.vocabSize, ffn: spec.intermediate, reduction: 0, ggufBytes: d.bytes });
+  for (const target of [0.2, 0.35]) {
+    const name = `${Math.round(target * 100)}%`;
+    const b = budgetFor(spec, tokSize, target);
+    const dir = join(work, `${label}-${name.replace('%', 'pct')}`);
+    console.error(`llama.cpp bench: pruning ${label} → ${name} (V′ ${b.vocab}, I′ ${b.ffn})`);
+    const run = pruneInChild({ model: dense, out: dir, vocab: b.vocab, ffn: b.ffn, calib: calibFile(work, quick), calibTokens: o.calibTokens, seqLen: o.seqLen, allowShort: false, threads: args.threads });
+    const gguf = `${dir}.gguf`;
+    const e = await exportGguf(dir, gguf, { dtype });
+    variants.push({ name, gguf, vocab: run.vocab, ffn: run.ffn, reduction: run.reduction, ggufBytes: e.bytes });
+  }
+
+  console.error(`llama.cpp bench: ${label}, ${variants.length} variants × ${reps} reps alternating, load ${loadavgText()}`);
+  const runs = new Map<string, LlamaBenchRun[]>(variants.map((v) => [v.name, []]));
+  for (let r = 0; r < reps; r++) {
+    for (const v of variants) {
+      const child: LlamaBenchChildOptions = { gguf: v.gguf, pp: o.pp, tg: o.tg, threads: args.threads };
+      runs.get(v.name)!.push(runChild<LlamaBenchRun>(CHILD, [JSON.stringify(child)]));
+    }
+  }
+  const med = (name: string, k: 'speedPp' | 'speedTg' | 'maxRssMiB') => median(runs.get(name)!.map((x) => x[k]));
+  const rows = variants.map((v) => ({
+    variant: v.name,
+    vocab: v.vocab,
+    ffn: v.ffn,
+    reduction: v.reduction,
+    ggufBytes: v.ggufBytes,
+    prefillTokensPerSecond: med(v.name, 'speedPp'),
+    decodeTokensPerSecond: med(v.name, 'speedTg'),
+    peakRssMiB: med(v.name, 'maxRssMiB'),
+    prefillSpeedup: med(v.name, 'speedPp') / med('dense', 'speedPp'),
+    decodeSpeedup: med(v.name, 'speedTg') / med('dense', 'speedTg'),
+    runs: runs.get(v.name)!,
+  }));
+  return { label, settings: { ...o, reps, dtype }, rows };
+}
+
+const { dir: work, cleanup } = benchWorkDir('llama-cpp');
+try {
+  const loadBefore = loadavgText();
+  const results: Awaited<ReturnType<typeof benchModel>>[] = [];
+  if (only === undefined || only === 'wiki') {
+    const o = quick ? { pp: 64, tg: 16, calibTokens: 512, seqLen: 256 } : { pp: 512, tg: 128, calibTokens: 4096, seqLen: 1024 };
+    results.push(await benchModel('wiki-28m', join(SHARED, 'models/wiki-28m'), work, o));
+  }
+  if (!quick && (only === undefined || only === 'qwen')) {
+    const dir = join(work, 'qwen-dense');
+    mkdirSync(dir);
+    await writeQwen25Like(dir, QWEN25_05B);
+    results.push(await benchModel('Qwen2.5-0.5B-shaped', dir, work, { pp: 512, tg: 128, calibTokens: 1024, seqLen: 512 }));
+  }
+  const loadAfter = loadavgText();
+  writeResult(only ? `llama-cpp-speed-${only}` : 'llama-cpp-speed', quick, {
+    machine: machine(),
+    loadavgBefore: loadBefore,
+    loadavgAfter: loadAfter,
+    quick,
+    command: `node --import tsx bench/llama-cpp-speed.ts ${process.argv.slice(2).join(' ')}`.trim(),
+    runtime: '@fugood/llama.node (llama.cpp, prebuilt CPU binary), LlamaContext.bench(pp, tg, pl = 1, nr = 1) per run',
+    threads: args.threads,
+    results,
+  });
+
+  console.log(`\nllama.cpp bench${quick ? ' (--quick)' : ''}: ${dtype} GGUF, ${args.threads} threads, ${reps} reps, load before ${loadBefore}, after ${loadAfter}`);
+  for (const r of results) {
+    console.log(`  ${r.label} (pp ${r.settings.pp}, tg ${r.settings.tg}):`);
+    for (const row of r.rows) {
+      console.log(
+        `    ${row.variant.padEnd(6)} V′ ${String(row.vocab).padStart(6)} I′ ${String(row.ffn).padStart(5)} (−${fmt(100 * row.reduction, 1)}% params, ${fmt(row.ggufBytes / 2 ** 20)} MiB GGUF): ` +
+          `prefill ${fmt(row.prefillTokensPerSecond)} tok/s (×${fmt(row.prefillSpeedup, 2)}), decode ${fmt(row.decodeTokensPerSecond, 1)} tok/s (×${fmt(row.decodeSpeedup, 2)}), peak RSS ${fmt(row.peakRssMiB)} MiB`,
+      );
+    }
+  }
+  const head = results.at(-1)!;
+  const r35 = head.rows.find((r) => r.variant === '35%')!;
+  console.log(`llama.cpp: ${head.label} pruned 35% decodes ×${fmt(r35.decodeSpeedup, 2)} and prefills ×${fmt(r35.prefillSpeedup, 2)} the dense model's tokens/s (${dtype} GGUF)`);
+} finally {
+  cleanup();
+}
