@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pruneModel, type PruneOptions } from '../../src/prune/prune.ts';
@@ -10,7 +10,8 @@ import { countParams } from '../../src/report/params.ts';
 import { candidateSplits, layersToDrop, splitForShare } from '../../src/prune/budget.ts';
 import { CompactError } from '../../src/errors.ts';
 import { loadTokenizer } from '../../src/tokenizer/tokenize.ts';
-import { REPO_ROOT, shared } from '../helpers/paths.ts';
+import { GOLDEN_CASES, REPO_ROOT, shared } from '../helpers/paths.ts';
+import { Engine } from '../../src/engine/runner.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';
 import { CALIB } from './prune-helpers.ts';
@@ -116,4 +117,47 @@ test('CLI: prune --ratio prints every planner candidate and marks the chosen one
   assert.equal(saved.method, 'compact');
   assert.equal(saved.flags.planner_step, 0.5);
   assert.match(rows[saved.planner.chosen]!, /^\*/);
+});
+
+test('--ratio on every golden family: a standard checkpoint at the ratio, every candidate handed to onPlannerCandidate', async () => {
+  for (const name of GOLDEN_CASES) {
+    const dir = fixtureWithTokenizer(name);
+    const { spec } = readModelConfig(dir);
+    const seen: Array<{ share: number; files: string[] }> = [];
+    const report = await pruneModel({
+      model: dir,
+      out: join(makeTmpDir(`ratio-${name}`), 'out'),
+      ratio: 0.25,
+      plannerStep: 0.5,
+      holdout: 0.25,
+      calib: CALIB(),
+      calibTokens: 256,
+      seqLen: 64,
+      threads: 2,
+      quiet: true,
+      onPlannerCandidate: async (cdir, c) => {
+        seen.push({ share: c.share, files: readdirSync(cdir).sort() });
+      },
+    });
+    const p = report.planner!;
+    const scored = p.candidates.filter((c) => c.skipped === null);
+    assert.deepEqual(seen.map((s) => s.share), scored.map((c) => c.share), `${name}: hook called once per scored candidate`);
+    for (const s of seen) assert.ok(s.files.includes('config.json') && s.files.includes('tokenizer.json') && s.files.some((f) => f.endsWith('.safetensors')), `${name}: candidate folder ${s.files}`);
+    const total = countParams(spec).total_params;
+    const perChannel = total - countParams(spec, { intermediate: spec.intermediate - 1 }).total_params;
+    const perRow = total - countParams(spec, { vocab: spec.vocabSize - 1 }).total_params;
+    assert.ok(Math.abs(report.params.reduction - 0.25) <= Math.max(perChannel, perRow) / 2 / total, `${name}: reduction ${report.params.reduction}`);
+    // The output is a standard checkpoint of the same family that our engine runs.
+    const out = readModelConfig(report.output).spec;
+    assert.equal(out.family.name, spec.family.name);
+    assert.equal(out.intermediate, report.ffn.intermediate_after);
+    const engine = await Engine.open(report.output, { threads: 2 });
+    try {
+      const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 37) % out.vocabSize);
+      const r = await engine.forward([ids], { targets: [Int32Array.from(ids, (_, i) => ids[(i + 1) % 16]!)] });
+      assert.ok(r.logprobs![0]!.every((x) => Number.isFinite(x) && x <= 0), `${name}: finite log-probabilities`);
+    } finally {
+      await engine.close();
+    }
+  }
 });
