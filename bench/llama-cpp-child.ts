@@ -5,7 +5,7 @@
  *   node --import tsx bench/llama-cpp-child.ts '<LlamaBenchChildOptions as JSON>'
  */
 import { loadavg } from 'node:os';
-import { loadModel } from '@fugood/llama.node';
+import { loadModel, toggleNativeLog } from '@fugood/llama.node';
 import { peakRssMiB, reply } from './common.ts';
 
 export interface LlamaBenchChildOptions {
@@ -26,6 +26,7 @@ export interface LlamaBenchRun {
 
 async function main(): Promise<void> {
   const o = JSON.parse(process.argv[2]!) as LlamaBenchChildOptions;
+  await toggleNativeLog(false);
   const ctx = await loadModel({ model: o.gguf, n_ctx: o.pp + o.tg + 16, n_batch: o.pp, n_threads: o.threads, n_gpu_layers: 0 } as Parameters<typeof loadModel>[0]);
   try {
     // A short warm-up so the first timed prefill does not pay for page faults of the mmapped file.

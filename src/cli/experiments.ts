@@ -325,6 +325,17 @@ export function resultsMarkdown(r: Results): string {
     lines.push('');
     const ranked = [...rows].sort((a, b) => a.bpb - b.bpb);
     lines.push(`Ranked by bits per byte: ${ranked.map((x) => `${x.key} ${x.bpb.toFixed(3)}`).join(' < ')}.`, '');
+    const planned = rows.find((x) => x.key === 'compact-planned');
+    const others = rows.filter((x) => x.key !== 'compact-planned' && x.key !== 'compact-fixed');
+    if (planned && others.length) {
+      const rival = others.reduce((a, x) => (x.bpb < a.bpb ? x : a));
+      lines.push(
+        planned.bpb < rival.bpb
+          ? `**The planned COMPACT split beats every baseline at R = ${ratio.toFixed(2)}**: ${planned.bpb.toFixed(3)} bits/byte against the best baseline, ${rival.key}, at ${rival.bpb.toFixed(3)}.`
+          : `**The planned COMPACT split does not beat every baseline at R = ${ratio.toFixed(2)}**: ${planned.bpb.toFixed(3)} bits/byte against ${rival.key} at ${rival.bpb.toFixed(3)}.`,
+        '',
+      );
+    }
   }
 
   const planned = r.rows.filter((x) => x.planner);

@@ -21,7 +21,7 @@ test('npm run bench -- --quick: every bench runs and reports', { timeout: 600_00
   });
   assert.equal(r.status, 0, `bench/run.ts --quick failed:\n${r.stdout}\n${r.stderr}`);
   const summary = r.stdout.slice(r.stdout.lastIndexOf('=== summary'));
-  for (const head of ['calibration:', 'prune:', 'decode:', 'big-model:']) assert.match(summary, new RegExp(`^${head}`, 'm'), summary);
+  for (const head of ['calibration:', 'prune:', 'decode:', 'llama.cpp:', 'big-model:']) assert.match(summary, new RegExp(`^${head}`, 'm'), summary);
 
   const json = (name: string) => JSON.parse(readFileSync(join(out, `${name}-quick.json`), 'utf8'));
   const prune = json('prune-time');
@@ -30,6 +30,9 @@ test('npm run bench -- --quick: every bench runs and reports', { timeout: 600_00
   const decode = json('decode-speed');
   const row = decode.results[0].rows[0];
   assert.ok(row.pruned.decodeTokensPerSecond > 0 && row.dense.prefillTokensPerSecond > 0 && row.peakRssMiB > 0);
+  const llama = json('llama-cpp-speed').results[0].rows;
+  assert.deepEqual(llama.map((x: { variant: string }) => x.variant), ['dense', '20%', '35%']);
+  assert.ok(llama.every((x: { decodeTokensPerSecond: number; prefillTokensPerSecond: number }) => x.decodeTokensPerSecond > 0 && x.prefillTokensPerSecond > 0));
   const big = json('big-model');
   assert.ok(big.prune.maxRssMiB > 0 && big.profile.layerMs.length > 0);
   assert.ok(json('calibration').qwen25_05b.tokensPerSecond > 0);
