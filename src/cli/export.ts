@@ -4,7 +4,8 @@ import { exportOnnx, ONNX_SUPPORT, type OnnxExportReport } from '../export/onnx-
 import { fmtBytes } from '../report/format.ts';
 import { bool, parseArgs, str } from './args.ts';
 
-export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--force] [--json]
+export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data[=false]]
+                      [--force] [--json]
 
   --format gguf   one .gguf file for llama.cpp (--out names the file). Architectures: llama
                   (${GGUF_SUPPORT.llama}), qwen2, qwen3, gemma3. --dtype sets the type of 2-D tensors
@@ -12,7 +13,10 @@ export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onn
   --format onnx   a folder for transformers.js (--out names the folder): onnx/model.onnx (decoder with
                   KV cache, f32) + config.json, generation_config.json, tokenizer.json,
                   tokenizer_config.json. Model types: ${Object.values(ONNX_SUPPORT).join(', ')}.
-                  Models over 2 GB (f32) are refused (ONNX external data is not written yet).
+                  Models over 2 GiB (f32) are written with ONNX external data: the weights go to
+                  onnx/model.onnx_data and config.json tells transformers.js to load it.
+  --external-data always write onnx/model.onnx_data (onnx); --external-data=false never (models over
+                  2 GiB are then refused). Default: only when the weights do not fit inline.
   --force         replace an existing --out folder (onnx)
   --json          print the report as JSON
 
@@ -21,7 +25,7 @@ Outputs appear whole or not at all: they are written beside --out and renamed in
 export const GGUF_DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = { f32: 'F32', float32: 'F32', f16: 'F16', float16: 'F16', bf16: 'BF16', bfloat16: 'BF16' };
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { format: 'string', out: 'string', dtype: 'string', force: 'boolean', json: 'boolean', help: 'boolean' }, 'export');
+  const a = parseArgs(argv, { format: 'string', out: 'string', dtype: 'string', 'external-data': 'boolean', force: 'boolean', json: 'boolean', help: 'boolean' }, 'export');
   if (bool(a, 'help')) {
     console.log(EXPORT_USAGE);
     return 0;
@@ -34,13 +38,15 @@ export async function exportCommand(argv: string[]): Promise<number> {
   }
   const model = a.positional[0]!;
   let report: GgufExportReport | OnnxExportReport;
+  const externalData = a.flags['external-data'] as boolean | undefined;
+  if (externalData !== undefined && format !== 'onnx') throw new CompactError('--external-data applies to --format onnx only');
   if (format === 'gguf') {
     const dt = str(a, 'dtype');
     if (dt !== undefined && !GGUF_DTYPES[dt.toLowerCase()]) throw new CompactError(`--dtype must be f32, f16 or bf16, got ${dt}`);
     report = await exportGguf(model, out, { dtype: dt ? GGUF_DTYPES[dt.toLowerCase()] : undefined });
   } else if (format === 'onnx') {
     if (str(a, 'dtype') !== undefined && str(a, 'dtype')!.toLowerCase() !== 'f32') throw new CompactError('--dtype: the ONNX export writes f32 only');
-    report = await exportOnnx(model, out, { force: bool(a, 'force') });
+    report = await exportOnnx(model, out, { force: bool(a, 'force'), externalData: externalData ?? 'auto' });
   } else {
     throw new CompactError(`--format must be gguf or onnx, got ${format}`);
   }
@@ -56,5 +62,5 @@ export function formatExportReport(r: GgufExportReport | OnnxExportReport): stri
       ...r.notes.map((n) => `  note: ${n}`),
     ].join('\n');
   }
-  return `exported ${r.input} → ${r.output} (ONNX for transformers.js, model_type ${r.modelType}, ${fmtBytes(r.bytes)}): ${r.files.join(', ')}`;
+  return `exported ${r.input} → ${r.output} (ONNX for transformers.js, model_type ${r.modelType}, ${fmtBytes(r.bytes)}${r.externalData ? ', weights as external data' : ''}): ${r.files.join(', ')}`;
 }

@@ -3,6 +3,12 @@
  * the engine emits (ModelProto IR 8: nodes, attributes, typed graph inputs/outputs with symbolic
  * dims, small initializers as raw_data). Hand-written so the project carries no protobuf
  * dependency; field numbers are those of onnx/onnx.proto.
+ *
+ * Optionally, large initializers go to an ONNX external-data side file (`model.onnx_data`): a
+ * GraphBuilder given an ExternalDataSink hands it every initializer of at least `threshold` bytes
+ * as soon as it is added (so the weights need not stay in memory), and the TensorProto carries
+ * `data_location = EXTERNAL` and `external_data` {location, offset, length} instead of raw_data,
+ * as onnx's `save_model(..., save_as_external_data=True)` writes it.
  */
 
 /** TensorProto.DataType values we use. */
@@ -140,9 +146,31 @@ export interface Initializer {
   name: string;
   type: DataTypeCode;
   dims: number[];
-  /** Little-endian element bytes. */
+  /** Little-endian element bytes (empty when `external` is set). */
   raw: Uint8Array;
+  /** Where the bytes are when stored as external data. */
+  external?: ExternalRef;
 }
+
+/** An initializer's bytes in an external-data file: TensorProto.external_data's three entries. */
+export interface ExternalRef {
+  /** File name relative to the model file's folder. */
+  location: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Takes initializers' bytes for an external-data file and says where it put them. `append` is
+ * called synchronously, in initializer order, once per tensor of at least `threshold` bytes.
+ */
+export interface ExternalDataSink {
+  readonly threshold: number;
+  append(raw: Uint8Array): ExternalRef;
+}
+
+/** onnx's `convert_model_to_external_data` default: tensors under 1 KB stay inline. */
+export const EXTERNAL_DATA_THRESHOLD = 1024;
 
 function normalizeAttr(v: AttrInput): AttrValue {
   if (typeof v === 'number') return Number.isInteger(v) ? { kind: 'int', value: v } : { kind: 'float', value: v };
@@ -163,7 +191,11 @@ export class GraphBuilder {
   private counter = 0;
   private readonly used = new Set<string>();
 
-  constructor(readonly name: string) {}
+  /** `external`: where initializers of at least `external.threshold` bytes go (default: all inline). */
+  constructor(
+    readonly name: string,
+    readonly external: ExternalDataSink | null = null,
+  ) {}
 
   private fresh(hint: string): string {
     let n: string;
@@ -188,7 +220,12 @@ export class GraphBuilder {
   /** A constant tensor stored in the model. */
   initializer(hint: string, type: DataTypeCode, dims: number[], data: Float32Array | Int32Array | BigInt64Array | Uint16Array | Float64Array): string {
     const name = this.fresh(hint);
-    this.initializers.push({ name, type, dims, raw: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (this.external && bytes.length >= this.external.threshold) {
+      this.initializers.push({ name, type, dims, raw: new Uint8Array(0), external: this.external.append(bytes) });
+    } else {
+      this.initializers.push({ name, type, dims, raw: bytes.slice() });
+    }
     return name;
   }
 
@@ -232,7 +269,23 @@ function encodeTensor(w: Writer, t: Initializer): void {
   for (const d of t.dims) fieldInt(w, 1, d); // dims (unpacked repeated int64 is accepted by parsers)
   fieldInt(w, 2, t.type); // data_type
   fieldString(w, 8, t.name); // name
-  fieldBytes(w, 9, t.raw); // raw_data
+  if (t.external) {
+    // external_data: StringStringEntryProto {key = 1, value = 2}; then data_location = EXTERNAL.
+    const entries: Array<[string, string]> = [
+      ['location', t.external.location],
+      ['offset', String(t.external.offset)],
+      ['length', String(t.external.length)],
+    ];
+    for (const [key, value] of entries) {
+      fieldMessage(w, 13, (e) => {
+        fieldString(e, 1, key);
+        fieldString(e, 2, value);
+      });
+    }
+    fieldInt(w, 14, 1);
+  } else {
+    fieldBytes(w, 9, t.raw); // raw_data
+  }
 }
 
 const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;

@@ -20,7 +20,7 @@
  * total_sequence_length = mask width), which also applies the sliding window.
  */
 import type { ModelSpec, TensorRole } from '../families/types.ts';
-import { attr, DataType, GraphBuilder } from '../engine/onnx-proto.ts';
+import { attr, DataType, GraphBuilder, type ExternalDataSink } from '../engine/onnx-proto.ts';
 import { ropeTables } from '../engine/rope-tables.ts';
 import { isNormRole, layerRoles } from '../engine/layer-graph.ts';
 
@@ -49,12 +49,27 @@ export interface DecoderGraphOptions {
   ropePositions: number;
   /** transformers.js gives this model type 1-based position_ids. */
   oneBasedPositions: boolean;
+  /**
+   * Large initializers go here (ONNX external data) as they are added, instead of into the
+   * returned message; each layer's weights can then be dropped once written.
+   */
+  external?: ExternalDataSink;
+}
+
+/** Sliding layers need their own rotary tables only when their rope differs. */
+function separateSlidingRope(spec: ModelSpec): boolean {
+  return JSON.stringify(spec.rope.full) !== JSON.stringify(spec.rope.sliding);
+}
+
+/** Bytes of the rotary-table initializers (cos and sin, f32 [positions, head_dim / 2]). */
+export function ropeTableBytes(spec: ModelSpec, positions: number): number {
+  return (separateSlidingRope(spec) ? 4 : 2) * positions * (spec.headDim / 2) * 4;
 }
 
 export async function buildDecoderGraph(spec: ModelSpec, w: DecoderWeights, opts: DecoderGraphOptions): Promise<Uint8Array> {
   const { hidden: D, heads, kvHeads, headDim: H, vocabSize: V } = spec;
   const F = DataType.FLOAT;
-  const g = new GraphBuilder('decoder');
+  const g = new GraphBuilder('decoder', opts.external ?? null);
 
   const ids = g.input(DECODER_IO.inputIds, DataType.INT64, ['batch_size', 'sequence_length']);
   const mask = g.input(DECODER_IO.attentionMask, DataType.INT64, ['batch_size', 'total_sequence_length']);
@@ -75,7 +90,7 @@ export async function buildDecoderGraph(spec: ModelSpec, w: DecoderWeights, opts
   };
   const ropeInit = {
     full: { cos: g.initializer('cos_full', F, [opts.ropePositions, H / 2], rope.full.cos), sin: g.initializer('sin_full', F, [opts.ropePositions, H / 2], rope.full.sin) },
-    sliding: JSON.stringify(spec.rope.full) === JSON.stringify(spec.rope.sliding)
+    sliding: !separateSlidingRope(spec)
       ? null
       : { cos: g.initializer('cos_sliding', F, [opts.ropePositions, H / 2], rope.sliding.cos), sin: g.initializer('sin_sliding', F, [opts.ropePositions, H / 2], rope.sliding.sin) },
   };

@@ -2,15 +2,22 @@
  * Hugging Face checkpoint folder → a folder transformers.js loads from disk:
  *
  *   <out>/onnx/model.onnx          decoder with KV cache, f32 weights as initializers
+ *   <out>/onnx/model.onnx_data     (external data only) the initializers of ≥ 1 KB, 4096-aligned
  *   <out>/config.json, generation_config.json, tokenizer.json, tokenizer_config.json
  *
+ * Protobuf caps a message at 2 GiB, so an inline model (weights inside model.onnx) is limited to
+ * that. Larger models, or any model with `externalData: true`, are written with ONNX external
+ * data: each initializer of at least 1 KB goes to `model.onnx_data` as it is built (tensor by
+ * tensor, at offsets aligned to 4096 bytes for mmap, zero padding between), and its TensorProto
+ * names the file, offset and length. config.json then gets
+ * `"transformers.js_config": {"use_external_data_format": {"model.onnx": true}}`, which makes
+ * transformers.js fetch the side file (in a browser; in Node onnxruntime reads it beside the
+ * model) with no extra option.
+ *
  * The folder is built in a temporary sibling and renamed into place when complete (withOutputDir).
- * The model is one protobuf message, so it is assembled in memory and limited to 2 GB (protobuf's
- * message limit); larger models would need ONNX external data (`model.onnx_data`), which is not
- * written yet — refused with a clear message rather than a corrupt file.
  */
-import { copyFile, writeFile, mkdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { copyFile, writeFile, mkdir, readFile } from 'node:fs/promises';
+import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
@@ -20,7 +27,9 @@ import { isNormRole, layerRoles } from '../engine/layer-graph.ts';
 import { validateCheckpoint } from '../engine/weights.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
-import { buildDecoderGraph } from './onnx-decoder.ts';
+import { EXTERNAL_DATA_THRESHOLD, type ExternalDataSink, type ExternalRef } from '../engine/onnx-proto.ts';
+import { patchJsonText } from '../json-text.ts';
+import { buildDecoderGraph, ropeTableBytes } from './onnx-decoder.ts';
 import { checkFormatSupport, FORMAT_SUPPORT } from './support.ts';
 
 /** Families the ONNX export writes (transformers.js model types). */
@@ -31,15 +40,29 @@ const MAX_INLINE_BYTES = 2 ** 31 - 64 * 2 ** 20;
 /** Rotary tables beyond this many positions cost memory for contexts nobody runs in a browser/Node demo. */
 const MAX_ROPE_POSITIONS = 131072;
 
+/** The external-data file, beside model.onnx (the name transformers.js looks for). */
+export const ONNX_DATA_FILE = 'model.onnx_data';
+/** Offsets of external tensors are multiples of this (the page size onnxruntime and onnx-ir align large tensors to, for mmap). */
+export const ONNX_DATA_ALIGNMENT = 4096;
+
 export interface OnnxExportOptions {
   force?: boolean;
+  /**
+   * Store the weights in `onnx/model.onnx_data` (ONNX external data): `true` always, `false`
+   * never (models over 2 GiB are then refused), `'auto'` (default) when the inline model would
+   * exceed protobuf's 2 GiB.
+   */
+  externalData?: boolean | 'auto';
 }
 
 export interface OnnxExportReport {
   input: string;
   output: string;
   modelType: string;
+  /** Bytes of model.onnx plus model.onnx_data. */
   bytes: number;
+  /** Whether the weights are in onnx/model.onnx_data. */
+  externalData: boolean;
   files: string[];
 }
 
@@ -57,8 +80,12 @@ export async function exportOnnx(modelDir: string, out: string, opts: OnnxExport
     validateCheckpoint(spec, ckpt);
     let params = 0;
     for (const name of ckpt.names()) params += ckpt.info(name).shape.reduce((a, b) => a * b, 1);
-    if (params * 4 > MAX_INLINE_BYTES) {
-      throw new CompactError(`${modelDir}: ${(params * 4 / 2 ** 30).toFixed(1)} GiB of f32 weights exceed the 2 GiB an ONNX file can hold inline; external data is not supported yet`);
+    const ropePositions = Math.min(spec.maxPositions, MAX_ROPE_POSITIONS);
+    const inlineBytes = params * 4 + ropeTableBytes(spec, ropePositions);
+    const mode = opts.externalData ?? 'auto';
+    const external = mode === 'auto' ? inlineBytes > MAX_INLINE_BYTES : mode;
+    if (!external && inlineBytes > MAX_INLINE_BYTES) {
+      throw new CompactError(`${modelDir}: ${(inlineBytes / 2 ** 30).toFixed(1)} GiB of f32 weights exceed the 2 GiB an ONNX file can hold inline; allow external data (--external-data) to write them to onnx/${ONNX_DATA_FILE}`);
     }
     const plusOne = spec.family.norm === 'rms-plus-one';
     const read = async (name: string, norm: boolean): Promise<Float32Array> => {
@@ -70,31 +97,49 @@ export async function exportOnnx(modelDir: string, out: string, opts: OnnxExport
     const global = (role: TensorRole): string => spec.family.globals.find((t) => t.role === role)!.name;
     const layerT = (role: TensorRole, l: number): string => tensorName(spec.family.layer.find((t) => t.role === role)!, l);
 
-    const model = await buildDecoderGraph(
-      spec,
-      {
-        embed: await read(global('embed'), false),
-        finalNorm: await read(global('final_norm'), true),
-        lmHead: spec.tied ? null : await read(global('lm_head'), false),
-        async layer(l) {
-          const m = new Map<TensorRole, Float32Array>();
-          for (const role of layerRoles(spec)) m.set(role, await read(layerT(role, l), isNormRole(role)));
-          return m;
-        },
+    const weights = {
+      embed: await read(global('embed'), false),
+      finalNorm: await read(global('final_norm'), true),
+      lmHead: spec.tied ? null : await read(global('lm_head'), false),
+      async layer(l: number) {
+        const m = new Map<TensorRole, Float32Array>();
+        for (const role of layerRoles(spec)) m.set(role, await read(layerT(role, l), isNormRole(role)));
+        return m;
       },
-      { ropePositions: Math.min(spec.maxPositions, MAX_ROPE_POSITIONS), oneBasedPositions: modelType === 'gemma3_text' },
-    );
+    };
+    const graphOpts = { ropePositions, oneBasedPositions: modelType === 'gemma3_text' };
 
     const files: string[] = [];
+    let bytes = 0;
     await withOutputDir(out, { force: opts.force, input: modelDir }, async (tmp) => {
       await mkdir(join(tmp, 'onnx'));
-      await writeFile(join(tmp, 'onnx', 'model.onnx'), model);
-      files.push('onnx/model.onnx');
-      for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) {
-        if (existsSync(join(modelDir, f))) {
-          await copyFile(join(modelDir, f), join(tmp, f));
-          files.push(f);
+      if (external) {
+        // Weights stream into model.onnx_data while the graph is built; model.onnx holds the rest.
+        const data = new ExternalDataFile(join(tmp, 'onnx', ONNX_DATA_FILE), ONNX_DATA_FILE);
+        let model: Uint8Array;
+        try {
+          model = await buildDecoderGraph(spec, weights, { ...graphOpts, external: data });
+          data.finish();
+        } finally {
+          data.close();
         }
+        await writeFile(join(tmp, 'onnx', 'model.onnx'), model);
+        files.push('onnx/model.onnx', `onnx/${ONNX_DATA_FILE}`);
+        bytes = model.length + data.size;
+      } else {
+        const model = await buildDecoderGraph(spec, weights, graphOpts);
+        await writeFile(join(tmp, 'onnx', 'model.onnx'), model);
+        files.push('onnx/model.onnx');
+        bytes = model.length;
+      }
+      for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) {
+        if (!existsSync(join(modelDir, f))) continue;
+        if (f === 'config.json') {
+          await writeFile(join(tmp, f), await exportedConfig(join(modelDir, f), raw, external));
+        } else {
+          await copyFile(join(modelDir, f), join(tmp, f));
+        }
+        files.push(f);
       }
       // transformers.js needs a generation config and a tokenizer config; write neutral ones
       // (ids from config.json) for checkpoints saved without them.
@@ -110,8 +155,72 @@ export async function exportOnnx(modelDir: string, out: string, opts: OnnxExport
         files.push('tokenizer_config.json');
       }
     });
-    return { input: modelDir, output: out, modelType, bytes: model.length, files };
+    return { input: modelDir, output: out, modelType, bytes, externalData: external, files };
   } finally {
     await ckpt.close();
+  }
+}
+
+/**
+ * config.json as exported: the checkpoint's bytes, except that with external data
+ * `transformers.js_config.use_external_data_format` names model.onnx (transformers.js then loads
+ * model.onnx_data with no option), and an inline export clears a stale setting that would make
+ * it look for a side file that is not there. Every other key and its spelling is kept.
+ */
+async function exportedConfig(file: string, raw: Record<string, unknown>, external: boolean): Promise<Uint8Array | string> {
+  const bytes = await readFile(file);
+  const tjs = raw['transformers.js_config'];
+  const tjsObject = typeof tjs === 'object' && tjs !== null && !Array.isArray(tjs) ? (tjs as Record<string, unknown>) : null;
+  if (!external) {
+    if (!tjsObject?.use_external_data_format) return bytes;
+    return patchJsonText(bytes.toString('utf8'), [{ path: ['transformers.js_config', 'use_external_data_format'], value: false }]);
+  }
+  const value = { 'model.onnx': true };
+  const edit = tjsObject
+    ? { path: ['transformers.js_config', 'use_external_data_format'], value }
+    : { path: ['transformers.js_config'], value: { use_external_data_format: value } };
+  return patchJsonText(bytes.toString('utf8'), [edit]);
+}
+
+/**
+ * model.onnx_data written tensor by tensor: each tensor starts at the next multiple of
+ * ONNX_DATA_ALIGNMENT (zeros in between), as onnx/onnxruntime align external data for mmap.
+ */
+class ExternalDataFile implements ExternalDataSink {
+  readonly threshold = EXTERNAL_DATA_THRESHOLD;
+  size = 0;
+  private fd: number | null;
+
+  constructor(
+    private readonly path: string,
+    private readonly location: string,
+  ) {
+    this.fd = openSync(path, 'wx');
+  }
+
+  append(raw: Uint8Array): ExternalRef {
+    const offset = Math.ceil(this.size / ONNX_DATA_ALIGNMENT) * ONNX_DATA_ALIGNMENT;
+    if (offset > this.size) this.write(new Uint8Array(offset - this.size), this.size);
+    this.write(raw, offset);
+    this.size = offset + raw.length;
+    return { location: this.location, offset, length: raw.length };
+  }
+
+  private write(data: Uint8Array, position: number): void {
+    if (this.fd === null) throw new Error(`${this.path}: already closed`);
+    // One write(2) moves at most ~2 GiB; loop over chunks (and short writes).
+    for (let done = 0; done < data.length; ) {
+      const n = writeSync(this.fd, data, done, Math.min(data.length - done, 1 << 30), position + done);
+      done += n;
+    }
+  }
+
+  finish(): void {
+    if (this.fd !== null) fsyncSync(this.fd);
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
   }
 }
