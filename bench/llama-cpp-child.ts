@@ -22,6 +22,9 @@ export interface LlamaBenchRun {
   speedTg: number;
   maxRssMiB: number;
   load1: number;
+  /** ggml's system info line: the CPU features the binary was built with. */
+  systemInfo: string;
+  nThreads: number;
 }
 
 async function main(): Promise<void> {
@@ -32,7 +35,7 @@ async function main(): Promise<void> {
     // A short warm-up so the first timed prefill does not pay for page faults of the mmapped file.
     await ctx.bench(Math.min(32, o.pp), Math.min(4, o.tg), 1, 1);
     const r = await ctx.bench(o.pp, o.tg, 1, 1);
-    reply({ speedPp: r.speedPp, speedTg: r.speedTg, maxRssMiB: peakRssMiB(), load1: loadavg()[0]! } satisfies LlamaBenchRun);
+    reply({ speedPp: r.speedPp, speedTg: r.speedTg, maxRssMiB: peakRssMiB(), load1: loadavg()[0]!, systemInfo: ctx.getSystemInfo(), nThreads: r.nThreads } satisfies LlamaBenchRun);
   } finally {
     await ctx.release();
   }
