@@ -11,7 +11,7 @@ const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabu
 usage:
   compact prune <model-dir> --out <dir> [--ratio R | --vocab V' --ffn I'] [--method M] [...]
   compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
-  compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16]
+  compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data] [--force]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help
