@@ -4,6 +4,7 @@
  * 20% and 35%, on our GGUF exports of wiki-28m and of a Qwen2.5-0.5B-shaped random model.
  *
  *   node --import tsx bench/llama-cpp-speed.ts [--quick] [--threads N] [--only wiki|qwen] [--dtype F16|BF16|F32] [--reps N]
+ *     [--native PATH | --no-native]
  *
  * Per variant one child process (bench/llama-cpp-child.ts) loads the GGUF and runs the bench:
  * prefill (pp) of 512 tokens and generation (tg) of 128 (128 / 32 for the 0.5B shape), one
@@ -17,10 +18,22 @@
  * recorded in the JSON), so absolute tokens/s are far below a llama.cpp built for the machine and
  * F16/BF16 pay a scalar conversion (hence F32 by default); read the dense-vs-pruned ratios.
  *
+ * Native llama.cpp: when bench/native/.build/llama-speed exists (built by bench/native/build.sh, an
+ * optional step outside CI: the same llama.cpp release compiled with -march=native, OpenMP and
+ * llamafile sgemm) or `--native PATH` names one, every variant is also timed with it, alternating
+ * with the llama.node runs: llama-bench's method (cleared KV cache, pp random tokens in batches;
+ * cleared, then tg single-token decodes; a warm-up first), one repetition per process. Its figures
+ * (`native` in each row, `nativeSystemInfo`) sit next to llama.node's. `--no-native` skips it.
+ * The native build uses OpenMP, whose threads spin at each graph barrier: on a machine busy with
+ * other work (load above the core count) its 2-thread decode collapses (wiki-28m: ≈3 tok/s instead
+ * of ≈80) while 1 thread or OMP_WAIT_POLICY=passive does not; run it on a quiet machine, or set
+ * OMP_WAIT_POLICY=passive in the environment (recorded as `nativeOmpWaitPolicy`).
+ *
  * JSON: bench/results/llama-cpp-speed.json (-quick.json). Headline printed last.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { exportGguf } from '../src/export/gguf-export.ts';
 import type { GgmlTypeName } from '../src/export/gguf-writer.ts';
 import { readModelConfig } from '../src/families/model-config.ts';
@@ -40,6 +53,38 @@ const dtype = (flag('--dtype') ?? 'F32') as GgmlTypeName;
 if (!['F16', 'BF16', 'F32'].includes(dtype)) throw new Error(`--dtype: F16, BF16 or F32, got ${dtype}`);
 const reps = Number(flag('--reps') ?? (quick ? 1 : 3));
 const CHILD = join(BENCH_DIR, 'llama-cpp-child.ts');
+const NATIVE_DEFAULT = join(BENCH_DIR, 'native/.build/llama-speed');
+const nativeFlag = flag('--native');
+if (nativeFlag !== undefined && !existsSync(nativeFlag)) throw new Error(`--native: no binary at ${nativeFlag} (bash bench/native/build.sh builds one)`);
+const NATIVE = args.rest.includes('--no-native') ? undefined : nativeFlag !== undefined ? resolve(nativeFlag) : existsSync(NATIVE_DEFAULT) ? NATIVE_DEFAULT : undefined;
+
+/** One run of the native driver bench/native/llama-speed.cpp (its JSON line). */
+interface NativeRun {
+  pp: number;
+  tg: number;
+  /** Prefill tokens/s, median over the process's repetitions (one here). */
+  speedPp: number;
+  speedTg: number;
+  reps: number;
+  nThreads: number;
+  nBatch: number;
+  nUBatch: number;
+  speedsPp: number[];
+  speedsTg: number[];
+  nParams: number;
+  nVocab: number;
+  maxRssMiB: number;
+  systemInfo: string;
+}
+
+function runNative(binary: string, gguf: string, pp: number, tg: number, threads: number): NativeRun {
+  const out = execFileSync(binary, ['-m', gguf, '--pp', String(pp), '--tg', String(tg), '--reps', '1', '-t', String(threads)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 * 2 ** 20,
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as NativeRun;
+}
 
 interface Variant {
   name: string;
@@ -70,13 +115,16 @@ async function benchModel(label: string, dense: string, work: string, o: { pp: n
 
   console.error(`llama.cpp bench: ${label}, ${variants.length} variants × ${reps} reps alternating, load ${loadavgText()}`);
   const runs = new Map<string, LlamaBenchRun[]>(variants.map((v) => [v.name, []]));
+  const nativeRuns = new Map<string, NativeRun[]>(variants.map((v) => [v.name, []]));
   for (let r = 0; r < reps; r++) {
     for (const v of variants) {
       const child: LlamaBenchChildOptions = { gguf: v.gguf, pp: o.pp, tg: o.tg, threads: args.threads };
       runs.get(v.name)!.push(runChild<LlamaBenchRun>(CHILD, [JSON.stringify(child)]));
+      if (NATIVE) nativeRuns.get(v.name)!.push(runNative(NATIVE, v.gguf, o.pp, o.tg, args.threads));
     }
   }
   const med = (name: string, k: 'speedPp' | 'speedTg' | 'maxRssMiB') => median(runs.get(name)!.map((x) => x[k]));
+  const nmed = (name: string, k: 'speedPp' | 'speedTg' | 'maxRssMiB') => median(nativeRuns.get(name)!.map((x) => x[k]));
   const rows = variants.map((v) => ({
     variant: v.name,
     vocab: v.vocab,
@@ -89,6 +137,16 @@ async function benchModel(label: string, dense: string, work: string, o: { pp: n
     prefillSpeedup: med(v.name, 'speedPp') / med('dense', 'speedPp'),
     decodeSpeedup: med(v.name, 'speedTg') / med('dense', 'speedTg'),
     runs: runs.get(v.name)!,
+    native: NATIVE
+      ? {
+          prefillTokensPerSecond: nmed(v.name, 'speedPp'),
+          decodeTokensPerSecond: nmed(v.name, 'speedTg'),
+          peakRssMiB: nmed(v.name, 'maxRssMiB'),
+          prefillSpeedup: nmed(v.name, 'speedPp') / nmed('dense', 'speedPp'),
+          decodeSpeedup: nmed(v.name, 'speedTg') / nmed('dense', 'speedTg'),
+          runs: nativeRuns.get(v.name)!,
+        }
+      : null,
   }));
   return { label, settings: { ...o, reps, dtype }, rows };
 }
@@ -117,6 +175,11 @@ try {
     command: `node --import tsx bench/llama-cpp-speed.ts ${process.argv.slice(2).join(' ')}`.trim(),
     runtime: '@fugood/llama.node (llama.cpp, prebuilt CPU binary), LlamaContext.bench(pp, tg, pl = 1, nr = 1) per run',
     systemInfo: results[0]?.rows[0]?.runs[0]?.systemInfo ?? null,
+    nativeRuntime: NATIVE
+      ? `bench/native/llama-speed (${NATIVE}): llama.node's vendored llama.cpp (ggml core from npm llama.rn, same release) built for this CPU by bench/native/build.sh, llama-bench's pp/tg method, 1 repetition per process`
+      : null,
+    nativeSystemInfo: results[0]?.rows[0]?.native?.runs[0]?.systemInfo ?? null,
+    nativeOmpWaitPolicy: NATIVE ? (process.env.OMP_WAIT_POLICY ?? null) : null,
     threads: args.threads,
     results,
   });
@@ -129,11 +192,21 @@ try {
         `    ${row.variant.padEnd(6)} V′ ${String(row.vocab).padStart(6)} I′ ${String(row.ffn).padStart(5)} (−${fmt(100 * row.reduction, 1)}% params, ${fmt(row.ggufBytes / 2 ** 20)} MiB GGUF): ` +
           `prefill ${fmt(row.prefillTokensPerSecond)} tok/s (×${fmt(row.prefillSpeedup, 2)}), decode ${fmt(row.decodeTokensPerSecond, 1)} tok/s (×${fmt(row.decodeSpeedup, 2)}), peak RSS ${fmt(row.peakRssMiB)} MiB`,
       );
+      if (row.native) {
+        const n = row.native;
+        console.log(
+          `    ${''.padEnd(6)} native llama.cpp: prefill ${fmt(n.prefillTokensPerSecond)} tok/s (×${fmt(n.prefillSpeedup, 2)}), decode ${fmt(n.decodeTokensPerSecond, 1)} tok/s (×${fmt(n.decodeSpeedup, 2)}), ` +
+            `${fmt(n.prefillTokensPerSecond / row.prefillTokensPerSecond, 1)}× / ${fmt(n.decodeTokensPerSecond / row.decodeTokensPerSecond, 1)}× llama.node's, peak RSS ${fmt(n.peakRssMiB)} MiB`,
+        );
+      }
     }
   }
   const head = results.at(-1)!;
   const r35 = head.rows.find((r) => r.variant === '35%')!;
   console.log(`llama.cpp: ${head.label} pruned 35% decodes ×${fmt(r35.decodeSpeedup, 2)} and prefills ×${fmt(r35.prefillSpeedup, 2)} the dense model's tokens/s (${dtype} GGUF)`);
+  if (r35.native) {
+    console.log(`native llama.cpp: ${head.label} pruned 35% decodes ×${fmt(r35.native.decodeSpeedup, 2)} and prefills ×${fmt(r35.native.prefillSpeedup, 2)} the dense model's tokens/s (${dtype} GGUF)`);
+  }
 } finally {
   cleanup();
 }
