@@ -19,6 +19,12 @@ export interface VocabLimits {
   tokenizerSize: number;
   /** Tokens kept whatever the budget (added tokens, byte alphabet, config ids): the smallest V′. */
   minVocab: number;
+  /**
+   * Round every solved I′ to a multiple of this (default 1: no rounding). Kernels tile the FFN's
+   * inner dimension: llama.cpp's x86 prefill ran 2–2.8× faster at I′ 800 than at I′ 797 (see
+   * docs/performance.md §4b). With a share of the budget, V′ is then re-solved so R still holds.
+   */
+  ffnMultiple?: number;
 }
 
 export interface Split {
@@ -77,19 +83,30 @@ function split(spec: ModelSpec, share: number | null, vocab: number, ffn: number
   return { share, vocab, ffn, ratio: infeasible ? NaN : achievedRatio(spec, vocab, ffn), infeasible };
 }
 
+/** I′ rounded to the nearest multiple of `limits.ffnMultiple` (at least one multiple, at most I). */
+function alignFfn(spec: ModelSpec, ffn: number, limits: VocabLimits): number {
+  const m = limits.ffnMultiple ?? 1;
+  if (m <= 1 || ffn < 1 || ffn >= spec.intermediate) return ffn;
+  return Math.min(spec.intermediate, Math.max(m, Math.round(ffn / m) * m));
+}
+
 /** The split taking `share` of the removed parameters from the vocabulary and the rest from the FFN. */
 export function splitForShare(spec: ModelSpec, ratio: number, share: number, limits: VocabLimits): Split {
   const budget = total(spec, spec.vocabSize, spec.intermediate) * ratio;
   const rows = Math.round((share * budget) / unitParams(spec).row);
-  const vocab = Math.min(limits.tokenizerSize, spec.vocabSize - rows);
+  let vocab = Math.min(limits.tokenizerSize, spec.vocabSize - rows);
   // The FFN takes whatever the (rounded, capped) vocabulary cut left of the budget.
-  const ffn = share === 1 ? spec.intermediate : solveFfn(spec, vocab, ratio);
+  if (share === 1) return split(spec, share, vocab, spec.intermediate, limits);
+  const solved = solveFfn(spec, vocab, ratio);
+  const ffn = alignFfn(spec, solved, limits);
+  // An aligned I′ moves the FFN's part; the vocabulary absorbs the difference (FFN-only keeps it whole).
+  if (ffn !== solved && share > 0) vocab = solveVocab(spec, ffn, ratio, limits);
   return split(spec, share, vocab, ffn, limits);
 }
 
 /** Given V′ (or I′), the other solved for R. */
 export function splitForVocab(spec: ModelSpec, ratio: number, vocab: number, limits: VocabLimits): Split {
-  return split(spec, null, vocab, solveFfn(spec, vocab, ratio), limits);
+  return split(spec, null, vocab, alignFfn(spec, solveFfn(spec, vocab, ratio), limits), limits);
 }
 export function splitForFfn(spec: ModelSpec, ratio: number, ffn: number, limits: VocabLimits): Split {
   return split(spec, null, solveVocab(spec, ffn, ratio, limits), ffn, limits);

@@ -53,6 +53,8 @@ export interface PruneOptions {
   ffnCriterion?: FfnCriterion;
   /** Seed of the random criterion. */
   seed?: number;
+  /** Round every I′ solved from --ratio to a multiple of this (llama.cpp's x86 kernels want 32). */
+  ffnMultiple?: number;
   /** Planner: step of the vocabulary's share of the removed parameters (default 0.05). */
   plannerStep?: number;
   /** Planner: fraction of the calibration tokens held out to score candidates (default 0.15). */
@@ -277,7 +279,11 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   // The tokens every cut keeps (added tokens, byte alphabet, ids the configs name): the smallest V′.
   const mandatory = new Set<number>(mandatoryIds(tok));
   for (const id of Array.from(select.extraIds ?? [])) if (id >= 0 && id < tok.size && tok.idToToken[id] !== undefined) mandatory.add(id);
-  const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size };
+  const ffnMultiple = opts.ffnMultiple ?? 1;
+  if (!(Number.isInteger(ffnMultiple) && ffnMultiple >= 1 && ffnMultiple <= spec.intermediate)) {
+    throw new CompactError(`--ffn-multiple must be an integer in [1, ${spec.intermediate}] (intermediate_size), got ${opts.ffnMultiple}`);
+  }
+  const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
   const plan = resolvePlan(opts, method, spec, tok, limits);
 
   const ckpt = await openCheckpoint(model);
@@ -492,6 +498,7 @@ function reportFlags(opts: PruneOptions, method: PruneMethod, cut: Cut, policy: 
     ffn_criterion: method === 'shortgpt' ? null : criterion,
     seed: criterion === 'random' ? seed : null,
     planner_step: planned ? (opts.plannerStep ?? DEFAULT_PLANNER_STEP) : null,
+    ffn_multiple: opts.ffnMultiple ?? null,
     holdout: planned ? holdout : null,
     calib: opts.calib ? basename(opts.calib) : null,
     calib_tokens: calibTokens,

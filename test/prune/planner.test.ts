@@ -7,7 +7,7 @@ import { pruneModel, type PruneOptions } from '../../src/prune/prune.ts';
 import { evaluateText } from '../../src/eval/text-eval.ts';
 import { readModelConfig } from '../../src/families/model-config.ts';
 import { countParams } from '../../src/report/params.ts';
-import { candidateSplits, layersToDrop, splitForShare } from '../../src/prune/budget.ts';
+import { achievedRatio, candidateSplits, layersToDrop, splitForShare } from '../../src/prune/budget.ts';
 import { CompactError } from '../../src/errors.ts';
 import { loadTokenizer } from '../../src/tokenizer/tokenize.ts';
 import { GOLDEN_CASES, REPO_ROOT, shared } from '../helpers/paths.ts';
@@ -160,4 +160,36 @@ test('--ratio on every golden family: a standard checkpoint at the ratio, every 
       await engine.close();
     }
   }
+});
+
+test('--ffn-multiple: solved I′ lands on a multiple, V′ absorbs the difference so R still holds', async () => {
+  const { spec } = readModelConfig(shared('models/wiki-28m'));
+  const limits = { tokenizerSize: 50257, minVocab: 257, ffnMultiple: 32 };
+  const total = countParams(spec).total_params;
+  const perRow = total - countParams(spec, { vocab: spec.vocabSize - 1 }).total_params;
+  const plain = splitForShare(spec, 0.35, 0.75, { tokenizerSize: 50257, minVocab: 257 });
+  assert.equal(plain.ffn, 962); // not a multiple of 32: the case the option exists for
+  for (const c of candidateSplits(spec, 0.35, 0.05, limits).filter((c) => c.infeasible === null)) {
+    if (c.share === 1) continue; // vocab-only keeps every channel
+    assert.equal(c.ffn % 32, 0, `share ${c.share}: I′ ${c.ffn}`);
+    if (c.share === 0) {
+      // FFN-only keeps the vocabulary: I′ is the nearest multiple (at least one), R moves with it.
+      const unaligned = splitForShare(spec, 0.35, 0, { tokenizerSize: 50257, minVocab: 257 }).ffn;
+      assert.ok(Math.abs(c.ffn - unaligned) <= 16 || c.ffn === 32, `FFN-only: ${unaligned} → ${c.ffn}`);
+      assert.ok(Math.abs(c.ratio - achievedRatio(spec, 50257, c.ffn)) < 1e-12);
+      continue;
+    }
+    // Other shares re-solve V′ after aligning (R within half a row), or were aligned already (half a channel).
+    const perChannel = total - countParams(spec, { intermediate: spec.intermediate - 1 }).total_params;
+    assert.ok(Math.abs(c.ratio - 0.35) <= Math.max(perRow, perChannel) / 2 / total, `share ${c.share}: ratio ${c.ratio}`);
+  }
+  const aligned = splitForShare(spec, 0.35, 0.75, limits);
+  assert.equal(aligned.ffn, 960);
+  assert.ok(aligned.vocab > plain.vocab, 'two fewer channels leave more rows to the vocabulary');
+
+  const dir = fixtureWithTokenizer('llama3');
+  const report = await pruneModel({ model: dir, out: join(makeTmpDir('ffn-multiple'), 'out'), ratio: 0.3, vocab: 900, ffnMultiple: 8, calib: CALIB(), calibTokens: 256, seqLen: 64, threads: 2, quiet: true });
+  assert.equal(report.ffn.intermediate_after % 8, 0);
+  assert.equal(report.flags.ffn_multiple, 8);
+  await assert.rejects(pruneModel({ model: dir, out: join(makeTmpDir('ffn-multiple-bad'), 'out'), ratio: 0.3, ffnMultiple: 0, calib: CALIB(), quiet: true }), /--ffn-multiple must be an integer/);
 });
