@@ -86,6 +86,21 @@ function runNative(binary: string, gguf: string, pp: number, tg: number, threads
   return JSON.parse(out.trim().split('\n').pop()!) as NativeRun;
 }
 
+type SpeedRun = Pick<LlamaBenchRun, 'speedPp' | 'speedTg' | 'maxRssMiB'>;
+
+/** Medians of one variant's runs and their ratios to the dense model's (same runtime). */
+function speeds<R extends SpeedRun>(all: Map<string, R[]>, name: string) {
+  const med = (of: string, k: keyof SpeedRun) => median(all.get(of)!.map((x) => x[k]));
+  return {
+    prefillTokensPerSecond: med(name, 'speedPp'),
+    decodeTokensPerSecond: med(name, 'speedTg'),
+    peakRssMiB: med(name, 'maxRssMiB'),
+    prefillSpeedup: med(name, 'speedPp') / med('dense', 'speedPp'),
+    decodeSpeedup: med(name, 'speedTg') / med('dense', 'speedTg'),
+    runs: all.get(name)!,
+  };
+}
+
 interface Variant {
   name: string;
   gguf: string;
@@ -123,30 +138,14 @@ async function benchModel(label: string, dense: string, work: string, o: { pp: n
       if (NATIVE) nativeRuns.get(v.name)!.push(runNative(NATIVE, v.gguf, o.pp, o.tg, args.threads));
     }
   }
-  const med = (name: string, k: 'speedPp' | 'speedTg' | 'maxRssMiB') => median(runs.get(name)!.map((x) => x[k]));
-  const nmed = (name: string, k: 'speedPp' | 'speedTg' | 'maxRssMiB') => median(nativeRuns.get(name)!.map((x) => x[k]));
   const rows = variants.map((v) => ({
     variant: v.name,
     vocab: v.vocab,
     ffn: v.ffn,
     reduction: v.reduction,
     ggufBytes: v.ggufBytes,
-    prefillTokensPerSecond: med(v.name, 'speedPp'),
-    decodeTokensPerSecond: med(v.name, 'speedTg'),
-    peakRssMiB: med(v.name, 'maxRssMiB'),
-    prefillSpeedup: med(v.name, 'speedPp') / med('dense', 'speedPp'),
-    decodeSpeedup: med(v.name, 'speedTg') / med('dense', 'speedTg'),
-    runs: runs.get(v.name)!,
-    native: NATIVE
-      ? {
-          prefillTokensPerSecond: nmed(v.name, 'speedPp'),
-          decodeTokensPerSecond: nmed(v.name, 'speedTg'),
-          peakRssMiB: nmed(v.name, 'maxRssMiB'),
-          prefillSpeedup: nmed(v.name, 'speedPp') / nmed('dense', 'speedPp'),
-          decodeSpeedup: nmed(v.name, 'speedTg') / nmed('dense', 'speedTg'),
-          runs: nativeRuns.get(v.name)!,
-        }
-      : null,
+    ...speeds(runs, v.name),
+    native: NATIVE ? speeds(nativeRuns, v.name) : null,
   }));
   return { label, settings: { ...o, reps, dtype }, rows };
 }

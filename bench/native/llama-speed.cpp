@@ -196,28 +196,19 @@ int main(int argc, char ** argv) {
   std::vector<double> pp_speeds, tg_speeds;
   bool ok = true;
 
-  if (o.pp > 0) {
+  // llama-bench's method for each test: one warm-up, then `reps` timed runs from a cleared cache.
+  auto timed = [&](auto run, int warmup, int n, std::vector<double> &speeds) {
     b.clear();
-    ok = ok && b.prompt(std::min(static_cast<int>(cp.n_batch), o.pp));  // warm-up
+    ok = ok && run(warmup);
     for (int r = 0; ok && r < o.reps; r++) {
       b.clear();
       const auto t0 = std::chrono::steady_clock::now();
-      ok = b.prompt(o.pp);
-      const double s = seconds_since(t0);
-      pp_speeds.push_back(o.pp / s);
+      ok = run(n);
+      speeds.push_back(n / seconds_since(t0));
     }
-  }
-  if (ok && o.tg > 0) {
-    b.clear();
-    ok = ok && b.gen(1);  // warm-up
-    for (int r = 0; ok && r < o.reps; r++) {
-      b.clear();
-      const auto t0 = std::chrono::steady_clock::now();
-      ok = b.gen(o.tg);
-      const double s = seconds_since(t0);
-      tg_speeds.push_back(o.tg / s);
-    }
-  }
+  };
+  if (o.pp > 0) timed([&](int n) { return b.prompt(n); }, std::min(static_cast<int>(cp.n_batch), o.pp), o.pp, pp_speeds);
+  if (ok && o.tg > 0) timed([&](int n) { return b.gen(n); }, 1, o.tg, tg_speeds);
   if (!ok) {
     std::fprintf(stderr, "llama-speed: llama_decode failed\n");
     llama_free(ctx);

@@ -113,25 +113,18 @@ export async function exportOnnx(modelDir: string, out: string, opts: OnnxExport
     let bytes = 0;
     await withOutputDir(out, { force: opts.force, input: modelDir }, async (tmp) => {
       await mkdir(join(tmp, 'onnx'));
-      if (external) {
-        // Weights stream into model.onnx_data while the graph is built; model.onnx holds the rest.
-        const data = new ExternalDataFile(join(tmp, 'onnx', ONNX_DATA_FILE), ONNX_DATA_FILE);
-        let model: Uint8Array;
-        try {
-          model = await buildDecoderGraph(spec, weights, { ...graphOpts, external: data });
-          data.finish();
-        } finally {
-          data.close();
-        }
-        await writeFile(join(tmp, 'onnx', 'model.onnx'), model);
-        files.push('onnx/model.onnx', `onnx/${ONNX_DATA_FILE}`);
-        bytes = model.length + data.size;
-      } else {
-        const model = await buildDecoderGraph(spec, weights, graphOpts);
-        await writeFile(join(tmp, 'onnx', 'model.onnx'), model);
-        files.push('onnx/model.onnx');
-        bytes = model.length;
+      // With external data the weights stream into model.onnx_data while the graph is built.
+      const data = external ? new ExternalDataFile(join(tmp, 'onnx', ONNX_DATA_FILE), ONNX_DATA_FILE) : null;
+      let model: Uint8Array;
+      try {
+        model = await buildDecoderGraph(spec, weights, data ? { ...graphOpts, external: data } : graphOpts);
+        data?.finish();
+      } finally {
+        data?.close();
       }
+      await writeFile(join(tmp, 'onnx', 'model.onnx'), model);
+      files.push('onnx/model.onnx', ...(data ? [`onnx/${ONNX_DATA_FILE}`] : []));
+      bytes = model.length + (data?.size ?? 0);
       for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) {
         if (!existsSync(join(modelDir, f))) continue;
         if (f === 'config.json') {

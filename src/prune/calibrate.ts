@@ -23,7 +23,7 @@ export interface CalibrationData {
 }
 
 export function calibrationData(tt: TextTokenizer, text: string, opts: { calibTokens: number; seqLen: number; allowShort: boolean; holdout: number; label: string }): CalibrationData {
-  // One token of the stream is the start token.
+  // Only the text's first tokens are needed: long files are not encoded whole.
   const ids = tt.encodePrefix(text, opts.calibTokens);
   const stream = new Int32Array(ids.length + 1);
   stream[0] = tt.streamStartId;
