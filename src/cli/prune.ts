@@ -4,6 +4,7 @@ import { parseMaxShardSize } from '../io/safetensors-writer.ts';
 import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP, DEFAULT_SEED, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
 import { fmtBytes, fmtDuration, fmtInt, fmtPct, table } from '../report/format.ts';
 import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
+import { DEFAULT_REFIT_RIDGE } from '../prune/refit.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport } from './export.ts';
@@ -30,6 +31,10 @@ method:
   --seed N                seed of --ffn-criterion random (default ${DEFAULT_SEED})
   --ffn-multiple N        with --ratio: round the solved I' to a multiple of N (e.g. 32: llama.cpp's x86
                           prefill is ~2x faster at I' 800 than at 797); V' is re-solved to keep R
+  --reconstruct           refit each layer's down_proj by least squares on the calibration activations so the
+                          kept channels reproduce the dense FFN output (training-free; planned splits are
+                          scored with the refit)
+  --reconstruct-ridge λ   ridge of the refit toward the plain slice, ρ = λ·mean diag G[S,S] (default ${DEFAULT_REFIT_RIDGE})
   --planner-step s        share step of the planned split (default ${DEFAULT_PLANNER_STEP})
   --holdout f             calibration tokens held out to score planned splits (default ${DEFAULT_HOLDOUT})
 calibration:
@@ -52,7 +57,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const a = parseArgs(
     argv,
     {
-      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'number', 'planner-step': 'number', 'ffn-multiple': 'number', holdout: 'number', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
+      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'number', 'planner-step': 'number', 'ffn-multiple': 'number', reconstruct: 'boolean', 'reconstruct-ridge': 'number', holdout: 'number', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
       'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'number',
       'seq-len': 'number', 'allow-short-calib': 'boolean', device: 'string', threads: 'number', 'output-dtype': 'string',
       'max-shard-size': 'string', export: 'string', 'export-path': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
@@ -83,6 +88,8 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     seed: num(a, 'seed'),
     plannerStep: num(a, 'planner-step'),
     ffnMultiple: num(a, 'ffn-multiple'),
+    reconstruct: bool(a, 'reconstruct'),
+    reconstructRidge: num(a, 'reconstruct-ridge'),
     holdout: num(a, 'holdout'),
     vocab: num(a, 'vocab'),
     vocabRatio: num(a, 'vocab-ratio'),
@@ -114,6 +121,7 @@ export function formatPruneReport(r: PruneReport): string {
     `pruned ${r.input} → ${r.output} (${r.family})`,
     `  vocabulary ${fmtInt(r.vocab.embedding_rows_before)} rows → ${fmtInt(r.vocab.kept)} (${r.vocab.policy} policy; tokenizer had ${fmtInt(r.vocab.tokenizer_size_before)})`,
     `  ffn ${fmtInt(r.ffn.intermediate_before)} → ${fmtInt(r.ffn.intermediate_after)} channels per layer${r.ffn.criterion ? ` (${r.ffn.criterion})` : ''}`,
+    ...(r.ffn.refit ? [formatRefit(r.ffn.refit)] : []),
     ...(r.layers ? [`  layers ${r.layers.before} → ${r.layers.after} (shortgpt: dropped ${r.layers.dropped.join(', ')}; block influence ${r.layers.block_influence.map((b) => b.toFixed(4)).join(', ')})`] : []),
     r.calibration ? `  calibration: ${fmtInt(r.calibration.tokens)} tokens of ${r.calibration.source}, ${fmtPct(r.calibration.common_token_share)} on kept tokens` : '  calibration: none needed',
     ...(r.planner ? ['', formatPlanner(r)] : []),
@@ -151,4 +159,13 @@ function formatPlanner(r: PruneReport): string {
       ]),
     ),
   ].join('\n');
+}
+
+/** One line: how many layers were refit, the mean calibration loss of the cut before and after. */
+function formatRefit(f: NonNullable<PruneReport['ffn']['refit']>): string {
+  const n = f.layers.length;
+  const kept = f.layers.filter((l) => l.fallback).map((l) => l.layer);
+  const mean = (k: 'loss_plain' | 'loss_refit') => f.layers.reduce((a, l) => a + l[k], 0) / Math.max(n, 1);
+  const pc = (x: number) => `${(100 * x).toFixed(2)}%`;
+  return `  down_proj refit (λ ${f.ridge}): ${n - kept.length}/${n} layers; calibration loss of the cut ${pc(mean('loss_plain'))} → ${pc(mean('loss_refit'))} of the FFN output energy${kept.length ? `; plain slice kept in layer${kept.length > 1 ? 's' : ''} ${kept.join(', ')}` : ''}`;
 }

@@ -26,6 +26,8 @@ export interface LayerGraphOptions {
    * take the `tokw` input.
    */
   act2: boolean;
+  /** Emit the `gram` output: Σ_t a_t a_tᵀ over every position ([I, I], f32), for the down_proj refit. */
+  gram?: boolean;
   precision: Precision;
 }
 
@@ -39,6 +41,7 @@ export const LAYER_IO = {
   sin: 'sin',
   y: 'y', // f32 [B, S, D]: layer output
   act2: 'act2', // f32 [K, I]
+  gram: 'gram', // f32 [I, I]
 } as const;
 
 /** Graph input name of a weight: the role prefixed, so names never collide with activations. */
@@ -180,6 +183,12 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
     const wrows = g.op('Reshape', [tokw, g.constI64('rows_k', [0, -1])]);
     g.node('MatMul', [wrows, sq], {}, { outputs: [LAYER_IO.act2] });
     g.output(LAYER_IO.act2, F, ['K', I]);
+  }
+  if (opts.gram) {
+    // AᵀA with A = [B·S, I]: Gemm's transA hands the transposition to the GEMM (no copy of A).
+    const rows = g.op('Reshape', [toF(a), g.constI64('gram_rows', [-1, I])]);
+    g.node('Gemm', [rows, rows], { transA: attr.int(1) }, { outputs: [LAYER_IO.gram] });
+    g.output(LAYER_IO.gram, F, [I, I]);
   }
   return g.toModel({ '': 20, 'com.microsoft': 1 });
 }

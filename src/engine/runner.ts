@@ -65,6 +65,12 @@ export interface ForwardRequest {
   argmax?: boolean;
   /** Stop after this layer (0-based); calibration does not need the lm_head. */
   lastLayer?: number;
+  /**
+   * Per layer, the Gram matrix G = Σ_t a_t a_tᵀ of down_proj's input over every position
+   * ([I × I] row-major, float64 sums of the graph's per-batch f32 products), handed over as soon
+   * as the layer is done and not kept: a caller holds at most one layer's I² floats.
+   */
+  gram?: (layer: number, gram: Float64Array) => void | Promise<void>;
 }
 
 export interface ForwardResult {
@@ -210,13 +216,15 @@ export class Engine {
     // per-run allocation of B·S·D floats for the GC to chase.
     const scratch = new Float32Array(Math.max(...batches.map((b) => b.hidden.length)));
     const act2Out = new Float32Array(K * spec.intermediate);
+    const gramOut = req.gram ? new Float32Array(spec.intermediate * spec.intermediate) : null;
     let pending = this.#prefetch(loader, 0);
     for (let l = 0; l <= lastLayer; l++) {
       const weights = await pending;
       if (l < lastLayer) pending = this.#prefetch(loader, l + 1);
       const kind = spec.layerTypes[l]!;
-      const session = await this.#layerSession(kind, !!req.act2);
+      const session = await this.#layerSession(kind, !!req.act2, !!req.gram);
       const acc = act2 ? new Float64Array(K * spec.intermediate) : null;
+      const gramAcc = req.gram ? new Float64Array(spec.intermediate * spec.intermediate) : null;
       for (let bi = 0; bi < batches.length; bi++) {
         const b = batches[bi]!;
         const B = b.seqs.length;
@@ -232,11 +240,14 @@ export class Engine {
         const y = scratch.subarray(0, b.hidden.length);
         const fetches: Record<string, ort.Tensor> = { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) };
         if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [K, spec.intermediate]);
+        if (gramAcc) fetches[LAYER_IO.gram] = new ort.Tensor('float32', gramOut!, [spec.intermediate, spec.intermediate]);
         await session.run(feeds, fetches);
         if (cosine) cosine[l]! += cosineSum(b.hidden, y, D);
         b.hidden.set(y);
         if (acc) for (let i = 0; i < act2Out.length; i++) acc[i]! += act2Out[i]!;
+        if (gramAcc) for (let i = 0; i < gramOut!.length; i++) gramAcc[i]! += gramOut![i]!;
       }
+      if (gramAcc) await req.gram!(l, gramAcc);
       if (act2) act2.push(acc!);
       // The last layer's raw output is not an HF hidden state when the final norm follows.
       if (hidden && !(fullModel && l === lastLayer)) record();
@@ -406,8 +417,8 @@ export class Engine {
     return s;
   }
 
-  #layerSession(kind: AttentionKind, act2: boolean): Promise<ort.InferenceSession> {
-    return this.#session(`layer:${kind}:${act2}`, () => buildLayerGraph(this.spec, { kind, act2, precision: this.#precision }));
+  #layerSession(kind: AttentionKind, act2: boolean, gram = false): Promise<ort.InferenceSession> {
+    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision }));
   }
 
   #headSession(opts: HeadGraphOptions): Promise<ort.InferenceSession> {

@@ -56,6 +56,8 @@ export interface CalibrationRequest {
   all: boolean;
   /** Also each layer's mean input/output cosine (ShortGPT). */
   cosine: boolean;
+  /** Also each layer's Gram matrix of down_proj's input, handed over layer by layer (the refit). */
+  gram?: (layer: number, gram: Float64Array) => Promise<void>;
 }
 
 export interface CalibrationResult {
@@ -87,7 +89,7 @@ export async function calibrate(model: string, seqs: Int32Array[], req: Calibrat
     const bar = new Progress('calibrate', L, 'tokens', process.stderr, quiet);
     const res = await engine.forward(
       seqs,
-      { act2: sets.length > 0, tokenWeightSets: sets.length > 0 ? sets : undefined, layerCosine: req.cosine, lastLayer: L - 1 },
+      { act2: sets.length > 0, tokenWeightSets: sets.length > 0 ? sets : undefined, layerCosine: req.cosine, gram: req.gram, lastLayer: L - 1 },
       (p) => bar.update(p.layer + 1, (p.tokens * (p.layer + 1)) / p.layers, `layer ${p.layer + 1}/${p.layers}`),
     );
     const act2 = res.act2Sets ?? [];

@@ -22,6 +22,9 @@ import { slicedEntries } from './slice.ts';
 import { act2Needed, magnitudeScores, parseCriterion, randomScores, wandaSpScores, type FfnCriterion } from './criteria.ts';
 import { achievedRatio, candidateSplits, layersToDrop, splitForFfn, splitForShare, splitForVocab, type Split, type VocabLimits } from './budget.ts';
 import { calibrate, calibrationData, maskOf, type CalibrationData, type CalibrationResult } from './calibrate.ts';
+import { GramStore } from './gram-store.ts';
+import { CutRefit, type RefitReport } from './down-refit.ts';
+import { DEFAULT_REFIT_RIDGE } from './refit.ts';
 import { scoreSplits, type PlannerCandidate, type PlannerReport } from './planner.ts';
 import { blockInfluence, layerConfigChanges, lowestInfluence, renumberLayers } from './shortgpt.ts';
 
@@ -53,6 +56,13 @@ export interface PruneOptions {
   ffnCriterion?: FfnCriterion;
   /** Seed of the random criterion. */
   seed?: number;
+  /**
+   * Refit each layer's down_proj by ridge least squares on the calibration activations after the
+   * FFN cut (refit.ts); the planner then scores candidates with the refit too.
+   */
+  reconstruct?: boolean;
+  /** λ of the refit's ridge toward the plain slice (ρ = λ · mean diag G[S,S]). */
+  reconstructRidge?: number;
   /** Round every I′ solved from --ratio to a multiple of this (llama.cpp's x86 kernels want 32). */
   ffnMultiple?: number;
   /** Planner: step of the vocabulary's share of the removed parameters (default 0.05). */
@@ -89,7 +99,14 @@ export interface PruneReport {
     kept: number;
     kept_ids_sha256: string;
   };
-  ffn: { criterion: FfnCriterion | null; intermediate_before: number; intermediate_after: number; kept_channels_sha256: string | null };
+  ffn: {
+    criterion: FfnCriterion | null;
+    intermediate_before: number;
+    intermediate_after: number;
+    kept_channels_sha256: string | null;
+    /** --reconstruct: the ridge and every layer's calibration objective, plain slice vs refit. */
+    refit?: RefitReport | null;
+  };
   /** ShortGPT: the layers dropped (old indices) and every layer's block influence. */
   layers: { before: number; after: number; dropped: number[]; block_influence: number[] } | null;
   calibration: { source: string; tokens: number; sequences: number; seq_len: number; common_token_share: number } | null;
@@ -228,11 +245,13 @@ interface Cut {
   ffn: number;
   /** Kept layers (old indices), or null for all. */
   layers: number[] | null;
+  /** The down_proj refit of this cut (--reconstruct), or null for the plain slice. */
+  refit?: CutRefit | null;
 }
 
 /** Writes a complete checkpoint folder for `cut` (weights, tokenizer, configs). */
 async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOptions): Promise<void> {
-  let entries = slicedEntries(src.ckpt, src.spec, { vocabRows: cut.pruned.newToOld, ffnChannels: cut.channels, outputDtype: opts.outputDtype ?? null });
+  let entries = slicedEntries(src.ckpt, src.spec, { vocabRows: cut.pruned.newToOld, ffnChannels: cut.channels, outputDtype: opts.outputDtype ?? null, downRefit: cut.refit?.weights ?? null });
   if (cut.layers) entries = renumberLayers(entries, src.spec, cut.layers);
   await writeCheckpoint(dir, entries, { maxShardBytes: opts.maxShardBytes });
   await writeFile(join(dir, 'tokenizer.json'), serializeTokenizerJson(cut.pruned.json));
@@ -285,11 +304,20 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   }
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
   const plan = resolvePlan(opts, method, spec, tok, limits);
+  const ridge = opts.reconstructRidge ?? DEFAULT_REFIT_RIDGE;
+  if (!(Number.isFinite(ridge) && ridge >= 0)) throw new CompactError(`--reconstruct-ridge must be a number ≥ 0, got ${opts.reconstructRidge}`);
+  if (opts.reconstructRidge !== undefined && !opts.reconstruct) throw new CompactError('--reconstruct-ridge needs --reconstruct');
+  const cutsFfn = plan.kind === 'planned' ? plan.splits.some((s) => !s.infeasible && s.ffn < spec.intermediate) : plan.kind === 'fixed' && plan.ffn < spec.intermediate;
+  if (opts.reconstruct && !cutsFfn) {
+    throw new CompactError(`--reconstruct refits down_proj after an FFN cut; this run (${method === 'shortgpt' ? 'method shortgpt' : 'no FFN channel removed'}) cuts none`);
+  }
+  const reconstruct = !!opts.reconstruct;
 
   const ckpt = await openCheckpoint(model);
   const src: Source = { dir: model, spec, configText, configRaw, tok, genConfig, ckpt, select };
   const say = new Progress('prune', 1, 'tokens', process.stderr, opts.quiet);
   const engineOpts = { device: opts.device, threads: opts.threads };
+  let grams: GramStore | null = null;
   try {
     let textTok: TextTokenizer | null = null;
     const textTokenizer = () => (textTok ??= loadTokenizer(model));
@@ -306,9 +334,8 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
     // so a planner over a 128k-token vocabulary holds one pruned tokenizer.json at a time.
     const keptByVocab = new Map(vocabs.map((v) => [v, keptIds(v)]));
     const prunedTokenizer = (v: number): PrunedTokenizer => pruneTokenizer(tok, keptByVocab.get(v)!);
-    const ffnCut = plan.kind === 'planned' ? plan.splits.some((s) => !s.infeasible && s.ffn < spec.intermediate) : plan.kind === 'fixed' && plan.ffn < spec.intermediate;
-    const needs = ffnCut ? act2Needed(criterion) : null;
-    const calibNeeded = needs !== null || plan.kind !== 'fixed';
+    const needs = cutsFfn ? act2Needed(criterion) : null;
+    const calibNeeded = needs !== null || plan.kind !== 'fixed' || reconstruct;
 
     let data: CalibrationData | null = null;
     let calib: CalibrationResult | null = null;
@@ -319,8 +346,10 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       data = calibrationData(textTokenizer(), text, { calibTokens, seqLen, allowShort: !!opts.allowShortCalib, holdout: plan.kind === 'planned' ? holdout : 0, label });
       const masks = needs === 'common' ? vocabs.map((v) => maskOf(keptByVocab.get(v)!, spec.vocabSize)) : [];
       const all = needs === 'all';
-      if (needs !== null || plan.kind === 'layers') {
-        calib = await calibrate(model, data.fit, { masks, all, cosine: plan.kind === 'layers' }, engineOpts, !!opts.quiet);
+      if (reconstruct) grams = await GramStore.create(spec.intermediate);
+      const gram = grams ? grams.put.bind(grams) : undefined;
+      if (needs !== null || plan.kind === 'layers' || reconstruct) {
+        calib = await calibrate(model, data.fit, { masks, all, cosine: plan.kind === 'layers', gram }, engineOpts, !!opts.quiet);
       }
       // The share of calibration positions whose token survives the (final) vocabulary cut is filled in below.
       calibration = {
@@ -347,7 +376,9 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
     };
     const cutFor = async (vocab: number, ffn: number): Promise<Cut> => {
       const pruned = prunedTokenizer(vocab);
-      return { pruned, vocab: pruned.newToOld.length, channels: await channelsFor(vocab, ffn), ffn, layers: null };
+      const channels = await channelsFor(vocab, ffn);
+      const refit = channels && grams ? new CutRefit(ckpt, spec, grams, channels, ridge) : null;
+      return { pruned, vocab: pruned.newToOld.length, channels, ffn, layers: null, refit };
     };
 
     // 3. The cut: fixed, planned (every candidate built and scored on the held-out text), or ShortGPT's.
@@ -422,6 +453,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
           intermediate_before: spec.intermediate,
           intermediate_after: cut.ffn,
           kept_channels_sha256: cut.channels ? sha256(cut.channels) : null,
+          refit: null,
         },
         layers,
         calibration,
@@ -438,6 +470,13 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         },
       };
       await writeFolder(src, cut, tmp, opts);
+      if (cut.refit) {
+        report.ffn.refit = cut.refit.report();
+        const kept = report.ffn.refit.layers.filter((l) => l.fallback);
+        for (const l of kept) say.message(`refit: layer ${l.layer} keeps the plain slice: ${l.fallback}`);
+        const mean = (k: 'loss_plain' | 'loss_refit') => report.ffn.refit!.layers.reduce((a, l) => a + l[k], 0) / report.ffn.refit!.layers.length;
+        say.message(`refit: down_proj of ${report.ffn.refit.layers.length - kept.length}/${report.ffn.refit.layers.length} layers (λ ${ridge}); calibration loss of the cut ${fmtShare(mean('loss_plain'))} → ${fmtShare(mean('loss_refit'))} of the FFN output energy`);
+      }
       report.dropped_files = await copyOthers(model, tmp);
       report.run.wall_seconds = (Date.now() - t0) / 1000;
       report.run.peak_rss_bytes = peakRssBytes();
@@ -445,8 +484,13 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       return report;
     });
   } finally {
+    await grams?.close();
     await ckpt.close();
   }
+}
+
+function fmtShare(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
 }
 
 async function writeConfig(
@@ -499,6 +543,8 @@ function reportFlags(opts: PruneOptions, method: PruneMethod, cut: Cut, policy: 
     seed: criterion === 'random' ? seed : null,
     planner_step: planned ? (opts.plannerStep ?? DEFAULT_PLANNER_STEP) : null,
     ffn_multiple: opts.ffnMultiple ?? null,
+    reconstruct: Boolean(opts.reconstruct),
+    reconstruct_ridge: opts.reconstruct ? (opts.reconstructRidge ?? DEFAULT_REFIT_RIDGE) : null,
     holdout: planned ? holdout : null,
     calib: opts.calib ? basename(opts.calib) : null,
     calib_tokens: calibTokens,

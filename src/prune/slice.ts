@@ -13,6 +13,11 @@ export interface SlicePlan {
   ffnChannels: Int32Array[] | null;
   /** Float tensors are written in this dtype; null keeps each tensor's own. */
   outputDtype: 'F32' | 'F16' | 'BF16' | null;
+  /**
+   * Per layer, refit down_proj columns ([H × I′] f32, the kept channels' order) that replace the
+   * sliced ones, or null for the plain slice (see refit.ts). Called when that tensor is written.
+   */
+  downRefit?: ((layer: number) => Promise<Float32Array | null>) | null;
 }
 
 /**
@@ -46,11 +51,19 @@ export function slicedEntries(ckpt: Checkpoint, spec: ModelSpec, plan: SlicePlan
     const shape = info.shape.slice();
     if (axis !== null) shape[axis] = indices!.length;
     const dtype: DType = plan.outputDtype && isFloatDType(info.dtype) ? plan.outputDtype : info.dtype;
+    const refit = template.role === 'down' && axis === template.ffnAxis && plan.downRefit ? plan.downRefit : null;
     return {
       name,
       dtype,
       shape,
-      bytes: async () => convert(await readSliced(ckpt, info, axis, indices), info.dtype, dtype),
+      bytes: async () => {
+        const w = refit ? await refit(layer!) : null;
+        if (w) {
+          if (w.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`refit of ${name} has ${w.length} elements for shape [${shape.join(', ')}]`);
+          return dtype === 'F32' ? new Uint8Array(w.buffer, w.byteOffset, w.byteLength) : fromFloat32(w, dtype as 'F16' | 'BF16');
+        }
+        return convert(await readSliced(ckpt, info, axis, indices), info.dtype, dtype);
+      },
     };
   });
 }
