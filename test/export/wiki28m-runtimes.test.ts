@@ -21,6 +21,7 @@ import { checkTransformersJs, loadTransformersJs } from './transformers-runtime.
 
 const DENSE = shared('models/wiki-28m');
 let PRUNED = '';
+let REFIT = '';
 const tmp = makeTmpDir('export-wiki');
 
 before(async () => {
@@ -34,6 +35,19 @@ before(async () => {
     calib: shared('data/text/calib-wiki.txt'),
     calibTokens: 2048,
     seqLen: 256,
+    quiet: true,
+  });
+  // The same cut with the down_proj refit: still a standard checkpoint, only weights differ.
+  REFIT = join(tmp, 'wiki-28m-35-refit');
+  await pruneModel({
+    model: DENSE,
+    out: REFIT,
+    vocab: 30000,
+    ffn: 855,
+    calib: shared('data/text/calib-wiki.txt'),
+    calibTokens: 2048,
+    seqLen: 256,
+    reconstruct: true,
     quiet: true,
   });
 });
@@ -106,6 +120,10 @@ async function checkOnnx(label: string, dir: string): Promise<void> {
   await tj.model.dispose();
   console.log(`wiki-28m ${label}: ONNX ${(report.bytes / 1e6).toFixed(1)} MB; transformers.js greedy identical on 2 prompts; first-step top-5 max |Δp| ${max.toExponential(2)}`);
 }
+
+test('GGUF F32 of wiki-28m pruned 35% with --reconstruct runs in llama.cpp exactly as our engine', async () => {
+  await checkGguf('pruned-refit', REFIT);
+});
 
 test('ONNX of wiki-28m dense generates in transformers.js exactly as our engine', async () => {
   await checkOnnx('dense', DENSE);
