@@ -7,7 +7,7 @@ import { layerPlan } from '../engine/weights.ts';
 import type { ModelSpec } from '../families/types.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
 import type { GramStore } from './gram-store.ts';
-import { refitDown } from './refit.ts';
+import { outputEnergy, refitDown } from './refit.ts';
 
 export interface LayerRefitReport {
   layer: number;
@@ -33,6 +33,8 @@ export class CutRefit {
     readonly store: GramStore,
     readonly channels: Int32Array[],
     readonly ridge: number,
+    /** Per layer Σ_t ‖W x_t‖², shared by every cut of a run (it does not depend on the cut). */
+    readonly energy: Map<number, number> = new Map(),
   ) {}
 
   /** For the writer's `downRefit`: the refit columns of `layer`, or null where the plain slice stays. */
@@ -40,7 +42,10 @@ export class CutRefit {
     const t = layerPlan(this.spec, layer).find((p) => p.role === 'down')!;
     const [H, I] = t.shape as [number, number];
     const w = await this.ckpt.readFloat32(t.name);
-    const r = refitDown(w, H, I, await this.store.get(layer), this.channels[layer]!, this.ridge);
+    const gram = await this.store.get(layer);
+    let dense = this.energy.get(layer);
+    if (dense === undefined) this.energy.set(layer, (dense = outputEnergy(w, H, I, gram)));
+    const r = refitDown(w, H, I, gram, this.channels[layer]!, this.ridge, dense);
     this.layers[layer] = { layer, loss_plain: r.lossPlain, loss_refit: r.lossRefit, fallback: r.fallback };
     return r.weight;
   };

@@ -374,10 +374,11 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       else scores = randomScores(spec, seed);
       return scores.map((s) => topChannels(s, ffn));
     };
+    const outputEnergies = new Map<number, number>();
     const cutFor = async (vocab: number, ffn: number): Promise<Cut> => {
       const pruned = prunedTokenizer(vocab);
       const channels = await channelsFor(vocab, ffn);
-      const refit = channels && grams ? new CutRefit(ckpt, spec, grams, channels, ridge) : null;
+      const refit = channels && grams ? new CutRefit(ckpt, spec, grams, channels, ridge, outputEnergies) : null;
       return { pruned, vocab: pruned.newToOld.length, channels, ffn, layers: null, refit };
     };
 

@@ -32,7 +32,7 @@ export interface DownRefit {
  * The refit of one layer. `w` is the dense down_proj [H × I] row-major, `gram` G [I × I]
  * row-major, `channels` the kept channels (the order of the output's columns), `lambda` ≥ 0.
  */
-export function refitDown(w: Float32Array, H: number, I: number, gram: Float64Array, channels: Int32Array, lambda: number): DownRefit {
+export function refitDown(w: Float32Array, H: number, I: number, gram: Float64Array, channels: Int32Array, lambda: number, denseEnergy?: number): DownRefit {
   const n = channels.length;
   const A0 = new Float64Array(n * n);
   let diag = 0;
@@ -46,33 +46,45 @@ export function refitDown(w: Float32Array, H: number, I: number, gram: Float64Ar
   for (let p = 0; p < n; p++) A[p * n + p]! += rho;
   const factor = cholesky(A, n);
 
-  const gw = new Float64Array(I);
+  const gw = new Float64Array(n);
   const wS = new Float64Array(n);
   const b = new Float64Array(n);
   const y = new Float64Array(n);
   const out = factor ? new Float32Array(H * n) : null;
-  let dense = 0;
+  const dense = denseEnergy ?? outputEnergy(w, H, I, gram);
+  // Objectives minus the dense energy: Σ_h −2·v_h·(G w_h)[S] + v_h·G[S,S]·v_h.
   let plain = 0;
   let refit = 0;
   let finite = true;
   for (let h = 0; h < H; h++) {
     const wr = w.subarray(h * I, (h + 1) * I);
-    // G·w_h over every channel: its kept entries are W·G[:, S]'s row h, its dot with w_h the dense energy.
-    let e = 0;
-    for (let i = 0; i < I; i++) {
-      const r = i * I;
+    // (G·w_h)[S], row h of W·G[:, S] (G is symmetric, so rows of G[S, :] are contiguous).
+    for (let p = 0; p < n; p++) {
+      const r = channels[p]! * I;
       let s = 0;
       for (let j = 0; j < I; j++) s += gram[r + j]! * wr[j]!;
-      gw[i] = s;
-      e += s * wr[i]!;
+      gw[p] = s;
     }
-    dense += e;
-    for (let p = 0; p < n; p++) wS[p] = wr[channels[p]!]!;
-    plain += e + objectiveDelta(A0, n, channels, gw, wS);
+    let cross = 0;
+    for (let p = 0; p < n; p++) {
+      wS[p] = wr[channels[p]!]!;
+      cross += wS[p]! * gw[p]!;
+    }
+    plain += quadForm(A0, n, wS) - 2 * cross;
     if (!factor) continue;
-    for (let p = 0; p < n; p++) b[p] = gw[channels[p]!]! + rho * wS[p]!;
+    for (let p = 0; p < n; p++) b[p] = gw[p]! + rho * wS[p]!;
     choleskySolve(factor, b, y);
-    refit += e + objectiveDelta(A0, n, channels, gw, b);
+    // With A·x = b and A = G[S,S] + ρI: x·G[S,S]·x = x·b − ρ‖x‖², no second n² product.
+    let xb = 0;
+    let xx = 0;
+    let xg = 0;
+    for (let p = 0; p < n; p++) {
+      const x = b[p]!;
+      xb += x * (gw[p]! + rho * wS[p]!);
+      xx += x * x;
+      xg += x * gw[p]!;
+    }
+    refit += xb - rho * xx - 2 * xg;
     const o = h * n;
     for (let p = 0; p < n; p++) {
       const v = Math.fround(b[p]!);
@@ -80,6 +92,8 @@ export function refitDown(w: Float32Array, H: number, I: number, gram: Float64Ar
       out![o + p] = v;
     }
   }
+  plain += dense;
+  refit += dense;
   const scale = dense > 0 ? 1 / dense : 1;
   const lossPlain = Math.max(0, plain) * scale;
   if (!factor) return { weight: null, fallback: `G[S,S] + ρI is not positive definite (λ = ${lambda})`, lossPlain, lossRefit: lossPlain };
@@ -93,16 +107,31 @@ export function refitDown(w: Float32Array, H: number, I: number, gram: Float64Ar
   return { weight: out, fallback: null, lossPlain, lossRefit };
 }
 
-/** −2·v·(G w)[S] + v·G[S,S]·v: one output row's objective minus its dense energy, for kept weights v. */
-function objectiveDelta(A0: Float64Array, n: number, channels: Int32Array, gw: Float64Array, v: Float64Array): number {
-  let cross = 0;
-  let quad = 0;
+/** Σ_t ‖W x_t‖² = Σ_h w_h·G·w_h: the dense FFN output energy of a layer (independent of the cut). */
+export function outputEnergy(w: Float32Array, H: number, I: number, gram: Float64Array): number {
+  let total = 0;
+  for (let h = 0; h < H; h++) {
+    const o = h * I;
+    for (let i = 0; i < I; i++) {
+      const wi = w[o + i]!;
+      if (wi === 0) continue;
+      const r = i * I;
+      let s = 0;
+      for (let j = 0; j < I; j++) s += gram[r + j]! * w[o + j]!;
+      total += s * wi;
+    }
+  }
+  return total;
+}
+
+/** v·A·v for A n × n row-major. */
+function quadForm(A: Float64Array, n: number, v: Float64Array): number {
+  let total = 0;
   for (let p = 0; p < n; p++) {
-    cross += v[p]! * gw[channels[p]!]!;
     const r = p * n;
     let s = 0;
-    for (let q = 0; q < n; q++) s += A0[r + q]! * v[q]!;
-    quad += s * v[p]!;
+    for (let q = 0; q < n; q++) s += A[r + q]! * v[q]!;
+    total += s * v[p]!;
   }
-  return quad - 2 * cross;
+  return total;
 }
