@@ -82,6 +82,7 @@ try {
     threads: args.threads,
     maxShardBytes,
     progress: !quick,
+    reconstruct: args.reconstruct,
   });
   const layerParams = countParams(spec).attention_params / spec.layers + countParams(spec).ffn_params / spec.layers;
   const result = {
@@ -89,7 +90,8 @@ try {
     loadavgBefore: loadBefore,
     loadavgAfter: loadavgText(),
     quick,
-    command: `npm run bench -- --only big${quick ? ' --quick' : ''}`,
+    command: `npm run bench -- --only big${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}`,
+    reconstruct: args.reconstruct,
     shape,
     checkpointBytes: bytes,
     generateSeconds: genSeconds,
@@ -125,7 +127,7 @@ try {
           return { ...p, largestTensorGiB: p.largestTensorGiB(run.vocab / shape.vocab) };
         })(),
   };
-  writeResult('big-model', quick, result);
+  writeResult(args.reconstruct ? 'big-model-reconstruct' : 'big-model', quick, result);
   console.log(
     `\nbig-model bench${quick ? ' (--quick shapes)' : ''}: Llama-3.1-8B-shaped, ${fmt(bytes / 1e9, 1)} GB bf16 (generated in ${fmt(genSeconds)} s), ${args.threads} threads, load ${loadBefore}`,
   );

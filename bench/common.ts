@@ -48,6 +48,8 @@ export function benchWorkDir(tag: string): { dir: string; cleanup: () => void } 
 
 export interface BenchArgs {
   quick: boolean;
+  /** `--reconstruct`: the prune benches run `pruneModel` with the down_proj refit (results get a -reconstruct suffix). */
+  reconstruct: boolean;
   threads: number;
   /** Arguments after the script name, for bench-specific flags. */
   rest: string[];
@@ -55,7 +57,7 @@ export interface BenchArgs {
 
 export function parseArgs(argv = process.argv.slice(2)): BenchArgs {
   const t = argv.indexOf('--threads');
-  return { quick: argv.includes('--quick'), threads: t >= 0 ? Number(argv[t + 1]) : availableParallelism(), rest: argv };
+  return { quick: argv.includes('--quick'), reconstruct: argv.includes('--reconstruct'), threads: t >= 0 ? Number(argv[t + 1]) : availableParallelism(), rest: argv };
 }
 
 /** Where and when a figure was taken; the load average matters on a shared 2-vCPU machine. */
@@ -169,6 +171,8 @@ export interface PruneChildOptions {
   maxShardBytes?: number;
   /** Let pruneModel print its progress on stderr (long runs). */
   progress?: boolean;
+  /** --reconstruct: refit down_proj after the FFN cut. */
+  reconstruct?: boolean;
 }
 
 export interface PruneRun {

@@ -21,6 +21,7 @@ const r = await pruneModel({
   threads: o.threads,
   maxShardBytes: o.maxShardBytes,
   quiet: !o.progress,
+  reconstruct: o.reconstruct,
 });
 const run: PruneRun = {
   wallSeconds: (performance.now() - t0) / 1000,

@@ -41,12 +41,13 @@ async function main(): Promise<void> {
     const tokenizeSeconds = (performance.now() - t0) / 1000;
     const allowShort = available < wantTokens;
     const loadBefore = loadavgText();
-    const run = pruneInChild({ model, out: join(work, 'pruned'), vocab: budget.vocab, ffn: budget.ffn, calib, calibTokens: wantTokens, seqLen, allowShort, threads: args.threads });
+    const run = pruneInChild({ model, out: join(work, 'pruned'), vocab: budget.vocab, ffn: budget.ffn, calib, calibTokens: wantTokens, seqLen, allowShort, threads: args.threads, reconstruct: args.reconstruct });
     const result = {
       machine: machine(),
       loadavgBefore: loadBefore,
       quick,
-      command: `npm run bench -- --only prune${quick ? ' --quick' : ''}`,
+      command: `npm run bench -- --only prune${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}`,
+      reconstruct: args.reconstruct,
       shape,
       target,
       budget,
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
       tokenizeCalibSeconds: tokenizeSeconds,
       run,
     };
-    writeResult('prune-time', quick, result);
+    writeResult(args.reconstruct ? 'prune-time-reconstruct' : 'prune-time', quick, result);
     const limit = 240;
     console.log(
       `\nprune bench${quick ? ' (--quick shapes)' : ''}: Qwen2.5-0.5B-shaped (${shape.layers} layers, hidden ${shape.hidden}) → V′ ${run.vocab}, I′ ${run.ffn} ` +
