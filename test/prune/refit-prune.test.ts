@@ -77,3 +77,38 @@ test('--reconstruct flags are checked before any work', async () => {
   await assert.rejects(pruneModel({ ...base, out, ffn: undefined, reconstruct: true }), /cuts none/);
   await assert.rejects(pruneModel({ ...base, out, vocab: undefined, ffn: undefined, method: 'shortgpt', ratio: 0.3, reconstruct: true }), /method shortgpt/);
 });
+
+test('with --ratio the planner scores every candidate with the refit', async () => {
+  const seen = new Map<string, Map<string, Float32Array>>();
+  const run = async (reconstruct: boolean) =>
+    pruneModel({
+      ...base,
+      vocab: undefined,
+      ffn: undefined,
+      ratio: 0.3,
+      plannerStep: 0.5,
+      reconstruct,
+      out: join(tmp, `planned-${reconstruct}`),
+      onPlannerCandidate: async (dir, c) => {
+        const downs = new Map<string, Float32Array>();
+        for (const [name, t] of await readTensors(dir)) if (/down_proj/.test(name)) downs.set(name, t.data);
+        seen.set(`${reconstruct}:${c.share}`, downs);
+      },
+    });
+  const plain = await run(false);
+  const refit = await run(true);
+  // The same candidates (same splits), but each FFN-cutting one written and scored with refit columns.
+  assert.deepEqual(refit.planner!.candidates.map((c) => [c.share, c.vocab, c.ffn]), plain.planner!.candidates.map((c) => [c.share, c.vocab, c.ffn]));
+  let cut = 0;
+  for (const c of refit.planner!.candidates) {
+    if (c.bpb === null || c.ffn >= refit.ffn.intermediate_before) continue;
+    cut++;
+    const a = seen.get(`true:${c.share}`)!;
+    const b = seen.get(`false:${c.share}`)!;
+    for (const [name, w] of a) assert.notDeepEqual(w, b.get(name), `share ${c.share}: ${name} was not refit`);
+    const p = plain.planner!.candidates.find((x) => x.share === c.share)!;
+    assert.notEqual(c.bpb, p.bpb, `share ${c.share}: the same score with and without the refit`);
+  }
+  assert.ok(cut >= 1, 'no candidate cut the FFN');
+  assert.ok(refit.ffn.refit === null || refit.ffn.refit!.layers.length === 3);
+});
