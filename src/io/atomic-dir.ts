@@ -195,6 +195,14 @@ function uninstall(): void {
   process.off('exit', cleanupSync);
 }
 
+/**
+ * Removes `path` (recursively) if the process is killed by a signal or exits before the returned
+ * release function is called: for private temporaries outside an output folder.
+ */
+export function removeOnExit(path: string): () => void {
+  return track(path);
+}
+
 function track(p: string): () => void {
   if (inFlight.size === 0) install();
   inFlight.add(p);

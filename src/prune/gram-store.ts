@@ -7,12 +7,17 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { removeOnExit } from '../io/atomic-dir.ts';
 
 export class GramStore {
-  readonly #dir: string;
+  /** The private temporary folder. */
+  readonly dir: string;
   readonly #layers = new Set<number>();
+  readonly #release: () => void;
   private constructor(dir: string, readonly size: number) {
-    this.#dir = dir;
+    this.dir = dir;
+    // Up to tens of GB for a big model: never left behind by Ctrl-C or a kill.
+    this.#release = removeOnExit(dir);
   }
 
   /** `size`: I, the side of each matrix. */
@@ -35,10 +40,11 @@ export class GramStore {
   }
 
   async close(): Promise<void> {
-    await rm(this.#dir, { recursive: true, force: true });
+    await rm(this.dir, { recursive: true, force: true });
+    this.#release();
   }
 
   #file(layer: number): string {
-    return join(this.#dir, `layer-${layer}.f64`);
+    return join(this.dir, `layer-${layer}.f64`);
   }
 }
