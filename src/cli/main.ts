@@ -5,6 +5,7 @@ import { pruneCommand } from './prune.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { experimentsCommand } from './experiments.ts';
+import { clearProgressLine } from '../report/progress.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
@@ -39,6 +40,8 @@ const commands: Record<string, Command> = {
   },
 };
 
+export { clearProgressLine };
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
@@ -53,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await run(rest);
   } catch (e) {
+    clearProgressLine();
     if (e instanceof CompactError) {
       console.error(`error: ${e.message}`);
       return 1;

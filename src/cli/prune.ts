@@ -7,6 +7,8 @@ import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport } from './export.ts';
+import { recordWrittenFiles } from '../report/file-manifest.ts';
+import { shellCommand } from './shell-words.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
@@ -43,6 +45,8 @@ engine and output:
   --max-shard-size SIZE   e.g. 5GB (default), 500MB
   --export gguf           also write <out>/model.gguf for llama.cpp after pruning (see compact export)
   --export-path FILE      where that GGUF goes instead
+  --eval-text FILE        score the dense and the pruned model on FILE (bits per byte), into the report
+                          and the model card
   --force                 replace an existing --out
   --json                  print the report as JSON      --quiet  no progress on stderr`;
 
@@ -55,7 +59,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'number', 'planner-step': 'number', 'ffn-multiple': 'number', holdout: 'number', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
       'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'number',
       'seq-len': 'number', 'allow-short-calib': 'boolean', device: 'string', threads: 'number', 'output-dtype': 'string',
-      'max-shard-size': 'string', export: 'string', 'export-path': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
+      'max-shard-size': 'string', export: 'string', 'export-path': 'string', 'eval-text': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
     },
     'prune',
   );
@@ -100,8 +104,11 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     outputDtype: dt ? DTYPES[dt.toLowerCase()] : undefined,
     maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
     quiet: bool(a, 'quiet'),
+    evalText: str(a, 'eval-text'),
+    command: shellCommand(['compact', 'prune', ...argv]),
   });
   const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf')) : null;
+  if (exported) report.files = await recordWrittenFiles(report.output, [exported.output]);
   if (bool(a, 'json')) console.log(JSON.stringify(exported ? { ...report, export: exported } : report, null, 2));
   else console.log(formatPruneReport(report) + (exported ? `\n${formatExportReport(exported)}` : ''));
   return 0;
