@@ -6,6 +6,7 @@ import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { experimentsCommand } from './experiments.ts';
 import { generateCommand } from './generate.ts';
+import { compareCommand } from './compare.ts';
 import { clearProgressLine } from '../report/progress.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
@@ -15,6 +16,7 @@ usage:
   compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
   compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data] [--force]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
+  compact compare <model-dir> <model-dir> [...] [--text FILE] [--tasks LIST] [--json]
   compact generate <model-dir> --prompt "TEXT" [--max-new-tokens N] [--temperature T --top-p P --seed S]
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help
@@ -29,6 +31,7 @@ const commands: Record<string, Command> = {
   export: exportCommand,
   experiments: experimentsCommand,
   generate: generateCommand,
+  compare: compareCommand,
   async inspect(argv) {
     const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean' }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
