@@ -156,7 +156,7 @@ export function renderChart(spec: ChartSpec): Chart {
       // The label goes to the side with more room.
       const right = px(m.x) < M.left + pw / 2;
       const below = py(m.y) < M.top + 30;
-      parts.push(`<text x="${f1(px(m.x) + (right ? 12 : -12))}" y="${f1(py(m.y) + (below ? 22 : -10))}" text-anchor="${right ? 'start' : 'end'}" fill="${c}">${esc(m.label)}</text>`);
+      parts.push(`<text x="${f1(px(m.x) + (right ? 12 : -12))}" y="${f1(py(m.y) + (below ? 22 : -10))}" text-anchor="${right ? 'start' : 'end'}" fill="#333">${esc(m.label)}</text>`);
     }
   }
   parts.push('</svg>');
