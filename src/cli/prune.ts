@@ -8,7 +8,7 @@ import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport } from './export.ts';
 import { recordWrittenFiles } from '../report/file-manifest.ts';
-import { shellCommand } from './shell-words.ts';
+import { shellCommand, withoutFlags } from './shell-words.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
@@ -105,7 +105,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
     quiet: bool(a, 'quiet'),
     evalText: str(a, 'eval-text'),
-    command: shellCommand(['compact', 'prune', ...argv]),
+    // The card shows how to rebuild the folder: flags that cannot change a byte of it are left out
+    // (the exact command line is in the report's run figures).
+    command: shellCommand(['compact', 'prune', ...withoutFlags(argv, ['threads'], ['quiet', 'json', 'force'])]),
+    commandLine: shellCommand(['compact', 'prune', ...argv]),
   });
   const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf')) : null;
   if (exported) report.files = await recordWrittenFiles(report.output, [exported.output]);

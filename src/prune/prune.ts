@@ -79,8 +79,10 @@ export interface PruneOptions {
   onPlannerCandidate?: (dir: string, candidate: Readonly<PlannerCandidate>) => Promise<void>;
   /** A text to score the dense and the pruned model on (bits per byte), into the report and card. */
   evalText?: string;
-  /** The command line as typed, for the model card (the CLI passes it). */
+  /** The command that rebuilds this output, for the model card (the CLI passes it). */
   command?: string;
+  /** The command line exactly as typed (a figure of the run). */
+  commandLine?: string;
   /** Where the input came from when it is a hub download: the card's base_model and the report's source. */
   hub?: { id: string; commit: string | null };
 }
@@ -133,7 +135,7 @@ export interface PruneReport {
   /** Every file in the output folder but this report (and files written after it, e.g. --export), with size and SHA-256. */
   files: WrittenFile[];
   /** Figures of this run: they differ between runs, everything else in the folder does not. */
-  run: { wall_seconds: number; calibration_seconds: number; calibration_tokens_per_second: number | null; peak_rss_bytes: number; threads: number | null; device: string };
+  run: { command_line: string | null; wall_seconds: number; calibration_seconds: number; calibration_tokens_per_second: number | null; peak_rss_bytes: number; threads: number | null; device: string };
 }
 
 export const DEFAULT_CALIB_TOKENS = 32768;
@@ -480,6 +482,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         dropped_files: [],
         files: [],
         run: {
+          command_line: opts.commandLine ?? null,
           wall_seconds: 0,
           calibration_seconds: calib?.seconds ?? 0,
           calibration_tokens_per_second: calib ? calib.tokens / Math.max(calib.seconds, 1e-9) : null,
