@@ -138,8 +138,10 @@ export function formatPruneReport(r: PruneReport): string {
         ['total', fmtInt(b.total_params), fmtInt(f.total_params)],
       ],
     ),
+    ...(r.quality ? [`  bits/byte on ${r.quality.text}: dense ${r.quality.dense.bpb.toFixed(4)} → pruned ${r.quality.pruned.bpb.toFixed(4)}`] : []),
     '',
     `  ${fmtPct(r.params.reduction)} fewer parameters; took ${fmtDuration(r.run.wall_seconds)}, peak RSS ${fmtBytes(r.run.peak_rss_bytes)}`,
+    `  model card: ${join(r.output, 'README.md')}${r.files.some((f) => f.path.endsWith('.svg')) ? ` (plots: ${r.files.filter((f) => f.path.endsWith('.svg')).map((f) => f.path).join(', ')})` : ''}`,
     r.dropped_files.length ? `  dropped stale files: ${r.dropped_files.join(', ')}` : '',
   ].filter((l, i, all) => l !== '' || i < all.length - 1).join('\n');
 }

@@ -7,7 +7,7 @@ import { patchJsonText, parseJson, type JsonPath } from '../json-text.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import type { ModelSpec } from '../families/types.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
-import { writeCheckpoint } from '../io/safetensors-writer.ts';
+import { writeCheckpoint, type WriteEntry } from '../io/safetensors-writer.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
 import { readTokenizerFile, serializeTokenizerJson, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
 import { countTokens, mandatoryIds, selectKeptIds, type SelectOptions } from '../tokenizer/vocab-select.ts';
@@ -272,9 +272,10 @@ interface Cut {
 }
 
 /** Writes a complete checkpoint folder for `cut` (weights, tokenizer, configs). */
-async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOptions): Promise<void> {
+async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOptions, progress = false): Promise<void> {
   let entries = slicedEntries(src.ckpt, src.spec, { vocabRows: cut.pruned.newToOld, ffnChannels: cut.channels, outputDtype: opts.outputDtype ?? null });
   if (cut.layers) entries = renumberLayers(entries, src.spec, cut.layers);
+  if (progress) entries = withWriteProgress(entries, !!opts.quiet);
   await writeCheckpoint(dir, entries, { maxShardBytes: opts.maxShardBytes });
   await writeFile(join(dir, 'tokenizer.json'), serializeTokenizerJson(cut.pruned.json));
   const layerChanges = cut.layers ? layerConfigChanges(src.configRaw, src.spec, cut.layers) : {};
@@ -491,7 +492,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
           device: opts.device ?? 'cpu',
         },
       };
-      await writeFolder(src, cut, tmp, opts);
+      await writeFolder(src, cut, tmp, opts, true);
       report.dropped_files = await copyOthers(model, tmp);
       if (evalText !== null) report.quality = await measureQuality(model, tmp, opts.evalText!, evalText, spec.maxPositions, engineOpts, !!opts.quiet);
       const inputCard = existsSync(join(model, 'README.md')) ? await readFile(join(model, 'README.md'), 'utf8') : null;
@@ -505,6 +506,22 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   } finally {
     await ckpt.close();
   }
+}
+
+/** The output's tensors report progress as they are produced (about every tenth of them: on an 8B model writing takes minutes). */
+function withWriteProgress(entries: WriteEntry[], quiet: boolean): WriteEntry[] {
+  const bar = new Progress('write', entries.length, 'tensors', process.stderr, quiet);
+  const every = Math.max(1, Math.ceil(entries.length / 10));
+  let done = 0;
+  return entries.map((e) => ({
+    ...e,
+    bytes: async () => {
+      const b = await e.bytes();
+      done++;
+      if (done % every === 0 || done === entries.length) bar.update(done, done);
+      return b;
+    },
+  }));
 }
 
 async function writeConfig(

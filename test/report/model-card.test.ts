@@ -249,3 +249,27 @@ test('plots render to PNG, are not blank, and mark the chosen candidate and V′
     assert.ok(s > 0 && s < 1);
   });
 });
+
+test('the README shows the card of its main command: front matter parses, the figures are that cut\'s', async () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const m = /````markdown\n([\s\S]*?)\n {3}````/.exec(readme);
+  assert.ok(m, 'a card excerpt in the README');
+  const card = m[1]!.split('\n').map((l) => l.replace(/^ {3}/, '')).join('\n');
+  const fm = frontMatterOf(card);
+  assert.equal(fm.base_model, 'wiki-28m');
+  assert.deepEqual([fm.library_name, fm.pipeline_tag], ['transformers', 'text-generation']);
+  assert.ok((fm.tags as string[]).includes('compact') && (fm.tags as string[]).includes('pruned'));
+  const cmd = /```sh\n(compact prune [^\n]+)\n```/.exec(card)![1]!;
+  const vocab = Number(/--vocab (\d+)/.exec(cmd)![1]);
+  const ffn = Number(/--ffn (\d+)/.exec(cmd)![1]);
+  assert.ok(readme.includes(`npx ${cmd} --force`), 'the excerpt is the card of the README\'s main command');
+  const { countParams } = await import('../../src/report/params.ts');
+  const { spec } = (await import('../../src/families/model-config.ts')).readModelConfig(shared('models/wiki-28m'));
+  const b = countParams(spec);
+  const a = countParams(spec, { vocab, intermediate: ffn });
+  const int = (n: number) => n.toLocaleString('en-US');
+  for (const [label, key] of [['vocabulary', 'embedding_params'], ['FFN', 'ffn_params'], ['attention', 'attention_params'], ['norms', 'norm_params']] as const) {
+    assert.ok(card.includes(`| ${int(b[key])} | ${int(a[key])} |`), `${label} row`);
+  }
+  assert.ok(card.includes(`**${int(b.total_params)}** | **${int(a.total_params)}**`));
+});
