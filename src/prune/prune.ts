@@ -83,8 +83,6 @@ export interface PruneOptions {
   command?: string;
   /** The command line exactly as typed (a figure of the run). */
   commandLine?: string;
-  /** Where the input came from when it is a hub download: the card's base_model and the report's source. */
-  hub?: { id: string; commit: string | null };
 }
 
 export interface PruneReport {
@@ -93,7 +91,6 @@ export interface PruneReport {
   method: PruneMethod;
   /** The input folder, absolute. */
   input: string;
-  source: { path: string; hub_id: string | null; hub_commit: string | null };
   command: string | null;
   output: string;
   flags: Record<string, unknown>;
@@ -455,7 +452,6 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         tool_version: toolVersion().version,
         method,
         input: model,
-        source: { path: model, hub_id: opts.hub?.id ?? null, hub_commit: opts.hub?.commit ?? null },
         command: opts.command ?? null,
         output: opts.out,
         flags: reportFlags(opts, method, cut, policy, criterion, seqLen, calibTokens, seed, holdout, plan.kind === 'planned'),

@@ -32,8 +32,10 @@ export interface CardReport {
   tool: string;
   tool_version: string;
   method: string;
+  /** The input folder (absolute), or the hub id it was downloaded from when `hub` is set. */
   input: string;
-  source: { path: string; hub_id: string | null; hub_commit: string | null };
+  /** The hub repository and commit of a downloaded input (absent or null for a local folder). */
+  hub?: { repo: string; commit: string } | null;
   command: string | null;
   output: string;
   family: string;
@@ -82,7 +84,7 @@ function yamlString(s: string): string {
 }
 
 export function baseModelName(r: CardReport): string {
-  return r.source.hub_id ?? basename(r.source.path);
+  return r.hub?.repo ?? basename(r.input);
 }
 
 export function cardTags(r: CardReport): string[] {
@@ -136,7 +138,9 @@ function removedSection(r: CardReport, tied: boolean): string[] {
   const out: string[] = [];
   const v = r.vocab;
   const cal = r.calibration;
-  if (v.kept < v.embedding_rows_before) {
+  if (v.kept === v.tokenizer_size_before && v.kept < v.embedding_rows_before) {
+    out.push(`- **Vocabulary: all ${fmtInt(v.kept)} tokens kept.** Only the ${fmtInt(v.embedding_rows_before - v.kept)} padding rows of the embedding beyond the tokenizer were removed (no token can produce them).`);
+  } else if (v.kept < v.embedding_rows_before) {
     const how =
       v.policy === 'id'
         ? 'the tokens with the highest ids — the last merges byte-level BPE learned, hence the rarest — were removed'
@@ -210,7 +214,7 @@ export async function writeModelCard(dir: string, r: CardReport, opts: WriteCard
 
   const input = readInputCard(opts.inputCardText);
   const base = baseModelName(r);
-  const hubLink = r.source.hub_id ? `[${r.source.hub_id}](https://huggingface.co/${r.source.hub_id})${r.source.hub_commit ? ` (revision \`${r.source.hub_commit.slice(0, 12)}\`)` : ''}` : `\`${base}\``;
+  const hubLink = r.hub ? `[${r.hub.repo}](https://huggingface.co/${r.hub.repo}) (commit \`${r.hub.commit.slice(0, 12)}\`)` : `\`${base}\``;
   const cal = r.calibration;
   const q = r.quality;
   const lines: string[] = [

@@ -78,10 +78,10 @@ test('card front matter parses as YAML with the hub keys; license carried from t
 });
 
 test('front matter: hub id as base_model, awkward values quoted so YAML reads them back exactly', () => {
-  const base = { source: { path: '/x/My Model: v2', hub_id: null, hub_commit: null }, vocab: { kept: 10, tokenizer_size_before: 10 }, ffn: { intermediate_after: 5, intermediate_before: 8 }, layers: null, family: 'qwen2' } as unknown as CardReport;
+  const base = { input: '/x/My Model: v2', hub: null, vocab: { kept: 10, tokenizer_size_before: 10 }, ffn: { intermediate_after: 5, intermediate_before: 8 }, layers: null, family: 'qwen2' } as unknown as CardReport;
   const none = readInputCard(null);
   assert.equal(frontMatterOf(frontMatter(base, none)).base_model, 'My Model: v2');
-  const hub = { ...base, source: { path: '/cache/x', hub_id: 'Qwen/Qwen2.5-0.5B', hub_commit: 'abc' } } as CardReport;
+  const hub = { ...base, input: 'Qwen/Qwen2.5-0.5B', hub: { repo: 'Qwen/Qwen2.5-0.5B', commit: 'abc' } } as CardReport;
   const fm = frontMatterOf(frontMatter(hub, readInputCard('---\nlicense: "other"\nlicense_name: qwen-research\nlicense_link: https://huggingface.co/Qwen/x/blob/main/LICENSE\n---\n')));
   assert.equal(fm.base_model, 'Qwen/Qwen2.5-0.5B');
   assert.deepEqual([fm.license, fm.license_name, fm.license_link], ['other', 'qwen-research', 'https://huggingface.co/Qwen/x/blob/main/LICENSE']);
@@ -142,7 +142,6 @@ test('report: tool version, absolute input, every file written (GGUF included) w
   assert.equal(report.tool_version, pkg.version);
   assert.equal(report.tool, pkg.name);
   assert.equal(report.input, input);
-  assert.equal(report.source.path, input);
   const onDisk = readdirSync(out).filter((f) => f !== 'compact-report.json').sort();
   assert.deepEqual(report.files.map((f: { path: string }) => f.path), onDisk);
   assert.ok(onDisk.includes('model.gguf') && onDisk.includes('README.md'));
