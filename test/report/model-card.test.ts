@@ -15,6 +15,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { evaluateText } from '../../src/eval/text-eval.ts';
+import type { PruneReport } from '../../src/prune/prune.ts';
 import { Resvg } from '@resvg/resvg-js';
 import { frontMatter, readInputCard, type CardReport } from '../../src/report/model-card.ts';
 import { coveragePlot, energyPlot, plannerPlot } from '../../src/report/card-plots.ts';
@@ -38,7 +39,7 @@ interface PrunedRun {
   evalFile: string;
   stderr: string;
   argv: string[];
-  report: Record<string, any>;
+  report: PruneReport;
 }
 
 let run: PrunedRun | null = null;
@@ -111,15 +112,15 @@ test('card body: what was removed, the exact command, the parameter table, V′/
   assert.equal(report.weights_dtype, 'F32');
   assert.ok(md.includes(`memory of the weights (float32, 4 bytes/parameter) | ${(b.total_params * 4 / 1e6).toFixed(1)} MB | ${(a.total_params * 4 / 1e6).toFixed(1)} MB`), 'memory row');
   assert.ok(md.includes(`V′ = ${int(report.vocab.kept)} tokens`) && md.includes(`I′ = ${int(report.ffn.intermediate_after)} FFN channels`));
-  assert.ok(md.includes(`${int(report.calibration.tokens)} tokens of calib-wiki.txt`));
+  assert.ok(md.includes(`${int(report.calibration!.tokens)} tokens of calib-wiki.txt`));
   assert.match(md, /The split was planned/);
   // --eval-text: the figures compact eval gives for each model on that text.
   const text = readFileSync(evalFile, 'utf8');
   const dense = await evaluateText(input, text, { seqLen: 512, threads: 2 });
   const pruned = await evaluateText(out, text, { seqLen: 512, threads: 2 });
-  assert.ok(Math.abs(report.quality.dense.bpb - dense.bpb) < 1e-9, `${report.quality.dense.bpb} vs ${dense.bpb}`);
-  assert.ok(Math.abs(report.quality.pruned.bpb - pruned.bpb) < 1e-9);
-  assert.equal(report.quality.bytes, dense.bytes);
+  assert.ok(Math.abs(report.quality!.dense.bpb - dense.bpb) < 1e-9, `${report.quality!.dense.bpb} vs ${dense.bpb}`);
+  assert.ok(Math.abs(report.quality!.pruned.bpb - pruned.bpb) < 1e-9);
+  assert.equal(report.quality!.bytes, dense.bytes);
   assert.ok(md.includes(`| ${dense.bpb.toFixed(4)} |`) && md.includes(`| ${pruned.bpb.toFixed(4)} (`), 'quality table');
 });
 
@@ -210,29 +211,29 @@ test('plots render to PNG, are not blank, and mark the chosen candidate and V′
   }
 
   // Planner: the ring sits on the candidate the report chose, which is the lowest dot (least bits/byte).
-  const p = report.planner;
-  const chosen = p.candidates[p.chosen];
+  const p = report.planner!;
+  const chosen = p.candidates[p.chosen]!;
   const chart = plannerPlot(p)!;
   assert.equal(chart.svg, svgs['plot-planner.svg'], 'the file is the chart of the report\'s figures');
   const ring = markCentroid(render(svgs['plot-planner.svg']!));
   assert.ok(ring.n > 20, 'a ring is drawn');
-  assert.ok(Math.abs(ring.x - chart.px(chosen.share)) < 1.5 && Math.abs(ring.y - chart.py(chosen.bpb)) < 1.5, `ring at ${ring.x},${ring.y}; chosen at ${chart.px(chosen.share)},${chart.py(chosen.bpb)}`);
+  assert.ok(Math.abs(ring.x - chart.px(chosen.share)) < 1.5 && Math.abs(ring.y - chart.py(chosen.bpb!)) < 1.5, `ring at ${ring.x},${ring.y}; chosen at ${chart.px(chosen.share)},${chart.py(chosen.bpb!)}`);
   const lowest = dots(chart.svg).reduce((a, d) => (d.y > a.y ? d : a));
   assert.ok(Math.abs(ring.x - lowest.x) < 1.5 && Math.abs(ring.y - lowest.y) < 1.5, 'the ring is on the best-scoring candidate');
   const built = p.candidates.filter((c: { bpb: number | null }) => c.bpb !== null);
   assert.equal(dots(chart.svg).length, built.length, 'one dot per scored candidate');
 
   // Coverage: the ring at (V′, share of calibration tokens kept), on the curve.
-  const cov = coveragePlot(report.calibration.vocab_coverage, report.vocab.kept, report.calibration.common_token_share)!;
+  const cov = coveragePlot(report.calibration!.vocab_coverage!, report.vocab.kept, report.calibration!.common_token_share)!;
   assert.equal(cov.svg, svgs['plot-vocab-coverage.svg']);
   const r2 = markCentroid(render(cov.svg));
-  assert.ok(Math.abs(r2.x - cov.px(report.vocab.kept)) < 1.5 && Math.abs(r2.y - cov.py(report.calibration.common_token_share)) < 1.5, `ring at ${r2.x},${r2.y}`);
+  assert.ok(Math.abs(r2.x - cov.px(report.vocab.kept)) < 1.5 && Math.abs(r2.y - cov.py(report.calibration!.common_token_share)) < 1.5, `ring at ${r2.x},${r2.y}`);
   assert.ok(dots(cov.svg).some((d) => Math.abs(d.x - r2.x) < 1.5 && Math.abs(d.y - r2.y) < 1.5), 'the chosen V′ is a point of the curve');
-  const i = report.calibration.vocab_coverage.vocab.indexOf(report.vocab.kept);
-  assert.equal(report.calibration.vocab_coverage.share[i], report.calibration.common_token_share);
+  const i = report.calibration!.vocab_coverage!.vocab.indexOf(report.vocab.kept);
+  assert.equal(report.calibration!.vocab_coverage!.share[i], report.calibration!.common_token_share);
 
   // Energy: each layer's bar top, read from the pixels, is at that layer's kept share.
-  const shares: number[] = report.ffn.kept_energy_share;
+  const shares = report.ffn.kept_energy_share!;
   assert.equal(shares.length, 3);
   const en = energyPlot(shares, report.ffn.intermediate_after, report.ffn.intermediate_before)!;
   assert.equal(en.svg, svgs['plot-ffn-energy.svg']);
