@@ -7,7 +7,8 @@ import { patchJsonText, parseJson, type JsonPath } from '../json-text.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import type { ModelSpec } from '../families/types.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
-import { writeCheckpoint, type WriteEntry } from '../io/safetensors-writer.ts';
+import { writeCheckpoint } from '../io/safetensors-writer.ts';
+import { withWriteProgress } from './write-progress.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
 import { readTokenizerFile, serializeTokenizerJson, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
 import { countTokens, mandatoryIds, selectKeptIds, type SelectOptions } from '../tokenizer/vocab-select.ts';
@@ -502,22 +503,6 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   } finally {
     await ckpt.close();
   }
-}
-
-/** The output's tensors report progress as they are produced (about every tenth of them: on an 8B model writing takes minutes). */
-function withWriteProgress(entries: WriteEntry[], quiet: boolean): WriteEntry[] {
-  const bar = new Progress('write', entries.length, 'tensors', process.stderr, quiet);
-  const every = Math.max(1, Math.ceil(entries.length / 10));
-  let done = 0;
-  return entries.map((e) => ({
-    ...e,
-    bytes: async () => {
-      const b = await e.bytes();
-      done++;
-      if (done % every === 0 || done === entries.length) bar.update(done, done);
-      return b;
-    },
-  }));
 }
 
 async function writeConfig(
