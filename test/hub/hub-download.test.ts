@@ -289,3 +289,17 @@ test('HF_ENDPOINT and HF_HUB_CACHE pick the mirror and the cache when no option 
   const r = await resolveModel('org/tiny', { endpoint: hub.url });
   assert.equal(r.dir, join(home, 'hub/models--org--tiny/snapshots', commit), 'HF_HOME/hub');
 });
+
+test('eval takes a hub id (download, then bits per byte from the snapshot folder)', async () => {
+  process.env.HF_HUB_CACHE = fresh();
+  try {
+    const text = join(makeTmpDir('hub-text'), 't.txt');
+    writeFileSync(text, 'The quick brown fox jumps over the lazy dog. '.repeat(8));
+    const r = await runCli(['eval', 'org/tiny', '--hub-url', hub.url, '--text', text, '--json', '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.ok(Number.isFinite(j.bpb) && j.bpb > 0);
+  } finally {
+    delete process.env.HF_HUB_CACHE;
+  }
+});
