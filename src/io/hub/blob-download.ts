@@ -51,6 +51,12 @@ export async function downloadBlob(t: BlobTarget, file: RepoFile, onBytes: (n: n
 
   const url = resolveUrl(t.settings.endpoint, t.repo, t.commit, file.path);
   const recorder = t.errors.recorder;
+  // Bytes as stored, never a compressed rendering: the hash and the Range offsets are over those.
+  const identity: typeof fetch = (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set('Accept-Encoding', 'identity');
+    return recorder.fetch(input, { ...init, headers });
+  };
   const fh = await open(partial, 'a');
   try {
     for (let attempt = 0; ; attempt++) {
@@ -63,7 +69,7 @@ export async function downloadBlob(t: BlobTarget, file: RepoFile, onBytes: (n: n
           revision: t.commit,
           hubUrl: t.settings.endpoint,
           accessToken: t.settings.token,
-          fetch: recorder.fetch,
+          fetch: identity,
           xet: false,
           downloadInfo: { size: file.size, etag: file.etag, url },
         });
