@@ -39,5 +39,11 @@ export async function pushTarget(a: ParsedArgs): Promise<string | undefined> {
 }
 
 export async function push(path: string, repo: string, a: ParsedArgs, message: string): Promise<PushResult> {
-  return pushToHub(path, repo, { endpoint: str(a, 'hub-url'), private: bool(a, 'private'), message });
+  try {
+    return await pushToHub(path, repo, { endpoint: str(a, 'hub-url'), private: bool(a, 'private'), message });
+  } catch (e) {
+    // The long work is done and kept: say so, so nobody reruns it to retry the upload.
+    if (e instanceof CompactError) throw new CompactError(`${e.message} (the output itself is complete: ${path})`);
+    throw e;
+  }
 }
