@@ -258,7 +258,8 @@ export class FakeHub {
     let body = original;
     if (this.corrupt.has(file)) {
       body = new Uint8Array(original);
-      body[body.length >> 1] ^= 0xff;
+      const mid = body.length >> 1;
+      body[mid] = body[mid]! ^ 0xff;
     }
     const etag = isLfs(file) ? sha256(original) : gitBlobId(original);
     const headers: Record<string, string | number> = { ETag: `"${etag}"`, 'X-Repo-Commit': commit, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream' };

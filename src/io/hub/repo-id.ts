@@ -34,7 +34,7 @@ export function repoIdProblem(repo: string): string | null {
 /** A revision the hub could hold: non-empty, no whitespace or control characters, no `..` segment. */
 export function revisionProblem(revision: string): string | null {
   if (revision === '') return 'the revision after "@" is empty';
-  if (/[\s\x00-\x1f\x7f]/.test(revision)) return `revision "${revision}" contains whitespace or control characters`;
+  if (/\s/.test(revision) || [...revision].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return `revision "${revision}" contains whitespace or control characters`;
   if (revision.split('/').some((s) => s === '' || s === '.' || s === '..')) return `revision "${revision}" has an empty, "." or ".." segment`;
   return null;
 }
