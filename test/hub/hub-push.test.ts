@@ -95,6 +95,11 @@ test('push problems fail before any pruning: no token, a refused token, a read-o
     process.env.HF_TOKEN = 'hf_read_only';
     r = await prune('--push-to-hub', 'me/x');
     assert.match(r.stderr, /^error: --push-to-hub me\/x: HF_TOKEN is a read-only token/);
+    process.env.HF_TOKEN = 'hf_writer';
+    process.env.HF_HUB_OFFLINE = '1';
+    r = await prune('--push-to-hub', 'me/x');
+    delete process.env.HF_HUB_OFFLINE;
+    assert.match(r.stderr, /^error: --push-to-hub me\/x: HF_HUB_OFFLINE is set; unset it to upload/);
     process.env.HF_TOKEN = 'not-a-token';
     r = await prune('--push-to-hub', 'me/x');
     assert.match(r.stderr, /^error: HF_TOKEN: a Hugging Face access token starts with "hf_"/);

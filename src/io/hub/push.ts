@@ -27,6 +27,7 @@ function target(repo: string, opts: PushOptions): { endpoint: string; token: str
   const problem = repoIdProblem(repo);
   if (problem) throw new CompactError(`--push-to-hub ${repo}: not a hub repository id (${problem}; e.g. your-name/model-pruned)`);
   const s = hubSettings(opts);
+  if (s.offline) throw new CompactError(`--push-to-hub ${repo}: HF_HUB_OFFLINE is set; unset it to upload`);
   if (!s.token) throw new CompactError(`--push-to-hub ${repo}: needs a write token: set HF_TOKEN (https://huggingface.co/settings/tokens)`);
   return { endpoint: s.endpoint, token: s.token };
 }
