@@ -265,7 +265,7 @@ test('ids: a local folder wins; hf:// forces the hub; bad syntax fails before an
   try {
     const local = await resolveModel('org/tiny', opts(fresh()));
     assert.deepEqual([local.dir, local.hub], ['org/tiny', null]);
-    await assert.rejects(resolveModel('org/tiny', opts(fresh(), { revision: 'v2' })), /org\/tiny: --revision applies to hub models, and this is a local folder \(write hf:\/\/org\/tiny for the hub model\)/);
+    await assert.rejects(resolveModel('org/tiny', opts(fresh(), { revision: 'v2' })), /org\/tiny: a revision applies to hub models only, and this is a local folder \(write hf:\/\/org\/tiny for the hub model\)/);
     assert.equal(hub.log.length, from);
     const remote = await resolveModel('hf://org/tiny', opts(fresh()));
     assert.equal(remote.hub!.commit, commit);

@@ -25,10 +25,10 @@ export interface PushResult {
 
 function target(repo: string, opts: PushOptions): { endpoint: string; token: string } {
   const problem = repoIdProblem(repo);
-  if (problem) throw new CompactError(`--push-to-hub ${repo}: not a hub repository id (${problem}; e.g. your-name/model-pruned)`);
+  if (problem) throw new CompactError(`push to ${repo}: not a hub repository id (${problem}; e.g. your-name/model-pruned)`);
   const s = hubSettings(opts);
-  if (s.offline) throw new CompactError(`--push-to-hub ${repo}: HF_HUB_OFFLINE is set; unset it to upload`);
-  if (!s.token) throw new CompactError(`--push-to-hub ${repo}: needs a write token: set HF_TOKEN (https://huggingface.co/settings/tokens)`);
+  if (s.offline) throw new CompactError(`push to ${repo}: HF_HUB_OFFLINE is set; unset it to upload`);
+  if (!s.token) throw new CompactError(`push to ${repo}: needs a write token: set HF_TOKEN (https://huggingface.co/settings/tokens)`);
   return { endpoint: s.endpoint, token: s.token };
 }
 
@@ -43,10 +43,10 @@ export async function checkPushTarget(repo: string, opts: PushOptions = {}): Pro
   try {
     me = await whoAmI({ accessToken: token, hubUrl: endpoint, fetch: recorder.fetch });
   } catch (e) {
-    if (e instanceof HubApiError && e.statusCode === 401) throw new CompactError(`--push-to-hub ${repo}: ${endpoint} refused HF_TOKEN (HTTP 401): set it to a valid write token`);
-    throw explainHubError(e, { what: `--push-to-hub ${repo}`, repo, endpoint, hasToken: true, recorder });
+    if (e instanceof HubApiError && e.statusCode === 401) throw new CompactError(`push to ${repo}: ${endpoint} refused HF_TOKEN (HTTP 401): set it to a valid write token`);
+    throw explainHubError(e, { what: `push to ${repo}`, repo, endpoint, hasToken: true, recorder });
   }
-  if (me.auth?.accessToken?.role === 'read') throw new CompactError(`--push-to-hub ${repo}: HF_TOKEN is a read-only token; pushing needs one with write access`);
+  if (me.auth?.accessToken?.role === 'read') throw new CompactError(`push to ${repo}: HF_TOKEN is a read-only token; pushing needs one with write access`);
 }
 
 /** Every file under `dir`, as repository paths with `/`, sorted. */
@@ -70,7 +70,7 @@ function folderFiles(dir: string): string[] {
 export async function pushToHub(path: string, repo: string, opts: PushOptions = {}): Promise<PushResult> {
   const { endpoint, token } = target(repo, opts);
   const recorder = new RecordingFetch(opts.fetch ?? globalThis.fetch);
-  const what = `--push-to-hub ${repo}`;
+  const what = `push to ${repo}`;
   const isDir = statSync(path).isDirectory();
   const files = isDir ? folderFiles(path).map((p) => ({ path: p, abs: join(path, ...p.split('/')) })) : [{ path: basename(path), abs: path }];
   try {

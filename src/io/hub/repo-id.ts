@@ -64,7 +64,7 @@ export function parseHubRef(arg: string, revision?: string): HubRef {
   const rev = at >= 0 ? body.slice(at + 1) : undefined;
   const idProblem = repoIdProblem(repo);
   if (idProblem) throw new CompactError(`${arg}: not a hub model id (${idProblem}; e.g. Qwen/Qwen2.5-0.5B or Qwen/Qwen2.5-0.5B@main) and no such local folder`);
-  if (rev !== undefined && revision !== undefined && rev !== revision) throw new CompactError(`${arg}: give the revision once, with @ or with --revision (got ${rev} and ${revision})`);
+  if (rev !== undefined && revision !== undefined && rev !== revision) throw new CompactError(`${arg}: give the revision once, after @ or as the revision option (got ${rev} and ${revision})`);
   const r = rev ?? revision ?? 'main';
   const revProblem = revisionProblem(r);
   if (revProblem) throw new CompactError(`${arg}: ${revProblem}`);

@@ -25,7 +25,7 @@ export async function resolveModel(model: string, opts: HubOptions & { weights?:
   const local = !model.startsWith(HUB_PREFIX) && (existsSync(model) || !looksLikeHubId(model));
   if (local) {
     if (opts.revision !== undefined) {
-      throw new CompactError(`${model}: --revision applies to hub models, and this is a local ${existsSync(model) ? 'folder' : 'path'}${looksLikeHubId(model) ? ` (write ${HUB_PREFIX}${model} for the hub model)` : ''}`);
+      throw new CompactError(`${model}: a revision applies to hub models only, and this is a local ${existsSync(model) ? 'folder' : 'path'}${looksLikeHubId(model) ? ` (write ${HUB_PREFIX}${model} for the hub model)` : ''}`);
     }
     return { dir: model, hub: null, complete: async () => {} };
   }
