@@ -288,8 +288,9 @@ export class FakeHub {
     if (this.cut && this.cut.path === file && slice.length > this.cut.after) {
       const after = this.cut.after;
       this.cut = null;
-      // Half the promised bytes, then the connection dies (a dropped Wi-Fi, a killed proxy).
-      res.write(slice.subarray(0, after), () => res.socket?.end());
+      // Part of the promised bytes, then the connection dies (a dropped Wi-Fi, a killed proxy). The
+      // pause lets the client take in what was sent first, as a real transfer would have.
+      res.write(slice.subarray(0, after), () => setTimeout(() => res.socket?.end(), 200));
       return;
     }
     res.end(slice);
