@@ -43,7 +43,7 @@ export async function push(path: string, repo: string, a: ParsedArgs, message: s
     return await pushToHub(path, repo, { endpoint: str(a, 'hub-url'), private: bool(a, 'private'), message });
   } catch (e) {
     // The long work is done and kept: say so, so nobody reruns it to retry the upload.
-    if (e instanceof CompactError) throw new CompactError(`${e.message} (the output itself is complete: ${path})`);
+    if (e instanceof CompactError) throw new CompactError(`${e.message} (the output itself is complete: ${path}; retry with compact push ${path} --push-to-hub ${repo})`);
     throw e;
   }
 }

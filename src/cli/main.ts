@@ -6,6 +6,7 @@ import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { experimentsCommand } from './experiments.ts';
 import { HUB_FLAGS, HUB_USAGE, modelArg } from './hub-flags.ts';
+import { pushCommand } from './push.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
@@ -14,6 +15,7 @@ usage:
   compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
   compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data] [--force]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
+  compact push <dir-or-file> --push-to-hub org/name [--private]
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help
 
@@ -27,6 +29,7 @@ const commands: Record<string, Command> = {
   eval: evalCommand,
   export: exportCommand,
   experiments: experimentsCommand,
+  push: pushCommand,
   async inspect(argv) {
     const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {

@@ -68,6 +68,8 @@ export class FakeHub {
   cut: { path: string; after: number } | null = null;
   /** Serve these paths with one byte flipped. */
   readonly corrupt = new Set<string>();
+  /** Answer commits with HTTP 500 (an upload that fails after the work is done). */
+  failCommit = false;
   /** Ignore Range headers (a mirror that always sends the whole file). */
   ignoreRange = false;
   /** The last commit's visibility per created repository. */
@@ -221,6 +223,7 @@ export class FakeHub {
     }
     if ((m = path.match(/^\/api\/models\/([^/]+\/[^/]+)\/commit\/(.+)$/)) && req.method === 'POST') {
       if (!writer) return this.error(res, 401, '', 'Invalid credentials');
+      if (this.failCommit) return this.error(res, 500, '', 'Internal Error');
       const id = m[1]!;
       const repo = this.repos.get(id);
       if (!repo) return this.error(res, 404, 'RepoNotFound', 'Repository not found');

@@ -110,3 +110,26 @@ test('push problems fail before any pruning: no token, a refused token, a read-o
     delete process.env.HF_HUB_CACHE;
   }
 });
+
+test('a push that fails after pruning keeps the output and names the retry, which compact push does', async () => {
+  process.env.HF_TOKEN = 'hf_writer';
+  process.env.HF_HUB_CACHE = makeTmpDir('hub-cache');
+  const out = join(makeTmpDir('hub-push-retry'), 'pruned');
+  try {
+    hub.failCommit = true;
+    const r = await runCli(['prune', 'org/tiny', '--hub-url', hub.url, '--out', out, '--vocab', '600', '--quiet', '--push-to-hub', 'me/retry']);
+    hub.failCommit = false;
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: push to me\/retry: hub request failed with HTTP 500/);
+    assert.ok(r.stderr.trimEnd().endsWith(`(the output itself is complete: ${out}; retry with compact push ${out} --push-to-hub me/retry)`), r.stderr);
+    assert.ok(existsSync(join(out, 'compact-report.json')));
+    const again = await runCli(['push', out, '--push-to-hub', 'me/retry', '--hub-url', hub.url, '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).url, `${hub.url}/me/retry/commit/${hub.repos.get('me/retry')!.refs.get('main')}`);
+    assertSameFiles(hub.files('me/retry'), readFolder(out));
+  } finally {
+    hub.failCommit = false;
+    delete process.env.HF_TOKEN;
+    delete process.env.HF_HUB_CACHE;
+  }
+});
