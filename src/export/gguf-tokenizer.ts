@@ -16,7 +16,7 @@
  * GPT-2 vocabulary) become `[PAD{i}]` tokens of type UNUSED, as the converter writes them.
  * Anything llama.cpp cannot reproduce is a CompactError saying why, before any byte is written.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { isJsonObject, readJsonObject } from '../json-text.ts';

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { CompactError } from '../errors.ts';
-import { patchJsonText, parseJson, readJsonObjectText, type JsonPath } from '../json-text.ts';
+import { patchJsonText, readJsonObjectText, type JsonPath } from '../json-text.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import type { ModelSpec } from '../families/types.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
