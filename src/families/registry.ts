@@ -122,6 +122,22 @@ export const FAMILIES: readonly FamilyDescriptor[] = [
     formats: { gguf: { arch: 'qwen3' }, onnx: { modelType: 'qwen3' } },
   },
   {
+    ...llamaLike,
+    name: 'phi3',
+    architectures: ['Phi3ForCausalLM'],
+    modelTypes: ['phi3'],
+    // Fused projections: qkv_proj stacks q, k, v rows; gate_up_proj stacks gate rows, then up rows
+    // (llama.cpp keeps both fused: attn_qkv, and ffn_up with 2·I rows).
+    layer: [
+      ...preNorms,
+      { role: 'qkv', name: `${L}.self_attn.qkv_proj.weight`, group: 'attention', gguf: `${B}.attn_qkv.weight` },
+      { role: 'o', name: `${L}.self_attn.o_proj.weight`, group: 'attention', gguf: `${B}.attn_output.weight` },
+      { role: 'gate_up', name: `${L}.mlp.gate_up_proj.weight`, group: 'ffn', ffnAxis: 0, ffnBlocks: 2, gguf: `${B}.ffn_up.weight` },
+      { role: 'down', name: `${L}.mlp.down_proj.weight`, group: 'ffn', ffnAxis: 1, gguf: `${B}.ffn_down.weight` },
+    ],
+    formats: { gguf: { arch: 'phi3', ropeDimensionCount: true, partialRotary: true }, onnx: { modelType: 'phi3' } },
+  },
+  {
     name: 'gemma3',
     architectures: ['Gemma3ForCausalLM'],
     modelTypes: ['gemma3_text', 'gemma3'],
