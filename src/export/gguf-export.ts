@@ -124,10 +124,11 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
   let qNormScale = 1;
   if (fmt.fixedAttnScale) {
     // llama.cpp: f_attention_scale = 1/sqrt(n_embd/n_head) for the 62-layer 27B, else 1/sqrt(head_dim).
-    const llamaScale = spec.layers === 62 ? (spec.hidden / spec.heads) ** -0.5 : spec.headDim ** -0.5;
+    const llamaScale = spec.layers === fmt.fixedAttnScale ? (spec.hidden / spec.heads) ** -0.5 : spec.headDim ** -0.5;
     qNormScale = spec.attnScale / llamaScale;
-    if (Math.abs(qNormScale - 1) > 1e-7) notes.push(`query_pre_attn_scalar folded into attn_q_norm (×${qNormScale.toPrecision(6)}): llama.cpp fixes the ${arch} attention scale`);
-    else qNormScale = 1;
+    if (Math.abs(qNormScale - 1) <= 1e-7) qNormScale = 1;
+    else if (!spec.layerRoles.includes('q_norm')) throw new CompactError(`${file}: query_pre_attn_scalar gives attention scale ${spec.attnScale}, but llama.cpp's ${arch} fixes it at ${llamaScale}`);
+    else notes.push(`query_pre_attn_scalar folded into attn_q_norm (×${qNormScale.toPrecision(6)}): llama.cpp fixes the ${arch} attention scale`);
   }
 
   const ckpt = await openCheckpoint(modelDir);

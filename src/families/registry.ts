@@ -138,6 +138,25 @@ export const FAMILIES: readonly FamilyDescriptor[] = [
     formats: { gguf: { arch: 'phi3', ropeDimensionCount: true, partialRotary: true }, onnx: { modelType: 'phi3' } },
   },
   {
+    name: 'gemma2',
+    architectures: ['Gemma2ForCausalLM'],
+    modelTypes: ['gemma2'],
+    globals,
+    layer: [...sandwichNorms, ...attention, ...attnBias('attention_bias', true), ...mlp],
+    norm: 'rms-plus-one',
+    embedScale: 'sqrt-hidden',
+    activationKey: 'hidden_activation',
+    defaultActivation: 'gelu_pytorch_tanh',
+    slidingWindowAllLayers: false,
+    // transformers' Gemma 2: even layers slide (is_sliding = not layer_idx % 2).
+    slidingPatternDefault: 2,
+    tiedDefault: true,
+    formats: {
+      gguf: { arch: 'gemma2', trimVocab: true, fixedAttnScale: 46, attnSoftcap: true, finalSoftcap: true, slidingPattern: true },
+      onnx: { modelType: 'gemma2' },
+    },
+  },
+  {
     name: 'gemma3',
     architectures: ['Gemma3ForCausalLM'],
     modelTypes: ['gemma3_text', 'gemma3'],
@@ -152,7 +171,7 @@ export const FAMILIES: readonly FamilyDescriptor[] = [
     slidingPatternKeys: ['sliding_window_pattern', '_sliding_window_pattern'],
     tiedDefault: true,
     formats: {
-      gguf: { arch: 'gemma3', trimVocab: true, fixedAttnScale: true, finalSoftcap: true, slidingPattern: true },
+      gguf: { arch: 'gemma3', trimVocab: true, fixedAttnScale: 62, finalSoftcap: true, slidingPattern: true },
       onnx: { modelType: 'gemma3_text', oneBasedPositions: true },
     },
   },

@@ -67,10 +67,10 @@ export interface GgufFormat {
   /** A rotary dimension below head_dim is expressible (through rope.dimension_count). */
   partialRotary?: boolean;
   /**
-   * llama.cpp fixes this arch's attention scale at 1/sqrt(head_dim) (1/sqrt(hidden/heads) for a
-   * 62-layer model): a different one is folded into q_norm.
+   * llama.cpp fixes this arch's attention scale at 1/sqrt(head_dim), or 1/sqrt(hidden/heads) for
+   * a model of this many layers (the 27B): a different one is folded into q_norm, or refused.
    */
-  fixedAttnScale?: boolean;
+  fixedAttnScale?: number;
   /** Config features the arch expresses; anything else the config uses is refused. */
   finalSoftcap?: boolean;
   attnSoftcap?: boolean;
