@@ -170,6 +170,13 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
       a('rope.scaling.type', kv.str('linear'));
       a('rope.scaling.factor', kv.f32(rope.factor!));
     }
+    if (fmt.multipliers) {
+      // convert_hf_to_gguf's GraniteModel: llama.cpp divides the logits by logit_scale.
+      a('attention.scale', kv.f32(spec.attnScale));
+      a('embedding_scale', kv.f32(spec.embedMultiplier));
+      a('residual_scale', kv.f32(spec.residualMultiplier));
+      a('logit_scale', kv.f32(1 / spec.logitMultiplier));
+    }
     if (spec.attnSoftcap != null) a('attn_logit_softcapping', kv.f32(spec.attnSoftcap));
     if (spec.finalLogitSoftcap != null) a('final_logit_softcapping', kv.f32(spec.finalLogitSoftcap));
     if (period !== null) {

@@ -138,6 +138,15 @@ export const FAMILIES: readonly FamilyDescriptor[] = [
     formats: { gguf: { arch: 'phi3', ropeDimensionCount: true, partialRotary: true }, onnx: { modelType: 'phi3' } },
   },
   {
+    ...llamaLike,
+    name: 'granite',
+    architectures: ['GraniteForCausalLM'],
+    modelTypes: ['granite'],
+    // Llama's layout; the embedding, attention, residual and logits multipliers are config numbers.
+    layer: [...preNorms, ...attention, ...attnBias('attention_bias', true), ...mlp, ...mlpBias('mlp_bias')],
+    formats: { gguf: { ...llamaGguf, arch: 'granite', ropeFreqs: false, multipliers: true }, onnx: { modelType: 'granite' } },
+  },
+  {
     name: 'gemma2',
     architectures: ['Gemma2ForCausalLM'],
     modelTypes: ['gemma2'],
