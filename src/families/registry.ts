@@ -147,6 +147,16 @@ export const FAMILIES: readonly FamilyDescriptor[] = [
     formats: { gguf: { ...llamaGguf, arch: 'granite', ropeFreqs: false, multipliers: true }, onnx: { modelType: 'granite' } },
   },
   {
+    ...llamaLike,
+    name: 'olmo2',
+    architectures: ['Olmo2ForCausalLM'],
+    modelTypes: ['olmo2'],
+    // Norms only on the sublayers' outputs; q/k norms over the whole projection.
+    layer: [postAttnNorm, postFfnNorm, ...attention, ...attnBias('attention_bias', true), ...qkNorms, ...mlp],
+    qkNormScope: 'projection',
+    formats: { gguf: { arch: 'olmo2' }, onnx: { modelType: 'olmo2' } },
+  },
+  {
     name: 'gemma2',
     architectures: ['Gemma2ForCausalLM'],
     modelTypes: ['gemma2'],

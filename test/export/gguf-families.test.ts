@@ -19,7 +19,7 @@ import { Gguf } from './llama-runtime.ts';
 
 const EXPECTED_ARCH: Record<string, string> = {
   llama3: 'llama', 'llama3-bf16': 'llama', 'llama-untied': 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma3: 'gemma3',
-  phi3: 'phi3', 'phi3-partial-rotary': 'phi3', gemma2: 'gemma2', granite: 'granite',
+  phi3: 'phi3', 'phi3-partial-rotary': 'phi3', gemma2: 'gemma2', granite: 'granite', olmo2: 'olmo2',
 };
 
 /**

@@ -12,7 +12,7 @@ import { shared, GOLDEN_CASES } from '../helpers/paths.ts';
 test('every golden config resolves to its family', () => {
   const expected: Record<string, string> = {
     llama3: 'llama', 'llama3-bf16': 'llama', 'llama-untied': 'llama', qwen2: 'qwen2', qwen3: 'qwen3', mistral: 'mistral', gemma3: 'gemma3',
-    phi3: 'phi3', 'phi3-partial-rotary': 'phi3', gemma2: 'gemma2', granite: 'granite',
+    phi3: 'phi3', 'phi3-partial-rotary': 'phi3', gemma2: 'gemma2', granite: 'granite', olmo2: 'olmo2',
   };
   for (const c of GOLDEN_CASES) {
     const { spec } = readModelConfig(shared('fixtures/hf-golden', c, 'model'));
