@@ -12,7 +12,7 @@
  * Weights are in Hugging Face's [out, in] layout, used by com.microsoft:FusedMatMul(transB=1),
  * which hands the transposition to the GEMM. Attention is com.microsoft:GroupQueryAttention:
  * causal, GQA, sliding window (`local_window_size` = w: key s visible from query t iff t − s < w,
- * transformers' rule) and softcap, measured to match transformers (see ENGINE-FACTS.md). Rotary
+ * transformers' rule) and softcap, checked against transformers by test/engine/golden.test.ts. Rotary
  * is GQA's own (rotary_interleaved=0 = transformers' rotate_half) when it rotates whole heads at
  * positions 0…; otherwise com.microsoft:RotaryEmbedding runs first, which takes explicit
  * position ids (the export) and a partial rotary dimension (GQA needs it to be a multiple of 16).
