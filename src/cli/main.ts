@@ -1,10 +1,7 @@
 import { CompactError } from '../errors.ts';
 import { parseArgs, bool, num } from './args.ts';
 import { formatInspect, inspectModel } from './inspect.ts';
-import { pruneCommand } from './prune.ts';
-import { evalCommand } from './eval.ts';
-import { exportCommand } from './export.ts';
-import { experimentsCommand } from './experiments.ts';
+import { packageVersion } from './version.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
@@ -14,17 +11,19 @@ usage:
   compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data] [--force]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
-  compact help
+  compact help | --version
 
 Run \`compact <command> --help\` for a command's flags.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
+// Loaded on first use: the engine (onnxruntime-node's native library) costs more start-up time
+// than everything else together, and `--help`, `--version` and `inspect` never need it.
 const commands: Record<string, Command> = {
-  prune: pruneCommand,
-  eval: evalCommand,
-  export: exportCommand,
-  experiments: experimentsCommand,
+  prune: async (argv) => (await import('./prune.ts')).pruneCommand(argv),
+  eval: async (argv) => (await import('./eval.ts')).evalCommand(argv),
+  export: async (argv) => (await import('./export.ts')).exportCommand(argv),
+  experiments: async (argv) => (await import('./experiments.ts')).experimentsCommand(argv),
   async inspect(argv) {
     const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean' }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
@@ -44,6 +43,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     console.log(USAGE);
     return cmd ? 0 : 2;
+  }
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    console.log(packageVersion());
+    return 0;
   }
   const run = commands[cmd];
   if (!run) {
