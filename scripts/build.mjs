@@ -1,14 +1,46 @@
-// `npm run build`: src/ → dist/ (ESM JavaScript, .d.ts, source maps) with plain tsc. dist/ is
-// emptied first so a deleted or renamed module cannot linger in the package.
-import { rmSync } from 'node:fs';
+// `npm run build`: src/ → dist/ (ESM JavaScript, .d.ts, source maps) with plain tsc.
+//
+// Runs from `npm ci` (prepare), `npm test`, scripts/test.mjs and again whenever `npx compact`
+// links this folder into its cache, possibly while tests are running the command. So: nothing
+// happens when dist/ was built from exactly these sources (a hash of them is kept in dist/), and a
+// real build goes to a fresh folder swapped in by rename, so a reader never sees a half-written
+// dist/ and a deleted module cannot linger in it.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+const dist = join(root, 'dist');
+const STAMP = '.build-hash';
+
+function files(dir) {
+  return readdirSync(dir).sort().flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : [p];
+  });
+}
+const hash = createHash('sha256');
+for (const f of [...files(join(root, 'src')), join(root, 'tsconfig.json'), join(root, 'tsconfig.build.json'), fileURLToPath(import.meta.url)]) {
+  hash.update(f.slice(root.length)).update('\0').update(readFileSync(f)).update('\0');
+}
+const digest = hash.digest('hex');
+const stamp = join(dist, STAMP);
+if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) process.exit(0);
+
+const tmp = join(root, `dist.tmp-${process.pid}`);
+rmSync(tmp, { recursive: true, force: true });
 // typescript's exports map hides bin/: resolve its package.json and go from there.
 const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
-const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', tmp], { cwd: root, stdio: 'inherit' });
+if (r.status !== 0) {
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit(r.status ?? 1);
+}
+writeFileSync(join(tmp, STAMP), digest);
+const old = join(root, `dist.old-${process.pid}`);
+if (existsSync(dist)) renameSync(dist, old);
+renameSync(tmp, dist);
+rmSync(old, { recursive: true, force: true });

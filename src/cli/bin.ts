@@ -9,15 +9,17 @@ import { watchLifeline } from './lifeline.ts';
 // handler removes them, so nothing is left. Removed once the command has finished: its output
 // may be in place by then.
 const STATUS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-function onSignal(signal: keyof typeof STATUS): void {
-  process.stderr.write(`compact: ${signal === 'SIGINT' ? 'interrupted' : `stopped by ${signal}`}; no output written\n`);
+type Stop = keyof typeof STATUS;
+function stop(signal: Stop, why: string): void {
+  process.stderr.write(`compact: ${why}; no output written\n`);
   process.exit(STATUS[signal]);
 }
-const signals = Object.keys(STATUS) as Array<keyof typeof STATUS>;
+const onSignal = (signal: Stop) => stop(signal, signal === 'SIGINT' ? 'interrupted' : `stopped by ${signal}`);
+const signals = Object.keys(STATUS) as Stop[];
 for (const s of signals) process.once(s, onSignal);
-// Through `npx` the process that received the signal may die without passing it on (npm 11 on
-// SIGTERM/SIGHUP): losing the parent is taken as that signal.
-const lifeline = watchLifeline(() => process.kill(process.pid, 'SIGTERM'));
+// Through `npx` (npm 11) a SIGTERM or SIGHUP kills npm and its shell but not this process, which
+// is re-parented and would finish unobserved: losing the parent stops it as SIGTERM would.
+const lifeline = watchLifeline(() => stop('SIGTERM', 'parent process exited (killed?), stopping'));
 
 process.exitCode = await main(process.argv.slice(2));
 lifeline.stop();
