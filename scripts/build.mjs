@@ -6,7 +6,7 @@
 // real build goes to a fresh folder swapped in by rename, so a reader never sees a half-written
 // dist/ and a deleted module cannot linger in it.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -39,6 +39,8 @@ if (r.status !== 0) {
   rmSync(tmp, { recursive: true, force: true });
   process.exit(r.status ?? 1);
 }
+// npm makes bin targets executable only when it links them, which a rebuild would undo.
+chmodSync(join(tmp, 'cli', 'bin.js'), 0o755);
 writeFileSync(join(tmp, STAMP), digest);
 const old = join(root, `dist.old-${process.pid}`);
 if (existsSync(dist)) renameSync(dist, old);

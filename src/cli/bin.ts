@@ -17,9 +17,11 @@ function stop(signal: Stop, why: string): void {
 const onSignal = (signal: Stop) => stop(signal, signal === 'SIGINT' ? 'interrupted' : `stopped by ${signal}`);
 const signals = Object.keys(STATUS) as Stop[];
 for (const s of signals) process.once(s, onSignal);
-// Through `npx` (npm 11) a SIGTERM or SIGHUP kills npm and its shell but not this process, which
-// is re-parented and would finish unobserved: losing the parent stops it as SIGTERM would.
-const lifeline = watchLifeline(() => stop('SIGTERM', 'parent process exited (killed?), stopping'));
+// Through `npx` (npm 11) a SIGTERM or SIGHUP kills npm but not this process, which would finish
+// unobserved: losing npm stops it as SIGTERM would, losing the terminal as SIGHUP would.
+const lifeline = watchLifeline((lost) =>
+  lost === 'parent' ? stop('SIGTERM', 'npm, which started it, has exited; stopping') : stop('SIGHUP', 'the terminal has closed; stopping'),
+);
 
 process.exitCode = await main(process.argv.slice(2));
 lifeline.stop();
