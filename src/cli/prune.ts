@@ -7,6 +7,7 @@ import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport } from './export.ts';
+import { progressPrinter } from '../report/progress-events.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
@@ -99,7 +100,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     threads: num(a, 'threads'),
     outputDtype: dt ? DTYPES[dt.toLowerCase()] : undefined,
     maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
-    quiet: bool(a, 'quiet'),
+    onProgress: bool(a, 'quiet') ? undefined : progressPrinter(),
   });
   const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf')) : null;
   if (bool(a, 'json')) console.log(JSON.stringify(exported ? { ...report, export: exported } : report, null, 2));

@@ -8,7 +8,7 @@
  */
 import { CompactError } from '../errors.ts';
 import { Engine, type EngineOptions } from '../engine/runner.ts';
-import { Progress } from '../report/progress.ts';
+import { ProgressReporter, type OnProgress } from '../report/progress-events.ts';
 import type { TextTokenizer } from '../tokenizer/tokenize.ts';
 import { cutSequences } from './calibration-text.ts';
 
@@ -75,7 +75,7 @@ export interface CalibrationResult {
  * One pass of the dense model over the fit sequences. act² under K masks costs one pass: the
  * engine takes K weight vectors per token and accumulates a [K, I] statistic per layer.
  */
-export async function calibrate(model: string, seqs: Int32Array[], req: CalibrationRequest, engineOpts: EngineOptions, quiet: boolean): Promise<CalibrationResult> {
+export async function calibrate(model: string, seqs: Int32Array[], req: CalibrationRequest, engineOpts: EngineOptions, onProgress?: OnProgress): Promise<CalibrationResult> {
   const sets: Float32Array[][] = req.masks.map((m) => seqs.map((s) => Float32Array.from(s, (id) => m[id]!)));
   if (req.all) sets.push(seqs.map((s) => new Float32Array(s.length).fill(1)));
   const tokens = seqs.reduce((a, s) => a + s.length, 0);
@@ -84,7 +84,7 @@ export async function calibrate(model: string, seqs: Int32Array[], req: Calibrat
   try {
     const L = engine.spec.layers;
     // The rate is whole-model tokens/s: after d of L layers, d/L of a pass over the tokens is done.
-    const bar = new Progress('calibrate', L, 'tokens', process.stderr, quiet);
+    const bar = new ProgressReporter('calibrate', L, onProgress);
     const res = await engine.forward(
       seqs,
       { act2: sets.length > 0, tokenWeightSets: sets.length > 0 ? sets : undefined, layerCosine: req.cosine, lastLayer: L - 1 },

@@ -15,7 +15,8 @@ import { pruneTokenizer, type PrunedTokenizer } from '../tokenizer/tokenizer-pru
 import { referencedIds, remapSpecialIds } from '../tokenizer/special-ids.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenize.ts';
 import { countParams, reduction, type ParamBreakdown } from '../report/params.ts';
-import { peakRssBytes, Progress } from '../report/progress.ts';
+import { peakRssBytes } from '../report/progress.ts';
+import { ProgressReporter, type OnProgress } from '../report/progress-events.ts';
 import { defaultCalibrationText, DEFAULT_CALIBRATION_NAME, readCalibrationText } from './calibration-text.ts';
 import { topChannels } from './channel-select.ts';
 import { slicedEntries } from './slice.ts';
@@ -67,6 +68,9 @@ export interface PruneOptions {
   threads?: number;
   outputDtype?: 'F32' | 'F16' | 'BF16';
   maxShardBytes?: number;
+  /** Progress events (calibration steps, the planner's lines); the library prints nothing itself. */
+  onProgress?: OnProgress;
+  /** No progress events even with `onProgress`. */
   quiet?: boolean;
   /**
    * Planner: called with each scored candidate's checkpoint folder before it is deleted (the
@@ -288,7 +292,8 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
 
   const ckpt = await openCheckpoint(model);
   const src: Source = { dir: model, spec, configText, configRaw, tok, genConfig, ckpt, select };
-  const say = new Progress('prune', 1, 'tokens', process.stderr, opts.quiet);
+  const onProgress = opts.quiet ? undefined : opts.onProgress;
+  const say = new ProgressReporter('prune', 1, onProgress);
   const engineOpts = { device: opts.device, threads: opts.threads };
   try {
     let textTok: TextTokenizer | null = null;
@@ -320,7 +325,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       const masks = needs === 'common' ? vocabs.map((v) => maskOf(keptByVocab.get(v)!, spec.vocabSize)) : [];
       const all = needs === 'all';
       if (needs !== null || plan.kind === 'layers') {
-        calib = await calibrate(model, data.fit, { masks, all, cosine: plan.kind === 'layers' }, engineOpts, !!opts.quiet);
+        calib = await calibrate(model, data.fit, { masks, all, cosine: plan.kind === 'layers' }, engineOpts, onProgress);
       }
       // The share of calibration positions whose token survives the (final) vocabulary cut is filled in below.
       calibration = {
