@@ -3,6 +3,7 @@
 // time on the work rather than on compiling TypeScript.
 import { main } from './main.ts';
 import { watchLifeline } from './lifeline.ts';
+import { outOfMemoryError } from './address-space.ts';
 
 // Ctrl-C, kill and a closed terminal: one line and the conventional status 128 + signal rather
 // than a silent death. Outputs are built in temporary folders (src/io/atomic-dir.ts) whose exit
@@ -23,6 +24,25 @@ const lifeline = watchLifeline((lost) =>
   lost === 'parent' ? stop('SIGTERM', 'npm, which started it, has exited; stopping') : stop('SIGHUP', 'the terminal has closed; stopping'),
 );
 
-process.exitCode = await main(process.argv.slice(2));
+// Out of memory or address space (a native library, a thread, an allocation): one line, not a
+// stack. A native module that fails to load also rejects a promise of Node's ESM loader that
+// nobody holds: the same error, reported once.
+let reported = false;
+function reportOutOfMemory(e: unknown): boolean {
+  const oom = outOfMemoryError(e);
+  if (!oom) return false;
+  if (!reported) process.stderr.write(`error: ${oom.message}\n`);
+  reported = true;
+  process.exitCode = 1;
+  return true;
+}
+process.on('unhandledRejection', (e) => {
+  if (!reportOutOfMemory(e)) throw e;
+});
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  if (!reportOutOfMemory(e)) throw e;
+}
 lifeline.stop();
 for (const s of signals) process.off(s, onSignal);

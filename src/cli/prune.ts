@@ -8,6 +8,8 @@ import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport } from './export.ts';
 import { progressPrinter } from '../report/progress-events.ts';
+import { checkAddressSpace } from './address-space.ts';
+import { readModelConfig } from '../families/model-config.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
@@ -75,6 +77,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const exportFormat = str(a, 'export');
   if (exportFormat !== undefined && exportFormat !== 'gguf') throw new CompactError(`--export must be gguf, got ${exportFormat} (for ONNX run compact export --format onnx)`);
   if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new CompactError('--export-path needs --export gguf');
+  checkAddressSpace(readModelConfig(a.positional[0]!).spec, num(a, 'threads'));
   const report = await pruneModel({
     model: a.positional[0]!,
     out: str(a, 'out')!,

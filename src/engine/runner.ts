@@ -134,7 +134,9 @@ export class Engine {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
+      // Fatal only: an error reaches us as the rejected call's message; logged as well, it would
+      // be a second, coloured line on stderr.
+      logSeverityLevel: 4,
     };
   }
 
