@@ -39,6 +39,13 @@ if (r.status !== 0) {
   rmSync(tmp, { recursive: true, force: true });
   process.exit(r.status ?? 1);
 }
+// tsc rewrites `.ts` import specifiers in the JavaScript but keeps them in the .d.ts files; users'
+// compilers (TypeScript 5 included) expect `.js` there. Same length, so declaration maps still hold.
+for (const f of files(tmp).filter((f) => f.endsWith('.d.ts'))) {
+  const text = readFileSync(f, 'utf8');
+  const fixed = text.replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.ts\2/g, '$1$2$3.js$2');
+  if (fixed !== text) writeFileSync(f, fixed);
+}
 // npm makes bin targets executable only when it links them, which a rebuild would undo.
 chmodSync(join(tmp, 'cli', 'bin.js'), 0o755);
 writeFileSync(join(tmp, STAMP), digest);
