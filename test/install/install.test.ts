@@ -50,7 +50,7 @@ test('npm pack → install with production dependencies only → the command, an
 
   const bin = join(app, 'node_modules', '.bin');
   assert.equal(ok('compact --version', run(join(bin, 'compact'), ['--version'], { cwd: app })).trim(), pkg.version);
-  assert.match(ok('npx compact-llm --help', run('npx', ['--offline', 'compact-llm', '--help'], { cwd: app })), /^compact — .*\n\nusage:\n  compact prune/);
+  assert.match(ok('npx compact-llm --help', run('npx', ['--offline', 'compact-llm', '--help'], { cwd: app })), /^compact — .*\n\nusage:\n {2}compact prune/);
 
   // inspect, against the training run's own count (training_stats.json), not our formulas.
   const stats = JSON.parse(readFileSync(join(MODEL, 'training_stats.json'), 'utf8')) as { params: number };
