@@ -4,6 +4,7 @@
 import { main } from './main.ts';
 import { watchLifeline } from './lifeline.ts';
 import { outOfMemoryError } from './address-space.ts';
+import { clearProgressLine } from '../report/progress.ts';
 
 // Ctrl-C, kill and a closed terminal: one line and the conventional status 128 + signal rather
 // than a silent death. Outputs are built in temporary folders (src/io/atomic-dir.ts) whose exit
@@ -12,6 +13,8 @@ import { outOfMemoryError } from './address-space.ts';
 const STATUS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 type Stop = keyof typeof STATUS;
 function stop(signal: Stop, why: string): void {
+  // A progress bar may be mid-line on a terminal: blank it first.
+  clearProgressLine();
   process.stderr.write(`compact: ${why}; no output written\n`);
   process.exit(STATUS[signal]);
 }
@@ -31,7 +34,10 @@ let reported = false;
 function reportOutOfMemory(e: unknown): boolean {
   const oom = outOfMemoryError(e);
   if (!oom) return false;
-  if (!reported) process.stderr.write(`error: ${oom.message}\n`);
+  if (!reported) {
+    clearProgressLine();
+    process.stderr.write(`error: ${oom.message}\n`);
+  }
   reported = true;
   process.exitCode = 1;
   return true;

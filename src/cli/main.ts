@@ -2,6 +2,7 @@ import { CompactError } from '../errors.ts';
 import { parseArgs, bool, num } from './args.ts';
 import { formatInspect, inspectModel } from './inspect.ts';
 import { packageVersion } from './version.ts';
+import { clearProgressLine } from '../report/progress.ts';
 import { HUB_FLAGS, HUB_USAGE, modelArg } from './hub-flags.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
@@ -11,6 +12,8 @@ usage:
   compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
   compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data] [--force]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
+  compact compare <model-dir> <model-dir> [...] [--text FILE] [--tasks LIST] [--json]
+  compact generate <model-dir> --prompt "TEXT" [--max-new-tokens N] [--temperature T --top-p P --seed S]
   compact push <dir-or-file> --push-to-hub org/name [--private]
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help | --version
@@ -28,6 +31,8 @@ const commands: Record<string, Command> = {
   export: async (argv) => (await import('./export.ts')).exportCommand(argv),
   experiments: async (argv) => (await import('./experiments.ts')).experimentsCommand(argv),
   push: async (argv) => (await import('./push.ts')).pushCommand(argv),
+  generate: async (argv) => (await import('./generate.ts')).generateCommand(argv),
+  compare: async (argv) => (await import('./compare.ts')).compareCommand(argv),
   async inspect(argv) {
     const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
@@ -41,6 +46,8 @@ const commands: Record<string, Command> = {
     return 0;
   },
 };
+
+export { clearProgressLine };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -60,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await run(rest);
   } catch (e) {
+    clearProgressLine();
     if (e instanceof CompactError) {
       console.error(`error: ${e.message}`);
       return 1;
