@@ -32,8 +32,8 @@ At least one of --text and --tasks; with both, both results are printed (and ret
   --quiet          no progress on stderr`;
 
 export const EVAL_FLAGS = {
-  text: 'string', 'seq-len': 'number', 'max-tokens': 'number', json: 'boolean', device: 'string', threads: 'number', quiet: 'boolean', help: 'boolean',
-  tasks: 'string', limit: 'number', seed: 'number', 'task-dir': 'string', 'per-item': 'boolean',
+  text: 'string', 'seq-len': 'integer', 'max-tokens': 'integer', json: 'boolean', device: 'string', threads: 'integer', quiet: 'boolean', help: 'boolean',
+  tasks: 'string', limit: 'integer', seed: 'integer', 'task-dir': 'string', 'per-item': 'boolean',
 } as const;
 
 export async function runTextEval(a: ParsedArgs, model: string): Promise<TextEvalResult> {

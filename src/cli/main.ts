@@ -26,7 +26,7 @@ const commands: Record<string, Command> = {
   export: exportCommand,
   experiments: experimentsCommand,
   async inspect(argv) {
-    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean' }, 'inspect');
+    const a = parseArgs(argv, { json: 'boolean', vocab: 'integer', ffn: 'integer', help: 'boolean' }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
       console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\']\n\n' +
         'Family, dimensions, dtype and the parameter breakdown (vocab 2VD or VD tied, FFN 3LDI, attention, norms),\n' +

@@ -52,9 +52,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const a = parseArgs(
     argv,
     {
-      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'number', 'planner-step': 'number', 'ffn-multiple': 'number', holdout: 'number', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
-      'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'number',
-      'seq-len': 'number', 'allow-short-calib': 'boolean', device: 'string', threads: 'number', 'output-dtype': 'string',
+      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'integer', 'planner-step': 'number', 'ffn-multiple': 'integer', holdout: 'number', vocab: 'integer', 'vocab-ratio': 'number', ffn: 'integer', 'ffn-ratio': 'number',
+      'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'integer',
+      'seq-len': 'integer', 'allow-short-calib': 'boolean', device: 'string', threads: 'integer', 'output-dtype': 'string',
       'max-shard-size': 'string', export: 'string', 'export-path': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
     },
     'prune',

@@ -10,6 +10,7 @@
  * default 5% step: ~30 minutes), so use a coarser --planner-step or fix the split with
  * --vocab/--ffn there.
  */
+import { CompactError } from '../errors.ts';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { evaluateText } from '../eval/text-eval.ts';
@@ -73,6 +74,7 @@ export async function scoreSplits(
       c.vocab = built.vocab;
       c.ratio = built.ratio;
       const r = await evaluateText(dir, heldoutText, { ...evalOpts, seqLen: evalOpts.seqLen });
+      if (!Number.isFinite(r.bpb)) throw new CompactError(`planner: candidate with vocab share ${pct(s.share!)} (V′ ${c.vocab}, I′ ${c.ffn}) scored ${r.bpb} bits/byte on the held-out text; stopping rather than choosing among broken scores`);
       c.bpb = r.bpb;
       bytes = r.bytes;
       c.seconds = (performance.now() - t0) / 1000;
