@@ -5,13 +5,16 @@ import { register } from 'tsx/esm/api';
 // Ctrl-C: one line and the conventional status 130 rather than a silent death. Outputs are built
 // in temporary folders (src/io/atomic-dir.ts) whose exit handler removes them, so nothing is left.
 // Removed once the command has finished: its output may be in place by then.
+// What is kept is known only once the command has run part way (prune --export: the checkpoint).
+let keptNote = () => 'no output written';
 function onInterrupt() {
-  process.stderr.write('compact: interrupted; no output written\n');
+  process.stderr.write(`compact: interrupted; ${keptNote()}\n`);
   process.exit(130);
 }
 process.once('SIGINT', onInterrupt);
 
 register();
-const { main } = await import('../src/cli/main.ts');
+const { main, interruptNote } = await import('../src/cli/main.ts');
+keptNote = interruptNote;
 process.exitCode = await main(process.argv.slice(2));
 process.off('SIGINT', onInterrupt);

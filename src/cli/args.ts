@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.ts';
-import { didYouMean } from './suggest.ts';
+import { didYouMean } from '../suggest.ts';
 
 /** `integer`: a whole number (counts, sizes, seeds); `1.5` or `1e400` is refused, not rounded. */
 export type FlagType = 'string' | 'number' | 'integer' | 'boolean';

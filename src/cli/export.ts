@@ -1,15 +1,18 @@
-import { CompactError } from '../errors.ts';
+import { CompactError, UsageError } from '../errors.ts';
 import { exportGguf, GGUF_SUPPORT, type GgufExportReport } from '../export/gguf-export.ts';
 import { exportOnnx, ONNX_SUPPORT, type OnnxExportReport } from '../export/onnx-export.ts';
 import { fmtBytes } from '../report/format.ts';
 import { bool, parseArgs, str } from './args.ts';
+import { didYouMean } from '../suggest.ts';
+import { notAModelFolder } from '../families/model-config.ts';
 
 export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data[=false]]
                       [--force] [--json]
 
   --format gguf   one .gguf file for llama.cpp (--out names the file). Architectures: llama
                   (${GGUF_SUPPORT.llama}), qwen2, qwen3, gemma3. --dtype sets the type of 2-D tensors
-                  (default: the checkpoint's; norms and biases stay F32). Replaces an existing file.
+                  (default: the checkpoint's; norms and biases stay F32). An existing file is replaced
+                  only with --force, and only if it is a GGUF (or empty).
   --format onnx   a folder for transformers.js (--out names the folder): onnx/model.onnx (decoder with
                   KV cache, f32) + config.json, generation_config.json, tokenizer.json,
                   tokenizer_config.json. Model types: ${Object.values(ONNX_SUPPORT).join(', ')}.
@@ -17,7 +20,8 @@ export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onn
                   onnx/model.onnx_data and config.json tells transformers.js to load it.
   --external-data always write onnx/model.onnx_data (onnx); --external-data=false never (models over
                   2 GiB are then refused). Default: only when the weights do not fit inline.
-  --force         replace an existing --out folder (onnx)
+  --force         replace an existing --out: a GGUF file, or a folder compact wrote (with its
+                  compact-export.json or compact-report.json) or an empty one; nothing else
   --json          print the report as JSON
 
 Outputs appear whole or not at all: they are written beside --out and renamed into place.`;
@@ -32,23 +36,25 @@ export async function exportCommand(argv: string[]): Promise<number> {
   }
   const format = str(a, 'format');
   const out = str(a, 'out');
-  if (a.positional.length !== 1 || !format || !out) {
-    console.error(EXPORT_USAGE);
-    return 2;
-  }
+  if (a.positional.length !== 1) throw new UsageError(a.positional.length === 0 ? 'compact export: give the model folder (compact export <model-dir> --format gguf|onnx --out PATH; see compact export --help)' : `compact export: one model folder, got ${a.positional.length}: ${a.positional.join(' ')}`);
+  if (!format) throw new UsageError('compact export: --format gguf|onnx is required');
+  if (!out) throw new UsageError(`compact export: --out ${format === 'onnx' ? '<dir>' : '<file.gguf>'} is required`);
   const model = a.positional[0]!;
+  if (format !== 'gguf' && format !== 'onnx') throw new UsageError(`--format must be gguf or onnx, got ${format}${didYouMean(format, ['gguf', 'onnx'])}`);
+  const notModel = notAModelFolder(model);
+  if (notModel) throw new CompactError(notModel);
   let report: GgufExportReport | OnnxExportReport;
   const externalData = a.flags['external-data'] as boolean | undefined;
-  if (externalData !== undefined && format !== 'onnx') throw new CompactError('--external-data applies to --format onnx only');
+  if (externalData !== undefined && format !== 'onnx') throw new UsageError('--external-data applies to --format onnx only');
   if (format === 'gguf') {
     const dt = str(a, 'dtype');
-    if (dt !== undefined && !GGUF_DTYPES[dt.toLowerCase()]) throw new CompactError(`--dtype must be f32, f16 or bf16, got ${dt}`);
-    report = await exportGguf(model, out, { dtype: dt ? GGUF_DTYPES[dt.toLowerCase()] : undefined });
+    if (dt !== undefined && !GGUF_DTYPES[dt.toLowerCase()]) throw new UsageError(`--dtype must be f32, f16 or bf16, got ${dt}`);
+    report = await exportGguf(model, out, { dtype: dt ? GGUF_DTYPES[dt.toLowerCase()] : undefined, force: bool(a, 'force') });
   } else if (format === 'onnx') {
-    if (str(a, 'dtype') !== undefined && str(a, 'dtype')!.toLowerCase() !== 'f32') throw new CompactError('--dtype: the ONNX export writes f32 only');
+    if (str(a, 'dtype') !== undefined && str(a, 'dtype')!.toLowerCase() !== 'f32') throw new UsageError('--dtype: the ONNX export writes f32 only');
     report = await exportOnnx(model, out, { force: bool(a, 'force'), externalData: externalData ?? 'auto' });
   } else {
-    throw new CompactError(`--format must be gguf or onnx, got ${format}`);
+    throw new UsageError(`--format must be gguf or onnx, got ${format}`);
   }
   console.log(bool(a, 'json') ? JSON.stringify(report, null, 2) : formatExportReport(report));
   return 0;

@@ -1,4 +1,10 @@
-import { CompactError } from '../errors.ts';
+import { CompactError, UsageError } from '../errors.ts';
+import { didYouMean } from '../suggest.ts';
+export { interruptNote } from '../io/interrupt-note.ts';
+
+/** Exit statuses (README, "Exit status"): usage mistakes, bad input or runtime failure; 130 on Ctrl-C (bin/compact.mjs). */
+export const EXIT_USAGE = 2;
+export const EXIT_ERROR = 1;
 import { parseArgs, bool, num } from './args.ts';
 import { formatInspect, inspectModel } from './inspect.ts';
 import { pruneCommand } from './prune.ts';
@@ -47,15 +53,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const run = commands[cmd];
   if (!run) {
-    console.error(`error: unknown command "${cmd}" (known: ${Object.keys(commands).join(', ')})`);
-    return 2;
+    const hint = didYouMean(cmd, Object.keys(commands));
+    console.error(`error: unknown command "${cmd}"${hint || ` (known: ${Object.keys(commands).join(', ')})`}`);
+    return EXIT_USAGE;
   }
   try {
     return await run(rest);
   } catch (e) {
     if (e instanceof CompactError) {
       console.error(`error: ${e.message}`);
-      return 1;
+      return e instanceof UsageError ? EXIT_USAGE : EXIT_ERROR;
     }
     throw e;
   }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CompactError } from '../errors.ts';
+import { CompactError, UsageError } from '../errors.ts';
 import { parseMaxShardSize } from '../io/safetensors-writer.ts';
 import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP, DEFAULT_SEED, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
 import { fmtBytes, fmtDuration, fmtInt, fmtPct, table } from '../report/format.ts';
@@ -7,6 +7,10 @@ import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport } from './export.ts';
+import { notAModelFolder } from '../families/model-config.ts';
+import { setInterruptNote } from '../io/interrupt-note.ts';
+import { checkPrunePaths } from '../prune/preflight.ts';
+import { checkFormatSupport } from '../export/support.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
@@ -63,17 +67,21 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     console.log(PRUNE_USAGE);
     return 0;
   }
-  if (a.positional.length !== 1 || !str(a, 'out')) {
-    console.error(PRUNE_USAGE);
-    return 2;
-  }
+  if (a.positional.length !== 1) throw new UsageError(a.positional.length === 0 ? 'compact prune: give the model folder (compact prune <model-dir> --out <dir> …; see compact prune --help)' : `compact prune: one model folder, got ${a.positional.length}: ${a.positional.join(' ')}`);
+  if (!str(a, 'out')) throw new UsageError('compact prune: --out <dir> is required (the folder the pruned checkpoint is written to)');
   const device = str(a, 'device');
-  if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new CompactError(`--device must be cpu or webgpu, got ${device}`);
+  if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new UsageError(`--device must be cpu or webgpu, got ${device}`);
   const dt = str(a, 'output-dtype');
-  if (dt !== undefined && !DTYPES[dt.toLowerCase()]) throw new CompactError(`--output-dtype must be f32, f16 or bf16, got ${dt}`);
+  if (dt !== undefined && !DTYPES[dt.toLowerCase()]) throw new UsageError(`--output-dtype must be f32, f16 or bf16, got ${dt}`);
   const exportFormat = str(a, 'export');
-  if (exportFormat !== undefined && exportFormat !== 'gguf') throw new CompactError(`--export must be gguf, got ${exportFormat} (for ONNX run compact export --format onnx)`);
-  if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new CompactError('--export-path needs --export gguf');
+  if (exportFormat !== undefined && exportFormat !== 'gguf') throw new UsageError(`--export must be gguf, got ${exportFormat} (for ONNX run compact export --format onnx)`);
+  if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new UsageError('--export-path needs --export gguf');
+  const exportPath = exportFormat ? (str(a, 'export-path') ?? join(str(a, 'out')!, 'model.gguf')) : undefined;
+  // Every path checked before the model is touched (prune.ts repeats the --out check for library callers).
+  const notModel = notAModelFolder(a.positional[0]!);
+  if (notModel) throw new CompactError(notModel);
+  if (exportFormat) checkFormatSupport(a.positional[0]!, 'gguf');
+  checkPrunePaths({ model: a.positional[0]!, out: str(a, 'out')!, force: bool(a, 'force'), exportPath, texts: [{ flag: '--calib', file: str(a, 'calib') }, { flag: '--vocab-corpus', file: str(a, 'vocab-corpus') }] });
   const report = await pruneModel({
     model: a.positional[0]!,
     out: str(a, 'out')!,
@@ -101,7 +109,12 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
     quiet: bool(a, 'quiet'),
   });
-  const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf')) : null;
+  let exported = null;
+  if (exportPath !== undefined) {
+    setInterruptNote(`the pruned checkpoint is complete in ${report.output}; the GGUF ${exportPath} was not written`);
+    exported = await exportGguf(report.output, exportPath, { force: bool(a, 'force'), inputs: [a.positional[0]!], flag: '--export-path' });
+    setInterruptNote(null);
+  }
   if (bool(a, 'json')) console.log(JSON.stringify(exported ? { ...report, export: exported } : report, null, 2));
   else console.log(formatPruneReport(report) + (exported ? `\n${formatExportReport(exported)}` : ''));
   return 0;

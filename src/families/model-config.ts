@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { parseJson } from '../json-text.ts';
@@ -20,7 +20,7 @@ export function readModelConfig(dir: string): ModelConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new CompactError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new CompactError(notAModelFolder(dir) ?? `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const raw = parseJson(text, file);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -28,6 +28,20 @@ export function readModelConfig(dir: string): ModelConfig {
   }
   const cfg = raw as Record<string, unknown>;
   return { file, text, raw: cfg, spec: resolveSpec(cfg, file) };
+}
+
+/** Why `dir` is not a model folder at all (missing, a file, no config.json), or null. */
+export function notAModelFolder(dir: string): string | null {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? `${dir}: no such model folder` : null;
+  }
+  if (!st.isDirectory()) return `${dir} is a file, expected a model folder (the folder with config.json and the weights)`;
+  if (!existsSync(join(dir, 'config.json'))) return `not a model folder: no config.json in ${dir}`;
+  return null;
 }
 
 function num(cfg: Record<string, unknown>, key: string, file: string, fallback?: number): number {

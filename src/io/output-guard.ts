@@ -208,7 +208,7 @@ function checkParentWritable(target: string, p: string, createParents: boolean):
  */
 export function guardOutput(target: string, opts: GuardOptions): void {
   const flag = opts.flag ?? '--out';
-  const shown = target;
+  const shown = opts.flag ? `${flag} ${target}` : target;
   if (target.trim() === '') throw new CompactError(`${flag} is empty`);
   const real = resolveReal(target);
   const entry = entryPath(target);
