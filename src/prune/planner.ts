@@ -73,8 +73,11 @@ export async function scoreSplits(
       const built = await build(s, dir);
       c.vocab = built.vocab;
       c.ratio = built.ratio;
-      const r = await evaluateText(dir, heldoutText, { ...evalOpts, seqLen: evalOpts.seqLen });
-      if (!Number.isFinite(r.bpb)) throw new CompactError(`planner: candidate with vocab share ${pct(s.share!)} (V′ ${c.vocab}, I′ ${c.ffn}) scored ${r.bpb} bits/byte on the held-out text; stopping rather than choosing among broken scores`);
+      const broken = (what: string) => new CompactError(`planner: candidate with vocab share ${pct(s.share!)} (V′ ${c.vocab}, I′ ${c.ffn}) scored ${what} bits/byte on the held-out text; stopping rather than choosing among broken scores`);
+      const r = await evaluateText(dir, heldoutText, { ...evalOpts, seqLen: evalOpts.seqLen }).catch((e: unknown) => {
+        throw e instanceof CompactError && /log-likelihood of the text is/.test(e.message) ? broken('non-finite') : e;
+      });
+      if (!Number.isFinite(r.bpb)) throw broken(String(r.bpb));
       c.bpb = r.bpb;
       bytes = r.bytes;
       c.seconds = (performance.now() - t0) / 1000;
