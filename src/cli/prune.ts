@@ -40,7 +40,7 @@ calibration:
   --calib FILE            plain text or JSON lines with a "text" field (default: ${DEFAULT_CALIBRATION_NAME})
   --calib-tokens N        tokens of calibration (default ${DEFAULT_CALIB_TOKENS})
   --seq-len N             tokens per sequence (default ${DEFAULT_SEQ_LEN}, capped by max_position_embeddings)
-  --allow-short-calib     use a calibration text shorter than --calib-tokens
+  --allow-short-calib     use a calibration text shorter than --calib-tokens (it still needs ≥ 64 tokens)
 engine and output:
   --device cpu|webgpu     (default cpu)    --threads N (default: all cores)
   --output-dtype f32|f16|bf16  (default: the input's)

@@ -22,12 +22,21 @@ export interface CalibrationData {
   seqLen: number;
 }
 
+/**
+ * Fewest calibration tokens accepted, even with --allow-short-calib: act² over a handful of
+ * positions ranks channels by noise, and the planner's held-out share would be a token or two.
+ */
+export const MIN_CALIB_TOKENS = 64;
+
 export function calibrationData(tt: TextTokenizer, text: string, opts: { calibTokens: number; seqLen: number; allowShort: boolean; holdout: number; label: string }): CalibrationData {
   // Only the text's first tokens are needed: long files are not encoded whole.
   const ids = tt.encodePrefix(text, opts.calibTokens);
   const stream = new Int32Array(ids.length + 1);
   stream[0] = tt.streamStartId;
   stream.set(ids, 1);
+  if (stream.length < MIN_CALIB_TOKENS && opts.calibTokens >= MIN_CALIB_TOKENS) {
+    throw new CompactError(`${opts.label}: has ${stream.length} tokens; calibration needs at least ${MIN_CALIB_TOKENS}, even with --allow-short-calib`);
+  }
   if (stream.length < opts.calibTokens && !opts.allowShort) {
     throw new CompactError(`${opts.label}: has ${stream.length} tokens, fewer than --calib-tokens ${opts.calibTokens}; pass --allow-short-calib to use them all`);
   }

@@ -21,7 +21,7 @@ import { topChannels } from './channel-select.ts';
 import { slicedEntries } from './slice.ts';
 import { act2Needed, magnitudeScores, parseCriterion, randomScores, wandaSpScores, type FfnCriterion } from './criteria.ts';
 import { achievedRatio, candidateSplits, layersToDrop, splitForFfn, splitForShare, splitForVocab, type Split, type VocabLimits } from './budget.ts';
-import { calibrate, calibrationData, maskOf, type CalibrationData, type CalibrationResult } from './calibrate.ts';
+import { calibrate, calibrationData, maskOf, MIN_CALIB_TOKENS, type CalibrationData, type CalibrationResult } from './calibrate.ts';
 import { checkPrunePaths } from './preflight.ts';
 import { scoreSplits, type PlannerCandidate, type PlannerReport } from './planner.ts';
 import { blockInfluence, layerConfigChanges, lowestInfluence, renumberLayers } from './shortgpt.ts';
@@ -278,7 +278,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   const seqLen = Math.min(opts.seqLen ?? DEFAULT_SEQ_LEN, spec.maxPositions);
   if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new UsageError(`--seq-len must be an integer ≥ 2, got ${opts.seqLen}`);
   const calibTokens = opts.calibTokens ?? DEFAULT_CALIB_TOKENS;
-  if (!(Number.isInteger(calibTokens) && calibTokens >= 1)) throw new UsageError(`--calib-tokens must be a positive integer, got ${opts.calibTokens}`);
+  if (!(Number.isInteger(calibTokens) && calibTokens >= MIN_CALIB_TOKENS)) throw new UsageError(`--calib-tokens must be an integer ≥ ${MIN_CALIB_TOKENS}, got ${opts.calibTokens}`);
 
   const genConfig = await readJsonFile(join(model, 'generation_config.json'));
   const select: SelectOptions = { modelRows: spec.vocabSize, extraIds: [...referencedIds(configRaw), ...referencedIds(genConfig?.obj)] };
