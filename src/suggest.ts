@@ -17,7 +17,8 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The known name closest to `name`, if close enough to be a typo (at most a third of its
- * length, and at least 1, edits away); a known name that `name` abbreviates also counts.
+ * length, and at least 1, edits away); a known name that `name` abbreviates, or that `name`
+ * extends with a mistyped suffix, also counts.
  */
 export function nearest(name: string, known: readonly string[]): string | null {
   let best: string | null = null;
@@ -31,7 +32,10 @@ export function nearest(name: string, known: readonly string[]): string | null {
   }
   if (best !== null && bestD <= Math.max(1, Math.floor(name.length / 3))) return best;
   const prefixed = known.filter((k) => name.length >= 3 && k.startsWith(name));
-  return prefixed.length === 1 ? prefixed[0]! : null;
+  if (prefixed.length === 1) return prefixed[0]!;
+  // "--vocab-sise": a known name with a mistyped suffix.
+  const stem = known.filter((k) => name.startsWith(`${k}-`)).sort((a, b) => b.length - a.length);
+  return stem[0] ?? null;
 }
 
 /** ` (did you mean X?)` or ''. */
