@@ -135,17 +135,22 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * whatever survives carries this pid in its name and is swept by a later run.
  */
 function cleanupSync(): void {
-  for (const p of inFlight) {
+  removeAllSync(inFlight);
+  inFlight.clear();
+}
+
+/** Removes every path, retrying each a few times; never throws (exported for its test). */
+export function removeAllSync(paths: Iterable<string>, rm: (p: string) => void = (p) => rmSync(p, { recursive: true, force: true, maxRetries: 2, retryDelay: 5 })): void {
+  for (const p of paths) {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        rmSync(p, { recursive: true, force: true, maxRetries: 2, retryDelay: 5 });
+        rm(p);
         break;
       } catch {
         // try again: the racing write has finished or failed by now
       }
     }
   }
-  inFlight.clear();
 }
 
 function onSignal(signal: NodeJS.Signals): void {

@@ -10,6 +10,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sweepStale } from '../../src/io/temp-names.ts';
+import { removeAllSync } from '../../src/io/atomic-dir.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -36,4 +37,23 @@ test(`SIGTERM during a storm of writes: ${KILLS} kills, each dies by the signal 
     assert.deepEqual(readdirSync(parent), [], `kill ${i}: swept`);
   }
   t.diagnostic(`${KILLS} kills; ${leftovers} temporaries recreated by in-flight writes after cleanup (swept)`);
+});
+
+test('the signal cleanup never throws: a removal that fails (ENOTEMPTY from a racing write) is retried, then given up', () => {
+  const err = Object.assign(new Error('ENOTEMPTY: directory not empty, rmdir'), { code: 'ENOTEMPTY' });
+  let calls = 0;
+  const flaky = (p: string): void => {
+    calls++;
+    if (calls <= 2) throw err;
+    removed.push(p);
+  };
+  const removed: string[] = [];
+  assert.doesNotThrow(() => removeAllSync(['a', 'b'], flaky));
+  assert.deepEqual(removed, ['a', 'b'], 'a retried after two failures, b at once');
+  let tries = 0;
+  assert.doesNotThrow(() => removeAllSync(['c'], () => {
+    tries++;
+    throw err;
+  }));
+  assert.equal(tries, 5, 'bounded retries, then left for the sweep');
 });
