@@ -97,8 +97,14 @@ export function createTokenizer(json: JsonObject, config: JsonObject = {}, opts:
    * calibration does not need; what it needs is that a 20 MB text on one line costs a few chunks,
    * not the whole file in the tokenizer.
    */
-  const encodeChunks = function* (text: string, bounded: boolean): Generator<number[]> {
-    if ((!plan.splittable && !bounded) || text.length <= chunkChars) {
+  const encodeChunks = function* (text: string, minTokens: number): Generator<number[]> {
+    const bounded = Number.isFinite(minTokens);
+    // A tokenizer that cannot be cut exactly gets one chunk large enough for the tokens wanted
+    // (16 characters per token is far more than any real text needs), so the ids it returns
+    // are those of whole-text encoding except near that one cut, well past the prefix used.
+    const target = plan.splittable ? chunkChars : Math.max(maxChunkChars, 16 * minTokens);
+    const limit = plan.splittable ? maxChunkChars : target + maxChunkChars;
+    if ((!plan.splittable && !bounded) || text.length <= target) {
       yield encodeOne(tok, text, text.length);
       return;
     }
@@ -107,21 +113,22 @@ export function createTokenizer(json: JsonObject, config: JsonObject = {}, opts:
     const word = /(?<=\S) (?=\S)/g;
     while (start < text.length) {
       let end = text.length;
-      if (text.length - start > chunkChars) {
+      if (text.length - start > target) {
         if (!bounded) {
-          cut.lastIndex = start + chunkChars;
+          cut.lastIndex = start + target;
           const m = cut.exec(text);
           if (m) end = m.index + 1; // the newline stays with the chunk before the cut
         } else {
           // Searched in a window only, so the search too is bounded.
-          const from = start + chunkChars - 1;
-          const window = text.slice(from, Math.min(text.length, start + maxChunkChars + 1));
-          const safe = plan.splittable ? (cut.lastIndex = 1, cut.exec(window)) : null;
+          const from = start + target - 1;
+          const window = text.slice(from, Math.min(text.length, start + limit + 1));
+          const safe = plan.splittable ? ((cut.lastIndex = 1), cut.exec(window)) : null;
+          word.lastIndex = 1;
+          const w = safe ? null : word.exec(window);
           if (safe) end = from + safe.index + 1;
-          else if (start + maxChunkChars < text.length) {
-            word.lastIndex = 1;
-            const w = word.exec(window);
-            end = w ? from + w.index : start + maxChunkChars;
+          else if (w) end = from + w.index;
+          else if (start + limit < text.length) {
+            end = start + limit;
             // Never between the halves of a surrogate pair.
             const c = text.charCodeAt(end - 1);
             if (c >= 0xd800 && c <= 0xdbff) end++;
@@ -135,7 +142,7 @@ export function createTokenizer(json: JsonObject, config: JsonObject = {}, opts:
   const encodeUpTo = (text: string, minTokens: number): Int32Array => {
     const parts: number[][] = [];
     let total = 0;
-    for (const ids of encodeChunks(text, Number.isFinite(minTokens))) {
+    for (const ids of encodeChunks(text, minTokens)) {
       parts.push(ids);
       total += ids.length;
       if (total >= minTokens) break;
