@@ -8,6 +8,7 @@ import { evaluateTasks, type ZeroShotResult } from '../eval/zero-shot.ts';
 import { table } from '../report/format.ts';
 import { Progress } from '../report/progress.ts';
 import { bool, num, parseArgs, str, type ParsedArgs } from './args.ts';
+import { HUB_FLAGS, HUB_USAGE, modelArg } from './hub-flags.ts';
 
 export const EVAL_USAGE = `usage: compact eval <model-dir> [--text FILE] [--tasks LIST] [--json] [--device cpu|webgpu] [--threads N] [--quiet]
          text:  [--seq-len 512] [--max-tokens N]
@@ -31,11 +32,13 @@ At least one of --text and --tasks; with both, both results are printed (and ret
   --per-item       with --json: each item's log-likelihoods and predictions
   --json           JSON on stdout: with --tasks {"model", "tasks": [...], "text"?}; --text alone
                    prints the text result object (unchanged)
-  --quiet          no progress on stderr`;
+  --quiet          no progress on stderr
+${HUB_USAGE}`;
 
 export const EVAL_FLAGS = {
   text: 'string', 'seq-len': 'integer', 'max-tokens': 'integer', json: 'boolean', device: 'string', threads: 'integer', quiet: 'boolean', help: 'boolean',
   tasks: 'string', limit: 'integer', seed: 'integer', 'task-dir': 'string', 'per-item': 'boolean',
+  ...HUB_FLAGS,
 } as const;
 
 export async function runTextEval(a: ParsedArgs, model: string): Promise<TextEvalResult> {
@@ -117,8 +120,6 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (a.positional.length !== 1) throw new UsageError(a.positional.length === 0 ? 'compact eval: give the model folder (compact eval <model-dir> --text FILE | --tasks LIST; see compact eval --help)' : `compact eval: one model folder, got ${a.positional.length}: ${a.positional.join(' ')}`);
   if (!str(a, 'text') && !str(a, 'tasks')) throw new UsageError('compact eval: give --text FILE, --tasks LIST, or both');
   const model = a.positional[0]!;
-  const notModel = notAModelFolder(model);
-  if (notModel) throw new CompactError(notModel);
   deviceFlag(a);
   if (str(a, 'text') !== undefined) checkTextFile(str(a, 'text')!, '--text');
   if (str(a, 'tasks') === undefined) {
@@ -130,8 +131,11 @@ export async function evalCommand(argv: string[]): Promise<number> {
     for (const spec of parseTaskList(str(a, 'tasks')!)) taskFile(spec, taskDir);
     checkSubsetOptions(num(a, 'limit'), num(a, 'seed'));
   }
-  const text = str(a, 'text') ? await runTextEval(a, model) : undefined;
-  const tasks = str(a, 'tasks') !== undefined ? await runTaskEval(a, model) : undefined;
+  const dir = (await modelArg(model, a)).dir;
+  const notModel = notAModelFolder(dir);
+  if (notModel) throw new CompactError(notModel);
+  const text = str(a, 'text') ? await runTextEval(a, dir) : undefined;
+  const tasks = str(a, 'tasks') !== undefined ? await runTaskEval(a, dir) : undefined;
   if (bool(a, 'json')) {
     console.log(JSON.stringify(tasks ? { ...tasks, ...(text ? { text } : {}) } : text, null, 2));
     return 0;

@@ -7,7 +7,6 @@
 import { promises as fsp, rmSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { CompactError } from '../errors.ts';
 import { guardOutput, resolveReal } from './output-guard.ts';
 import { sweepStale, tempPath } from './temp-names.ts';
 

@@ -9,6 +9,9 @@ import type { ModelSpec } from '../families/types.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { writeCheckpoint } from '../io/safetensors-writer.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
+import { resolveModel } from '../io/hub/resolve-model.ts';
+import type { HubOptions } from '../io/hub/hub-settings.ts';
+import type { HubSource } from '../io/hub/snapshot.ts';
 import { readTokenizerFile, serializeTokenizerJson, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
 import { countTokens, mandatoryIds, selectKeptIds, type SelectOptions } from '../tokenizer/vocab-select.ts';
 import { pruneTokenizer, type PrunedTokenizer } from '../tokenizer/tokenizer-prune.ts';
@@ -23,6 +26,7 @@ import { act2Needed, magnitudeScores, parseCriterion, randomScores, wandaSpScore
 import { achievedRatio, candidateSplits, layersToDrop, splitForFfn, splitForShare, splitForVocab, type Split, type VocabLimits } from './budget.ts';
 import { calibrate, calibrationData, maskOf, MIN_CALIB_TOKENS, type CalibrationData, type CalibrationResult } from './calibrate.ts';
 import { checkPrunePaths } from './preflight.ts';
+import { checkFormatSupport } from '../export/support.ts';
 import { scoreSplits, type PlannerCandidate, type PlannerReport } from './planner.ts';
 import { blockInfluence, layerConfigChanges, lowestInfluence, renumberLayers } from './shortgpt.ts';
 
@@ -33,9 +37,14 @@ export const PRUNE_METHODS = ['compact', 'vocab-only', 'ffn-only', 'shortgpt'] a
 export type PruneMethod = (typeof PRUNE_METHODS)[number];
 
 export interface PruneOptions {
+  /** A model folder, or a hub id (`org/name`, `org/name@revision`; see resolveModel). */
   model: string;
+  /** Revision, endpoint, token, cache and download progress of a hub model. */
+  hub?: HubOptions;
   out: string;
   force?: boolean;
+  /** The GGUF the caller writes after the prune (--export gguf): checked with the other paths before any work. */
+  exportPath?: string;
   /**
    * compact (default): vocabulary + FFN; with --ratio and neither --vocab nor --ffn the split is
    * planned. vocab-only / ffn-only: one axis takes the whole --ratio. shortgpt: drop whole layers.
@@ -80,6 +89,8 @@ export interface PruneReport {
   tool: string;
   method: PruneMethod;
   input: string;
+  /** The hub repository and exact commit the input came from; null for a local folder. */
+  hub: HubSource | null;
   output: string;
   flags: Record<string, unknown>;
   family: string;
@@ -259,7 +270,9 @@ async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOption
  */
 export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   const t0 = Date.now();
-  const model = resolve(opts.model);
+  // A hub model's small files come now; its weights once every option has been checked.
+  const source = await resolveModel(opts.model, { ...opts.hub, weights: false });
+  const model = resolve(source.dir);
   const { spec, text: configText, raw: configRaw } = readModelConfig(model);
   const tokPath = join(model, 'tokenizer.json');
   if (!existsSync(tokPath)) throw new CompactError(`${tokPath}: missing (vocabulary pruning needs the model's tokenizer.json)`);
@@ -292,7 +305,9 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
   const plan = resolvePlan(opts, method, spec, tok, limits);
 
-  checkPrunePaths({ model, out: opts.out, force: opts.force, texts: [{ flag: '--calib', file: opts.calib }, { flag: '--vocab-corpus', file: opts.vocabCorpus }] });
+  checkPrunePaths({ model, out: opts.out, force: opts.force, exportPath: opts.exportPath, texts: [{ flag: '--calib', file: opts.calib }, { flag: '--vocab-corpus', file: opts.vocabCorpus }] });
+  if (opts.exportPath !== undefined) checkFormatSupport(model, 'gguf');
+  await source.complete();
   const ckpt = await openCheckpoint(model);
   const src: Source = { dir: model, spec, configText, configRaw, tok, genConfig, ckpt, select };
   const say = new Progress('prune', 1, 'tokens', process.stderr, opts.quiet);
@@ -414,6 +429,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         tool: 'compact',
         method,
         input: opts.model,
+        hub: source.hub,
         output: opts.out,
         flags: reportFlags(opts, method, cut, policy, criterion, seqLen, calibTokens, seed, holdout, plan.kind === 'planned'),
         family: spec.family.name,
