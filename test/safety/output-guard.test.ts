@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, s
 import { join } from 'node:path';
 import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
+import { shared } from '../helpers/paths.ts';
 import { cli, digests } from './helpers.ts';
 
 const model = fixtureWithTokenizer('llama3');
@@ -39,19 +40,20 @@ test('export --format gguf --out O/model.safetensors is refused and O is intact'
   assert.deepEqual(readdirSync(parent), ['O']);
 });
 
-test('prune --export gguf --export-path <input shard> is refused before any work, input intact', async () => {
+test('prune --export gguf --export-path M/model-00001-of-00003.safetensors is refused before any work, M intact', async () => {
   const parent = makeTmpDir('guard-prune-export');
   const M = join(parent, 'M');
-  cpSync(model, M, { recursive: true });
+  // The case: a sharded checkpoint (wiki-28m, copied so a failure could not touch the shared one).
+  cpSync(shared('models/wiki-28m'), M, { recursive: true });
   const before = digests(M);
-  const r = await cli('prune', M, '--out', join(parent, 'O'), '--vocab', '600', '--quiet', '--export', 'gguf', '--export-path', join(M, 'model.safetensors'));
+  const r = await cli('prune', M, '--out', join(parent, 'O'), '--vocab', '30000', '--ffn', '855', '--quiet', '--export', 'gguf', '--export-path', join(M, 'model-00001-of-00003.safetensors'));
   assert.equal(r.code, 1);
-  oneLine(r.stderr, /--export-path .*model\.safetensors is inside the input folder/);
+  oneLine(r.stderr, /--export-path .*model-00001-of-00003\.safetensors is inside the input folder/);
   assert.deepEqual(digests(M), before);
   assert.deepEqual(readdirSync(parent), ['M'], 'no --out, no temporary');
   // --export-path onto an existing file that is not a GGUF: refused even with --force.
   writeFileSync(join(parent, 'notes.txt'), 'mine');
-  const n = await cli('prune', M, '--out', join(parent, 'O'), '--vocab', '600', '--quiet', '--force', '--export', 'gguf', '--export-path', join(parent, 'notes.txt'));
+  const n = await cli('prune', M, '--out', join(parent, 'O'), '--vocab', '30000', '--quiet', '--force', '--export', 'gguf', '--export-path', join(parent, 'notes.txt'));
   assert.equal(n.code, 1);
   oneLine(n.stderr, /notes\.txt: does not start with "GGUF", so compact did not write it; compact does not replace it, even with --force/);
   assert.equal(readFileSync(join(parent, 'notes.txt'), 'utf8'), 'mine');
