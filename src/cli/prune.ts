@@ -45,7 +45,8 @@ engine and output:
   --max-shard-size SIZE   e.g. 5GB (default), 500MB
   --export gguf           also write <out>/model.gguf for llama.cpp after pruning (see compact export)
   --export-path FILE      where that GGUF goes instead
-  --force                 replace an existing --out
+  --force                 replace an existing --out (only one compact wrote, with its compact-report.json,
+                          or an empty folder; anything else is refused)
   --json                  print the report as JSON      --quiet  no progress on stderr
 ${HUB_USAGE}
 ${PUSH_USAGE}`;
