@@ -319,7 +319,7 @@ test('external data is deterministic, and the CLI flag forces it either way', as
   assert.ok(!files(join(tmp, 'c')).includes('onnx/model.onnx_data'));
   for (const f of files(join(tmp, 'c'))) assert.ok(readFileSync(join(tmp, 'c', f)).equals(readFileSync(join(tmp, 'd', f))), f);
   // GGUF has no external data.
-  assert.equal(await main(['export', src, '--format', 'gguf', '--out', join(tmp, 'm.gguf'), '--external-data']), 1);
+  assert.equal(await main(['export', src, '--format', 'gguf', '--out', join(tmp, 'm.gguf'), '--external-data']), 2, 'a usage mistake');
 });
 
 test('a model over 2 GiB is refused inline when external data is disallowed, naming the flag', async () => {
