@@ -5,16 +5,21 @@ import { register } from 'tsx/esm/api';
 // Ctrl-C: one line and the conventional status 130 rather than a silent death. Outputs are built
 // in temporary folders (src/io/atomic-dir.ts) whose exit handler removes them, so nothing is left.
 // Removed once the command has finished: its output may be in place by then.
+// A progress bar may be mid-line: it is blanked first (set once the sources are loaded).
+let clearProgressLine = () => {};
 // What is kept is known only once the command has run part way (prune --export: the checkpoint).
 let keptNote = () => 'no output written';
 function onInterrupt() {
+  clearProgressLine();
   process.stderr.write(`compact: interrupted; ${keptNote()}\n`);
   process.exit(130);
 }
 process.once('SIGINT', onInterrupt);
 
 register();
-const { main, interruptNote } = await import('../src/cli/main.ts');
-keptNote = interruptNote;
+const cli = await import('../src/cli/main.ts');
+clearProgressLine = cli.clearProgressLine;
+keptNote = cli.interruptNote;
+const { main } = cli;
 process.exitCode = await main(process.argv.slice(2));
 process.off('SIGINT', onInterrupt);
