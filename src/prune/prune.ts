@@ -344,9 +344,8 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   }
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
   const plan = resolvePlan(opts, method, spec, tok, limits);
+  checkPrunePaths({ model, out: opts.out, force: opts.force, exportPath: opts.exportPath, texts: [{ flag: '--calib', file: opts.calib }, { flag: '--vocab-corpus', file: opts.vocabCorpus }, { flag: '--eval-text', file: opts.evalText }] });
   const evalText = opts.evalText !== undefined ? readEvalText(opts.evalText) : null;
-
-  checkPrunePaths({ model, out: opts.out, force: opts.force, exportPath: opts.exportPath, texts: [{ flag: '--calib', file: opts.calib }, { flag: '--vocab-corpus', file: opts.vocabCorpus }] });
   if (opts.exportPath !== undefined) checkFormatSupport(model, 'gguf');
   await source.complete();
   const ckpt = await openCheckpoint(model);
