@@ -34,3 +34,14 @@ export function withLibraryErrors<A extends unknown[], R>(fn: (...args: A) => Pr
     }
   };
 }
+
+/**
+ * A mistake in the command line itself (unknown flag, bad or missing value, impossible budget):
+ * the CLI exits 2 for it, 1 for other CompactErrors (bad input files, runtime failures).
+ */
+export class UsageError extends CompactError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

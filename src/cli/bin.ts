@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `compact` command (package.json "bin"): compiled to dist/cli/bin.js, so a call spends its
 // time on the work rather than on compiling TypeScript.
-import { main } from './main.ts';
+import { interruptNote, main } from './main.ts';
 import { watchLifeline } from './lifeline.ts';
 import { outOfMemoryError } from './address-space.ts';
 import { clearProgressLine } from '../report/progress.ts';
@@ -15,7 +15,7 @@ type Stop = keyof typeof STATUS;
 function stop(signal: Stop, why: string): void {
   // A progress bar may be mid-line on a terminal: blank it first.
   clearProgressLine();
-  process.stderr.write(`compact: ${why}; no output written\n`);
+  process.stderr.write(`compact: ${why}; ${interruptNote()}\n`);
   process.exit(STATUS[signal]);
 }
 const onSignal = (signal: Stop) => stop(signal, signal === 'SIGINT' ? 'interrupted' : `stopped by ${signal}`);
