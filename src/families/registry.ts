@@ -215,8 +215,9 @@ export const FAMILIES: readonly FamilyDescriptor[] = [
     moe: { expertsKey: 'num_local_experts', topKKey: 'num_experts_per_tok' },
     // Mistral's sliding window: every layer, when the config sets one.
     slidingWindowAllLayers: true,
-    // No export yet: GGUF's stacked expert tensors are not written, transformers.js has no mixtral model type.
-    formats: {},
+    // convert_hf_to_gguf's MixtralModel: the llama arch with stacked experts.
+    formats: { gguf: { ...llamaGguf, experts: true } },
+    formatRefusals: { onnx: 'transformers.js has no mixtral model type' },
   },
 ];
 

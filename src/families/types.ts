@@ -86,6 +86,12 @@ export interface GgufFormat {
   ropeFreqs?: boolean;
   /** Granite's multipliers as `{arch}.embedding_scale` etc. */
   multipliers?: boolean;
+  /**
+   * Routed experts (convert_hf_to_gguf's MixtralModel): `{arch}.expert_count` and
+   * `{arch}.expert_used_count`, the experts' tensors stacked [experts, …] into one per role
+   * (`ffn_gate_exps` …), the router `ffn_gate_inp` kept in F32.
+   */
+  experts?: boolean;
 }
 
 /** transformers.js loading the ONNX export. */
@@ -136,6 +142,8 @@ export interface FamilyDescriptor {
   moe?: { expertsKey: string; topKKey: string };
   /** Export formats; a family without one is refused by that export with the list of those that have it. */
   formats: { gguf?: GgufFormat; onnx?: OnnxFormat };
+  /** Why an export format is missing, for the refusal (e.g. transformers.js has no such model type). */
+  formatRefusals?: { gguf?: string; onnx?: string };
 }
 
 export type AttentionKind = 'full' | 'sliding';
