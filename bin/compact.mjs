@@ -7,9 +7,11 @@ import { register } from 'tsx/esm/api';
 // Removed once the command has finished: its output may be in place by then.
 // A progress bar may be mid-line: it is blanked first (set once the sources are loaded).
 let clearProgressLine = () => {};
+// What is kept is known only once the command has run part way (prune --export: the checkpoint).
+let keptNote = () => 'no output written';
 function onInterrupt() {
   clearProgressLine();
-  process.stderr.write('compact: interrupted; no output written\n');
+  process.stderr.write(`compact: interrupted; ${keptNote()}\n`);
   process.exit(130);
 }
 process.once('SIGINT', onInterrupt);
@@ -17,6 +19,7 @@ process.once('SIGINT', onInterrupt);
 register();
 const cli = await import('../src/cli/main.ts');
 clearProgressLine = cli.clearProgressLine;
+keptNote = cli.interruptNote;
 const { main } = cli;
 process.exitCode = await main(process.argv.slice(2));
 process.off('SIGINT', onInterrupt);

@@ -10,3 +10,14 @@ export class CompactError extends Error {
     this.name = 'CompactError';
   }
 }
+
+/**
+ * A mistake in the command line itself (unknown flag, bad or missing value, impossible budget):
+ * the CLI exits 2 for it, 1 for other CompactErrors (bad input files, runtime failures).
+ */
+export class UsageError extends CompactError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

@@ -1,4 +1,10 @@
-import { CompactError } from '../errors.ts';
+import { CompactError, UsageError } from '../errors.ts';
+import { didYouMean } from '../suggest.ts';
+export { interruptNote } from '../io/interrupt-note.ts';
+
+/** Exit statuses (README, "Exit status"): usage mistakes, bad input or runtime failure; 130 on Ctrl-C (bin/compact.mjs). */
+export const EXIT_USAGE = 2;
+export const EXIT_ERROR = 1;
 import { parseArgs, bool, num } from './args.ts';
 import { formatInspect, inspectModel } from './inspect.ts';
 import { pruneCommand } from './prune.ts';
@@ -38,7 +44,7 @@ const commands: Record<string, Command> = {
   compare: compareCommand,
   push: pushCommand,
   async inspect(argv) {
-    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
+    const a = parseArgs(argv, { json: 'boolean', vocab: 'integer', ffn: 'integer', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
       console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\']\n\n' +
         'Family, dimensions, dtype and the parameter breakdown (vocab 2VD or VD tied, FFN 3LDI, attention, norms),\n' +
@@ -61,8 +67,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const run = commands[cmd];
   if (!run) {
-    console.error(`error: unknown command "${cmd}" (known: ${Object.keys(commands).join(', ')})`);
-    return 2;
+    const hint = didYouMean(cmd, Object.keys(commands));
+    console.error(`error: unknown command "${cmd}"${hint || ` (known: ${Object.keys(commands).join(', ')})`}`);
+    return EXIT_USAGE;
   }
   try {
     return await run(rest);
@@ -70,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
     clearProgressLine();
     if (e instanceof CompactError) {
       console.error(`error: ${e.message}`);
-      return 1;
+      return e instanceof UsageError ? EXIT_USAGE : EXIT_ERROR;
     }
     throw e;
   }
