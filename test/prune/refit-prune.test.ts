@@ -59,10 +59,10 @@ test('--reconstruct writes the plain prune with only down_proj refit', async () 
 });
 
 test('--reconstruct keeps the plain slice where G[S,S] is singular, and says so', async () => {
-  // 60 calibration positions, 100 kept channels, no ridge: G[S,S] has rank ≤ 60.
+  // 64 calibration positions (the fewest allowed), 100 kept channels, no ridge: G[S,S] has rank ≤ 64.
   const out = join(tmp, 'singular');
   const plainDir = join(tmp, 'plain-singular');
-  const opts = { ...base, calibTokens: 60, seqLen: 60 };
+  const opts = { ...base, calibTokens: 64, seqLen: 64 };
   await pruneModel({ ...opts, out: plainDir });
   const report = await pruneModel({ ...opts, out, reconstruct: true, reconstructRidge: 0 });
   for (const l of report.ffn.refit!.layers) assert.match(l.fallback ?? '', /not positive definite/, `layer ${l.layer}`);
