@@ -3,6 +3,7 @@
 # llamafile sgemm), from the sources @fugood/llama.node vendors. Optional; not part of npm test or CI.
 #
 #   bash bench/native/build.sh            (from the repository root; -j2 by default, JOBS=N to change)
+#   CORE_ONLY=1 bash bench/native/build.sh   (only fetch ggml's core sources, print their folder)
 #
 # @fugood/llama.node's npm package ships llama.cpp's include/, src/, ggml/include/ and
 # ggml/src/ggml-cpu/ but not ggml's core (ggml/src/ggml.c, ggml-backend.cpp, gguf.cpp, ...). Those
@@ -68,6 +69,10 @@ else
     touch "$stamp"
   fi
 fi
+
+# CORE_ONLY=1: stop once the ggml core sources are in place (the quantizer byte-identity test
+# compiles ggml-quants.c from them) and print their folder.
+if [ -n "${CORE_ONLY:-}" ]; then echo "${CORE:-$LLAMA_CPP_DIR/ggml/src}"; exit 0; fi
 
 start=$(date +%s)
 cmake -S "$HERE" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CPP_DIR="$LLAMA_CPP_DIR" ${CORE:+-DGGML_CORE_DIR="$CORE"}

@@ -1,15 +1,20 @@
 import { CompactError } from '../errors.ts';
 import { exportGguf, GGUF_SUPPORT, type GgufExportReport } from '../export/gguf-export.ts';
+import type { QuantPlanSummary } from '../export/gguf-quant/quant-plan.ts';
 import { exportOnnx, ONNX_SUPPORT, type OnnxExportReport } from '../export/onnx-export.ts';
 import { fmtBytes } from '../report/format.ts';
 import { bool, parseArgs, str } from './args.ts';
+import { QUANT_FILE_TYPES, type QuantFileType } from '../export/gguf-quant/ggml-types.ts';
 
-export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data[=false]]
+export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16|q8_0|q4_0|q6_k|q4_k_m|q5_k_m]
+                      [--external-data[=false]]
                       [--force] [--json]
 
   --format gguf   one .gguf file for llama.cpp (--out names the file). Architectures: llama
                   (${GGUF_SUPPORT.llama}), qwen2, qwen3, gemma3. --dtype sets the type of 2-D tensors
-                  (default: the checkpoint's; norms and biases stay F32). Replaces an existing file.
+                  (default: the checkpoint's; norms and biases stay F32). q8_0, q4_0, q6_k, q4_k_m, q5_k_m
+                  quantize from the f32 weights exactly as llama.cpp's llama-quantize does (same per-tensor
+                  types, same bytes). Replaces an existing file.
   --format onnx   a folder for transformers.js (--out names the folder): onnx/model.onnx (decoder with
                   KV cache, f32) + config.json, generation_config.json, tokenizer.json,
                   tokenizer_config.json. Model types: ${Object.values(ONNX_SUPPORT).join(', ')}.
@@ -23,6 +28,15 @@ export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onn
 Outputs appear whole or not at all: they are written beside --out and renamed into place.`;
 
 export const GGUF_DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = { f32: 'F32', float32: 'F32', f16: 'F16', float16: 'F16', bf16: 'BF16', bfloat16: 'BF16' };
+
+/** `--dtype` / `--export gguf:TYPE` / `--gguf-plan TYPE` → export options, or a CompactError naming the flag. */
+export function ggufTypeOption(value: string, flag: string): { dtype?: 'F32' | 'F16' | 'BF16'; quant?: QuantFileType } {
+  const v = value.toLowerCase();
+  if (GGUF_DTYPES[v]) return { dtype: GGUF_DTYPES[v] };
+  const q = Object.keys(QUANT_FILE_TYPES).find((k) => k.toLowerCase() === v) as QuantFileType | undefined;
+  if (q) return { quant: q };
+  throw new CompactError(`${flag} must be one of f32, f16, bf16, ${Object.keys(QUANT_FILE_TYPES).map((k) => k.toLowerCase()).join(', ')}; got ${value}`);
+}
 
 export async function exportCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { format: 'string', out: 'string', dtype: 'string', 'external-data': 'boolean', force: 'boolean', json: 'boolean', help: 'boolean' }, 'export');
@@ -42,8 +56,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   if (externalData !== undefined && format !== 'onnx') throw new CompactError('--external-data applies to --format onnx only');
   if (format === 'gguf') {
     const dt = str(a, 'dtype');
-    if (dt !== undefined && !GGUF_DTYPES[dt.toLowerCase()]) throw new CompactError(`--dtype must be f32, f16 or bf16, got ${dt}`);
-    report = await exportGguf(model, out, { dtype: dt ? GGUF_DTYPES[dt.toLowerCase()] : undefined });
+    report = await exportGguf(model, out, dt !== undefined ? ggufTypeOption(dt, '--dtype') : {});
   } else if (format === 'onnx') {
     if (str(a, 'dtype') !== undefined && str(a, 'dtype')!.toLowerCase() !== 'f32') throw new CompactError('--dtype: the ONNX export writes f32 only');
     report = await exportOnnx(model, out, { force: bool(a, 'force'), externalData: externalData ?? 'auto' });
@@ -59,8 +72,16 @@ export function formatExportReport(r: GgufExportReport | OnnxExportReport): stri
     return [
       `exported ${r.input} → ${r.output} (GGUF, ${r.architecture}, ${r.dtype}, ${r.tensors} tensors, ${fmtBytes(r.bytes)})`,
       `  tokenizer ${r.tokenizer.model}${r.tokenizer.pre ? ` (pre-tokenizer ${r.tokenizer.pre})` : ''}, ${r.vocab} tokens`,
+      ...(r.quantization ? [formatQuantSummary(r.quantization)] : []),
       ...r.notes.map((n) => `  note: ${n}`),
     ].join('\n');
   }
   return `exported ${r.input} → ${r.output} (ONNX for transformers.js, model_type ${r.modelType}, ${fmtBytes(r.bytes)}${r.externalData ? ', weights as external data' : ''}): ${r.files.join(', ')}`;
+}
+
+export function formatQuantSummary(q: QuantPlanSummary): string {
+  const types = Object.entries(q.types).map(([t, n]) => `${n} × ${t}`).join(', ');
+  const lines = [`  ${q.fileType}: ${types}; ${q.bitsPerWeight.toFixed(2)} bits per weight (${fmtBytes(q.bytes)} of tensor data)`];
+  for (const f of q.fallbacks) lines.push(`  fallback: ${f.name} ${f.wanted} → ${f.type} (${f.why})`);
+  return lines.join('\n');
 }

@@ -1,9 +1,10 @@
 import { CompactError } from '../errors.ts';
-import { parseArgs, bool, num } from './args.ts';
+import { parseArgs, bool, num, str } from './args.ts';
 import { formatInspect, inspectModel } from './inspect.ts';
 import { pruneCommand } from './prune.ts';
 import { evalCommand } from './eval.ts';
-import { exportCommand } from './export.ts';
+import { exportCommand, ggufTypeOption } from './export.ts';
+import { formatGgufPlan, ggufPlan } from './gguf-plan.ts';
 import { experimentsCommand } from './experiments.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
@@ -11,8 +12,8 @@ const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabu
 usage:
   compact prune <model-dir> --out <dir> [--ratio R | --vocab V' --ffn I'] [--method M] [...]
   compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
-  compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data] [--force]
-  compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
+  compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16|q8_0|q4_0|q6_k|q4_k_m|q5_k_m] [--external-data] [--force]
+  compact inspect <model-dir> [--json] [--vocab V'] [--ffn I'] [--gguf-plan q4_k_m]
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help
 
@@ -26,15 +27,21 @@ const commands: Record<string, Command> = {
   export: exportCommand,
   experiments: experimentsCommand,
   async inspect(argv) {
-    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean' }, 'inspect');
+    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', 'gguf-plan': 'string', help: 'boolean' }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
-      console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\']\n\n' +
+      console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\'] [--gguf-plan TYPE]\n\n' +
         'Family, dimensions, dtype and the parameter breakdown (vocab 2VD or VD tied, FFN 3LDI, attention, norms),\n' +
-        'cross-checked against the tensors on disk. --vocab/--ffn print the counts after such a pruning.');
+        'cross-checked against the tensors on disk. --vocab/--ffn print the counts after such a pruning.\n' +
+        '--gguf-plan q8_0|q4_0|q6_k|q4_k_m|q5_k_m: each tensor\'s type in that quantized GGUF export (llama.cpp\'s\n' +
+        'rules), the row-length fallbacks, bytes and bits per weight; writes nothing.');
       return a.positional.length === 1 || bool(a, 'help') ? 0 : 2;
     }
+    const planType = str(a, 'gguf-plan');
+    if (planType !== undefined) ggufTypeOption(planType, '--gguf-plan');
     const r = await inspectModel(a.positional[0]!, { vocab: num(a, 'vocab'), ffn: num(a, 'ffn') });
-    console.log(bool(a, 'json') ? JSON.stringify(r, null, 2) : formatInspect(r));
+    const plan = planType !== undefined ? await ggufPlan(a.positional[0]!, planType) : null;
+    if (bool(a, 'json')) console.log(JSON.stringify(plan ? { ...r, gguf_plan: plan } : r, null, 2));
+    else console.log(formatInspect(r) + (plan ? `\n\n${formatGgufPlan(plan)}` : ''));
     return 0;
   },
 };

@@ -6,7 +6,7 @@ import { fmtBytes, fmtDuration, fmtInt, fmtPct, table } from '../report/format.t
 import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
-import { formatExportReport } from './export.ts';
+import { formatExportReport, ggufTypeOption } from './export.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
@@ -41,7 +41,8 @@ engine and output:
   --device cpu|webgpu     (default cpu)    --threads N (default: all cores)
   --output-dtype f32|f16|bf16  (default: the input's)
   --max-shard-size SIZE   e.g. 5GB (default), 500MB
-  --export gguf           also write <out>/model.gguf for llama.cpp after pruning (see compact export)
+  --export gguf[:TYPE]    also write <out>/model.gguf for llama.cpp after pruning (see compact export);
+                          TYPE as export's --dtype, e.g. gguf:q4_k_m
   --export-path FILE      where that GGUF goes instead
   --force                 replace an existing --out
   --json                  print the report as JSON      --quiet  no progress on stderr`;
@@ -72,7 +73,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const dt = str(a, 'output-dtype');
   if (dt !== undefined && !DTYPES[dt.toLowerCase()]) throw new CompactError(`--output-dtype must be f32, f16 or bf16, got ${dt}`);
   const exportFormat = str(a, 'export');
-  if (exportFormat !== undefined && exportFormat !== 'gguf') throw new CompactError(`--export must be gguf, got ${exportFormat} (for ONNX run compact export --format onnx)`);
+  const [exportKind, exportType] = exportFormat === undefined ? [undefined, undefined] : exportFormat.split(/:(.*)/s, 2);
+  if (exportFormat !== undefined && exportKind !== 'gguf') throw new CompactError(`--export must be gguf or gguf:TYPE, got ${exportFormat} (for ONNX run compact export --format onnx)`);
+  const exportOpts = exportType !== undefined ? ggufTypeOption(exportType, '--export gguf:TYPE') : {};
   if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new CompactError('--export-path needs --export gguf');
   const report = await pruneModel({
     model: a.positional[0]!,
@@ -101,7 +104,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
     quiet: bool(a, 'quiet'),
   });
-  const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf')) : null;
+  const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf'), exportOpts) : null;
   if (bool(a, 'json')) console.log(JSON.stringify(exported ? { ...report, export: exported } : report, null, 2));
   else console.log(formatPruneReport(report) + (exported ? `\n${formatExportReport(exported)}` : ''));
   return 0;

@@ -29,16 +29,22 @@ import { ggufTokenizer } from './gguf-tokenizer.ts';
 import { checkFormatSupport } from './support.ts';
 import { planTensors } from './gguf-tensors.ts';
 import { encodeHeader, ggufChunks, kv, type GgmlTypeName, type GgufValue } from './gguf-writer.ts';
+import { GGML_QNT_VERSION, QUANT_FILE_TYPES, type QuantFileType } from './gguf-quant/ggml-types.ts';
+import { planQuantization, quantizeTensors, summarizePlan, type QuantPlanEntry, type QuantPlanSummary } from './gguf-quant/quant-plan.ts';
 
 /** GGUF architectures this exporter writes, and the families that map to each. */
 export const GGUF_SUPPORT: Record<string, string> = { llama: 'Llama, Mistral', qwen2: 'Qwen2', qwen3: 'Qwen3', gemma3: 'Gemma 3' };
 
 /** gguf-py LlamaFileType of each tensor type. */
-const FILE_TYPE: Record<GgmlTypeName, number> = { F32: 0, F16: 1, BF16: 32 };
+const FILE_TYPE: Partial<Record<GgmlTypeName, number>> = { F32: 0, F16: 1, BF16: 32 };
 
 export interface GgufExportOptions {
   /** Type of 2-D tensors; default: the checkpoint's storage type (F64 → F32). */
-  dtype?: GgmlTypeName;
+  dtype?: 'F32' | 'F16' | 'BF16';
+  /** Quantized file type (llama-quantize's types and rules); overrides `dtype`. */
+  quant?: QuantFileType;
+  /** Plan only: the report (with `plan`) is returned and nothing is written. */
+  dryRun?: boolean;
   /** Replace an existing file (default true, like any exporter writing one file). */
   overwrite?: boolean;
 }
@@ -47,13 +53,18 @@ export interface GgufExportReport {
   input: string;
   output: string;
   architecture: string;
-  dtype: GgmlTypeName;
+  /** F32/F16/BF16, or the quantized file type (Q4_K_M, …). */
+  dtype: string;
   tensors: number;
   bytes: number;
   vocab: number;
   tokenizer: { model: string; pre: string | null };
   /** Adjustments made so llama.cpp computes what transformers computes (empty when none). */
   notes: string[];
+  /** Quantized exports: tensors per type, fallbacks, bits per weight. */
+  quantization?: QuantPlanSummary;
+  /** Dry runs of quantized exports: every tensor's type and bytes. */
+  plan?: QuantPlanEntry[];
 }
 
 /** Sliding period p with is_swa(i) = i mod p < p − 1 (llama.cpp's set_swa_pattern), or null. */
@@ -129,7 +140,7 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
   try {
     validateCheckpoint(spec, ckpt);
     const embedInfo = ckpt.info(spec.family.globals.find((g) => g.role === 'embed')!.name);
-    const dtype: GgmlTypeName = opts.dtype ?? (embedInfo.dtype === 'F16' ? 'F16' : embedInfo.dtype === 'BF16' ? 'BF16' : 'F32');
+    const dtype: 'F32' | 'F16' | 'BF16' = opts.quant ? 'F32' : opts.dtype ?? (embedInfo.dtype === 'F16' ? 'F16' : embedInfo.dtype === 'BF16' ? 'BF16' : 'F32');
 
     // --- tokenizer first: it fixes the vocabulary size (Gemma 3 drops rows beyond the tokenizer)
     let rows = spec.vocabSize;
@@ -157,7 +168,7 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
     a('attention.layer_norm_rms_epsilon', kv.f32(spec.rmsEps));
     a('attention.key_length', kv.u32(spec.headDim));
     a('attention.value_length', kv.u32(spec.headDim));
-    md.push(['general.file_type', kv.u32(FILE_TYPE[dtype])]);
+    md.push(['general.file_type', kv.u32(opts.quant ? QUANT_FILE_TYPES[opts.quant].ftype : FILE_TYPE[dtype]!)]);
     if (arch === 'llama') {
       a('vocab_size', kv.u32(rows));
       a('rope.dimension_count', kv.u32(spec.headDim));
@@ -175,11 +186,37 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
         if (spec.rope.sliding.type !== 'default') throw new CompactError(`${file}: rope scaling on sliding layers is not expressible in GGUF`);
       }
     }
-    md.push(['general.quantization_version', kv.u32(2)]);
+    md.push(['general.quantization_version', kv.u32(GGML_QNT_VERSION)]);
     md.push(...tok.metadata);
 
-    const tensors = planTensors(spec, ckpt, () => layerRoles(spec), { dtype, rows, qNormScale, ropeFreqs: ropeFreqFactors(spec) });
+    let tensors = planTensors(spec, ckpt, () => layerRoles(spec), { dtype, rows, qNormScale, ropeFreqs: ropeFreqFactors(spec) });
+    let plan: QuantPlanEntry[] | undefined;
+    if (opts.quant) {
+      const is70B = spec.layers === 80 && ((arch === 'llama' && spec.heads !== spec.kvHeads) || arch === 'qwen2');
+      try {
+        plan = planQuantization(tensors, opts.quant, { layers: spec.layers, tied: !tensors.some((t) => t.name === 'output.weight'), is70B });
+      } catch (e) {
+        throw new CompactError(`${modelDir}: cannot write ${opts.quant}: ${(e as Error).message} (use a K-quant type, or prune with --ffn-multiple 32)`);
+      }
+      tensors = quantizeTensors(tensors, plan);
+    }
     const { header, dataBytes } = encodeHeader(md, tensors);
+    const quantization = plan && opts.quant ? summarizePlan(plan, opts.quant) : undefined;
+    const model = md.find(([k]) => k === 'tokenizer.ggml.model')![1];
+    const pre = md.find(([k]) => k === 'tokenizer.ggml.pre')?.[1];
+    const report: GgufExportReport = {
+      input: modelDir,
+      output: out,
+      architecture: arch,
+      dtype: opts.quant ?? dtype,
+      tensors: tensors.length,
+      bytes: header.length + dataBytes,
+      vocab: rows,
+      tokenizer: { model: String((model as { value: string }).value), pre: pre ? String((pre as { value: string }).value) : null },
+      notes,
+      ...(quantization ? { quantization } : {}),
+    };
+    if (opts.dryRun) return { ...report, ...(plan ? { plan } : {}) };
 
     await checkWritable(out);
     try {
@@ -190,19 +227,7 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
       if (code) throw new CompactError(`${out}: cannot write (${code}: ${(e as Error).message})`);
       throw e;
     }
-    const model = md.find(([k]) => k === 'tokenizer.ggml.model')![1];
-    const pre = md.find(([k]) => k === 'tokenizer.ggml.pre')?.[1];
-    return {
-      input: modelDir,
-      output: out,
-      architecture: arch,
-      dtype,
-      tensors: tensors.length,
-      bytes: header.length + dataBytes,
-      vocab: rows,
-      tokenizer: { model: String((model as { value: string }).value), pre: pre ? String((pre as { value: string }).value) : null },
-      notes,
-    };
+    return report;
   } finally {
     await ckpt.close();
   }
