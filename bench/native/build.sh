@@ -77,5 +77,5 @@ if [ -n "${CORE_ONLY:-}" ]; then echo "${CORE:-$LLAMA_CPP_DIR/ggml/src}"; exit 0
 
 start=$(date +%s)
 cmake -S "$HERE" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CPP_DIR="$LLAMA_CPP_DIR" ${CORE:+-DGGML_CORE_DIR="$CORE"}
-cmake --build "$BUILD" -j"$JOBS" --target llama-speed llama-quantize-ref
+cmake --build "$BUILD" -j"$JOBS" --target llama-speed llama-quantize-ref llama-nll
 echo "build.sh: built $BUILD/llama-speed and llama-quantize-ref in $(( $(date +%s) - start )) s"

@@ -28,8 +28,10 @@ method:
                           | magnitude (‖gate row‖·‖up row‖·‖down column‖) | wanda-sp (‖down column‖·sqrt(Σ act²))
                           | random
   --seed N                seed of --ffn-criterion random (default ${DEFAULT_SEED})
-  --ffn-multiple N        with --ratio: round the solved I' to a multiple of N (e.g. 32: llama.cpp's x86
-                          prefill is ~2x faster at I' 800 than at 797); V' is re-solved to keep R
+  --ffn-multiple N        with --ratio: round the solved I' to a multiple of N; V' is re-solved to keep R.
+                          Default: 256, or the largest of 128/64/32 leaving ≥ 8 widths when I < 2048
+                          (1 when I < 256): widths llama.cpp's block quantizers take without falling back
+                          (rows not a multiple of 32 become F16 in a Q4_K_M GGUF). 1 = the paper's exact sizes
   --planner-step s        share step of the planned split (default ${DEFAULT_PLANNER_STEP})
   --holdout f             calibration tokens held out to score planned splits (default ${DEFAULT_HOLDOUT})
 calibration:
