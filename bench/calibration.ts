@@ -17,7 +17,7 @@
  * holds only that part). JSON goes to bench/results/calibration.json (calibration-quick.json).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os, { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,7 +121,7 @@ async function benchQwen(work: string): Promise<Record<string, number>> {
   const reps = quick ? 2 : 3;
   const dir = join(work, 'qwen');
   mkdirSync(dir);
-  let t0 = performance.now();
+  const t0 = performance.now();
   await writeRandomModel(dir, shape);
   const writeSeconds = (performance.now() - t0) / 1000;
   const seq = Int32Array.from({ length: T }, (_, i) => (i * 7919 + 11) % shape.vocab);

@@ -5,7 +5,7 @@
  *   node --import tsx bench/llama-cpp-child.ts '<LlamaBenchChildOptions as JSON>'
  */
 import { loadavg } from 'node:os';
-import { loadModel, toggleNativeLog } from '@fugood/llama.node';
+import { loadModel, toggleNativeLog } from '../test/export/llama-node.ts';
 import { peakRssMiB, reply } from './common.ts';
 
 export interface LlamaBenchChildOptions {

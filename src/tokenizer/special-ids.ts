@@ -47,7 +47,7 @@ function remap(value: Json, oldToNew: Int32Array, file: string, path: string, de
 function mapId(id: Json, oldToNew: Int32Array): number {
   if (typeof id !== 'number' || !Number.isInteger(id)) return Number.NaN;
   if (id < 0) return id; // e.g. pad_token_id: -1 means "none" in some configs
-  return id < oldToNew.length ? oldToNew[id] : -1;
+  return id < oldToNew.length ? oldToNew[id]! : -1;
 }
 
 function remapIdValue(v: Json, oldToNew: Int32Array, file: string, where: string): Json {

@@ -232,7 +232,7 @@ export function serializeTokenizerJson(json: JsonObject): string {
   const model = json.model;
   if (!isObject(model) || !isObject(model.vocab)) return JSON.stringify(json, null, 2);
   const vocab = model.vocab as Record<string, number>;
-  const entries = Object.keys(vocab).map((k) => [k, vocab[k]] as const);
+  const entries = Object.entries(vocab);
   entries.sort((a, b) => a[1] - b[1]);
   const placeholder = `\u0000vocab-placeholder-${entries.length}\u0000`;
   const text = JSON.stringify({ ...json, model: { ...model, vocab: placeholder } }, null, 2);

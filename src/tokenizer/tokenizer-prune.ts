@@ -31,7 +31,7 @@ export function pruneTokenizer(tok: TokenizerFile | JsonObject, keptOldIds: Arra
 
   const keep = new Uint8Array(tf.size);
   for (let i = 0; i < keptOldIds.length; i++) {
-    const id = keptOldIds[i];
+    const id = keptOldIds[i]!;
     if (!Number.isInteger(id) || id < 0 || id >= tf.size || tf.idToToken[id] === undefined) {
       throw new CompactError(`${file}: kept id ${id} is not a token of this tokenizer`);
     }
@@ -42,25 +42,29 @@ export function pruneTokenizer(tok: TokenizerFile | JsonObject, keptOldIds: Arra
   let next = 0;
   for (let id = 0; id < tf.size; id++) if (keep[id]) oldToNew[id] = next++;
   const newToOld = new Int32Array(next);
-  for (let id = 0; id < tf.size; id++) if (oldToNew[id] >= 0) newToOld[oldToNew[id]] = id;
+  for (let id = 0; id < tf.size; id++) {
+    const n = oldToNew[id]!;
+    if (n >= 0) newToOld[n] = id;
+  }
 
   // Vocab, in new-id order (the order the file is written in).
   const vocab: Record<string, number> = {};
   let vocabCount = 0;
   for (let n = 0; n < newToOld.length; n++) {
-    const token = tf.idToToken[newToOld[n]]!;
-    if (tf.vocab[token] === newToOld[n]) { vocab[token] = n; vocabCount++; }
+    const old = newToOld[n]!;
+    const token = tf.idToToken[old]!;
+    if (tf.vocab[token] === old) { vocab[token] = n; vocabCount++; }
   }
 
   const keptToken = (s: string): boolean => {
     const id = tf.vocab[s];
-    return id !== undefined && oldToNew[id] >= 0;
+    return id !== undefined && oldToNew[id]! >= 0;
   };
   const model = tf.json.model as JsonObject;
   const rawMerges = model.merges as unknown[] | undefined;
   const merges: unknown[] = [];
   for (let i = 0; i < tf.merges.length; i++) {
-    const [a, b] = tf.merges[i];
+    const [a, b] = tf.merges[i]!;
     if (keptToken(a) && keptToken(b) && keptToken(mergeResult(a, b, tf.continuingSubwordPrefix))) {
       merges.push(rawMerges![i]); // same encoding as the input ("a b" or [a, b])
     }
@@ -71,7 +75,7 @@ export function pruneTokenizer(tok: TokenizerFile | JsonObject, keptOldIds: Arra
   const added: AddedTokenJson[] = [];
   let expectedExtra = vocabCount;
   for (const t of [...tf.addedTokens].sort((x, y) => x.id - y.id)) {
-    const n = oldToNew[t.id];
+    const n = oldToNew[t.id]!;
     if (n < 0 || tf.vocab[t.content] !== undefined) continue;
     if (n !== expectedExtra) {
       throw new CompactError(`${file}: added token ${JSON.stringify(t.content)} (id ${t.id}) is not in model.vocab but is numbered among vocab tokens; cannot renumber it consistently`);
@@ -79,7 +83,7 @@ export function pruneTokenizer(tok: TokenizerFile | JsonObject, keptOldIds: Arra
     expectedExtra++;
   }
   for (const t of tf.addedTokens) {
-    const n = oldToNew[t.id];
+    const n = oldToNew[t.id]!;
     if (n >= 0) added.push(replaceKey(t, 'id', n) as AddedTokenJson);
   }
 
@@ -105,7 +109,7 @@ function replaceKey<T extends JsonObject>(obj: T, key: string, value: unknown): 
 }
 
 function newIdOf(oldId: unknown, token: unknown, tf: TokenizerFile, oldToNew: Int32Array, where: string): number {
-  const n = typeof oldId === 'number' && oldId >= 0 && oldId < oldToNew.length ? oldToNew[oldId] : -1;
+  const n = typeof oldId === 'number' && oldId >= 0 && oldId < oldToNew.length ? oldToNew[oldId]! : -1;
   if (n < 0) {
     throw new CompactError(`${tf.file}: post_processor ${where} refers to token ${JSON.stringify(token)} (id ${String(oldId)}), which is removed`);
   }

@@ -58,12 +58,12 @@ export function mandatoryIds(tok: TokenizerFile): Int32Array {
     if (id !== undefined) ids.add(id);
   }
   if (tok.flavour === 'byte-fallback') {
-    if (tok.unkToken !== null && tok.vocab[tok.unkToken] !== undefined) ids.add(tok.vocab[tok.unkToken]);
+    const unk = tok.unkToken === null ? undefined : tok.vocab[tok.unkToken];
+    if (unk !== undefined) ids.add(unk);
     for (const c of components(tok.json.decoder)) {
       const pattern = c.pattern as { String?: unknown } | undefined;
-      if (c.type === 'Replace' && typeof pattern?.String === 'string' && tok.vocab[pattern.String] !== undefined) {
-        ids.add(tok.vocab[pattern.String]);
-      }
+      const replaced = c.type === 'Replace' && typeof pattern?.String === 'string' ? tok.vocab[pattern.String] : undefined;
+      if (replaced !== undefined) ids.add(replaced);
     }
   }
   return Int32Array.from([...ids].sort((a, b) => a - b));
@@ -141,7 +141,7 @@ export function selectKeptIds(tok: TokenizerFile, policy: VocabPolicy, opts: Sel
 
 function countLookup(counts: Map<number, number> | Uint32Array): (id: number) => number {
   if (counts instanceof Map) return (id) => counts.get(id) ?? 0;
-  return (id) => (id < counts.length ? counts[id] : 0);
+  return (id) => counts[id] ?? 0;
 }
 
 /** result id → [left id, right id] of the lowest-rank merge producing it. */
@@ -166,6 +166,6 @@ export interface TokenCounter {
 /** Token occurrences in `text` (index = token id), the input of the `freq` policy. */
 export function countTokens(tokenizer: TokenCounter, text: string): Uint32Array {
   const counts = new Uint32Array(tokenizer.vocabSize);
-  for (const id of tokenizer.encode(text)) if (id >= 0 && id < counts.length) counts[id]++;
+  for (const id of tokenizer.encode(text)) if (id >= 0 && id < counts.length) counts[id]!++;
   return counts;
 }

@@ -9,7 +9,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { toggleNativeLog } from '@fugood/llama.node';
+import { toggleNativeLog } from './llama-node.ts';
 import { exportGguf } from '../../src/export/gguf-export.ts';
 import { Engine } from '../../src/engine/runner.ts';
 import { loadTokenizer } from '../../src/tokenizer/tokenize.ts';

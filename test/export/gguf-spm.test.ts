@@ -13,7 +13,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toggleNativeLog } from '@fugood/llama.node';
+import { toggleNativeLog } from './llama-node.ts';
 import { exportGguf } from '../../src/export/gguf-export.ts';
 import { Engine } from '../../src/engine/runner.ts';
 import { openCheckpoint } from '../../src/io/safetensors.ts';

@@ -6,9 +6,9 @@
  * (1, 0, 0…). So greedy runs use top_k 1 with every other sampler off, and probability runs use
  * temperature 1 with no truncation (the reported probabilities are then the plain softmax).
  */
-import { loadModel } from '@fugood/llama.node';
+import { loadModel, type LlamaCompletionOptions, type LlamaContext } from './llama-node.ts';
 
-export type LlamaContext = Awaited<ReturnType<typeof loadModel>>;
+export type { LlamaContext };
 
 export const GREEDY = {
   temperature: 0, top_k: 1, top_p: 1, min_p: 0, typical_p: 1, xtc_probability: 0, dry_multiplier: 0, penalty_repeat: 1, ignore_eos: true,
@@ -65,4 +65,4 @@ export class Gguf {
   }
 }
 
-type CompletionOptions = Parameters<LlamaContext['completion']>[0];
+type CompletionOptions = LlamaCompletionOptions;

@@ -22,12 +22,6 @@ export function runs(n: number): number {
   return Math.max(1, Math.round(n * scale));
 }
 
-/**
- * One parser call must finish well within this. Generous for a 2-core CI machine shared with
- * other jobs; a parser that is quadratic (or worse) on hostile input blows through it.
- */
-export const MAX_MS_PER_INPUT = 2000;
-
 /** Outcome counts, printed as test diagnostics so docs/reliability.md can quote them. */
 export class Tally {
   ok = 0;
@@ -57,7 +51,6 @@ export function assertOneLine(e: CompactError, input: string): void {
  * one-line CompactError; any other exception fails the property with the input named.
  */
 export async function parseOrRefuse<T>(tally: Tally, input: string, fn: () => T | Promise<T>): Promise<T | null> {
-  const t0 = performance.now();
   try {
     const value = await fn();
     tally.ok++;
@@ -70,9 +63,6 @@ export async function parseOrRefuse<T>(tally: Tally, input: string, fn: () => T 
     assertOneLine(e, input);
     tally.refuse(e);
     return null;
-  } finally {
-    const ms = performance.now() - t0;
-    assert.ok(ms < MAX_MS_PER_INPUT, `${input}: took ${ms.toFixed(0)} ms (hang or super-linear parse?)`);
   }
 }
 

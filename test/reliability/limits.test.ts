@@ -18,17 +18,29 @@ import { shared } from '../helpers/paths.ts';
 import { smallGpt2Tokenizer } from './real-files.ts';
 import { assertOneLine } from './fuzz-helpers.ts';
 
-/** `fn` fails with a one-line CompactError matching `re`, within `ms`. */
-async function refused(fn: () => unknown, re: RegExp, ms = 2000): Promise<void> {
-  const t0 = performance.now();
+/** Peak resident memory of this process so far, in bytes (monotonic: it never goes down). */
+const peakRss = (): number => process.resourceUsage().maxRSS * 1024;
+
+/**
+ * `fn` fails with a one-line CompactError matching `re`. With `maxGrowth`, the process's peak RSS
+ * may grow by at most that many bytes during the call: a refusal that read or allocated what a
+ * file claims (100 MB here) would show. A bound on work, not on time: time belongs in bench/.
+ */
+async function refused(fn: () => unknown, re: RegExp, maxGrowth?: number): Promise<void> {
+  const before = peakRss();
   await assert.rejects(async () => fn(), (e: unknown) => {
     assert.ok(e instanceof CompactError, `expected CompactError, got ${(e as Error)?.stack ?? e}`);
     assertOneLine(e, re.source);
     assert.match(e.message, re);
     return true;
   });
-  assert.ok(performance.now() - t0 < ms, `refusal took ${(performance.now() - t0).toFixed(0)} ms`);
+  if (maxGrowth !== undefined) {
+    const growth = peakRss() - before;
+    assert.ok(growth <= maxGrowth, `peak RSS grew by ${(growth / 2 ** 20).toFixed(1)} MiB while refusing (bound ${(maxGrowth / 2 ** 20).toFixed(0)} MiB)`);
+  }
 }
+
+const CLAIM_BOUND = 32 * 2 ** 20; // far below the 100 MB the hostile files claim
 
 function safetensors(dir: string, header: string | object, dataLen = 0, declared?: bigint): string {
   mkdirSync(dir, { recursive: true });
@@ -53,7 +65,7 @@ test(`safetensors header over ${MAX_HEADER_BYTES} bytes is refused without readi
   writeSync(fd, prefix);
   closeSync(fd);
   truncateSync(file, MAX_HEADER_BYTES + 64); // the claimed header fits in the file: only the bound refuses it
-  await refused(() => openCheckpoint(dir), /model\.safetensors: header length 100000001 is over the 100000000-byte bound/, 500);
+  await refused(() => openCheckpoint(dir), /model\.safetensors: header length 100000001 is over the 100000000-byte bound/, CLAIM_BOUND);
 });
 
 test('safetensors index over 100 MB is refused without reading it', async () => {
@@ -61,7 +73,7 @@ test('safetensors index over 100 MB is refused without reading it', async () => 
   mkdirSync(dir);
   writeFileSync(path.join(dir, INDEX_FILE), '{"weight_map":{}}');
   truncateSync(path.join(dir, INDEX_FILE), 100_000_001);
-  await refused(() => openCheckpoint(dir), /model\.safetensors\.index\.json: 100000001 bytes is too large for an index/, 500);
+  await refused(() => openCheckpoint(dir), /model\.safetensors\.index\.json: 100000001 bytes is too large for an index/, CLAIM_BOUND);
 });
 
 test('shapes whose byte size overflows 2^53 and 2^64 are refused with the exact size', async () => {
@@ -82,14 +94,17 @@ test('shapes whose byte size overflows 2^53 and 2^64 are refused with the exact 
   await ok.close();
 });
 
-test('a header with 50,000 tensors parses in bounded time (no per-tensor quadratic work)', async () => {
+// Its speed (no per-tensor quadratic work) is a bench's business; here: it parses, every tensor is there.
+test('a header with 50,000 tensors parses', async () => {
   const header: Record<string, unknown> = {};
   for (let i = 0; i < 50_000; i++) header[`t${i}`] = { dtype: 'U8', shape: [2], data_offsets: [2 * i, 2 * i + 2] };
-  const t0 = performance.now();
   const ckpt = await openCheckpoint(safetensors(fresh(), header, 100_000));
   assert.equal(ckpt.names().length, 50_000);
+  const first = ckpt.info('t0');
+  const last = ckpt.info('t49999');
+  assert.equal(last.byteLength, 2);
+  assert.equal(last.offset - first.offset, 2 * 49_999);
   await ckpt.close();
-  assert.ok(performance.now() - t0 < 5000);
 });
 
 test('JSON nesting bounds: safetensors header and index 64, config.json 256, tokenizer.json 64', async () => {

@@ -48,7 +48,7 @@ test('task files: structure-level damage to one item of each format', async (t) 
   const samples = specs.map(sample);
   for (let i = 0; i < specs.length; i++) checkItems(specs[i]!.parse(samples[i]!, specs[i]!.files[0]!));
   const tally = new Tally();
-  const jsonSpecs = specs.map((s, i) => i).filter((i) => !specs[i]!.files[0]!.endsWith('.bz2'));
+  const jsonSpecs = specs.map((_, i) => i).filter((i) => !specs[i]!.files[0]!.endsWith('.bz2'));
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...jsonSpecs), fc.nat(), treeOps(), async (si, n, ops) => {
       const spec = specs[si]!;

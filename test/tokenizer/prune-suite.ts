@@ -48,7 +48,7 @@ export function realPruneSuite(name: RealName): void {
 
         // Kept tokens keep their strings under their new ids, in Rust's view too.
         for (let n = 0; n < pruned.newToOld.length; n++) {
-          const s = tf.idToToken[pruned.newToOld[n]]!;
+          const s = tf.idToToken[pruned.newToOld[n]!]!;
           if (rust.idToToken(n) !== s) assert.fail(`new id ${n}: Rust says ${JSON.stringify(rust.idToToken(n))}, expected ${JSON.stringify(s)}`);
         }
         // Specials (all added tokens) keep their strings and get the new ids.
@@ -75,7 +75,7 @@ export function realPruneSuite(name: RealName): void {
         const jsMulti = js.encode(MULTI_SCRIPT);
         assert.ok(sameIds(jsMulti, multi), `JS and Rust differ on the multi-script sample at ${firstDiff(jsMulti, multi)}`);
         assert.equal(js.decode(jsMulti), MULTI_SCRIPT);
-        if (js.bosId !== null) assert.equal(js.idToToken(js.bosId), tf.idToToken[pruned.newToOld[js.bosId]]);
+        if (js.bosId !== null) assert.equal(js.idToToken(js.bosId), tf.idToToken[pruned.newToOld[js.bosId]!]);
       });
     }
 
@@ -83,7 +83,7 @@ export function realPruneSuite(name: RealName): void {
       const c = RATIOS.map((r) => counts.get(r));
       t.diagnostic(`WikiText tokens at 50/25/5%: ${c.join(' / ')}`);
       assert.ok(c.every((x) => x !== undefined), 'earlier tests failed');
-      const [half, quarter, twentieth] = c as number[];
+      const [half, quarter, twentieth] = c as [number, number, number];
       assert.ok(half <= quarter && quarter <= twentieth);
       assert.ok(half < twentieth);
     });

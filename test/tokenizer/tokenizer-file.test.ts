@@ -71,7 +71,7 @@ test('flavours and merge encodings of real files are detected', () => {
   assert.equal(gpt2.size, 50257);
   // The 256 byte characters are GPT-2's ids 0..255.
   const alphabet = byteLevelAlphabet();
-  assert.deepEqual(alphabet.map((c) => gpt2.vocab[c]).sort((a, b) => a - b), Array.from({ length: 256 }, (_, i) => i));
+  assert.deepEqual(alphabet.map((c) => gpt2.vocab[c]).sort((a, b) => a! - b!), Array.from({ length: 256 }, (_, i) => i));
   const mistral = parseTokenizerJson(realJsonText('mistral'), 'mistral.json');
   assert.equal(mistral.flavour, 'byte-fallback');
   assert.equal(mistral.unkToken, '<unk>');
@@ -108,8 +108,8 @@ test('pruning keeps the merge encoding and splits "a b" on the single space', ()
   const asPair = pruneTokenizer(mk([['▁', 'a'], ['a', 'b'], ['▁a', 'b']]), kept);
   assert.deepEqual((asPair.json.model as { merges: unknown[] }).merges, [['▁', 'a'], ['▁a', 'b']]);
   // Renumbered densely: "▁ab" moves down by one; the Rust loader accepts the file.
-  assert.equal(asPair.oldToNew[vocab['▁ab']], vocab['▁ab'] - 1);
-  assert.equal(asPair.oldToNew[vocab['ab']], -1);
+  assert.equal(asPair.oldToNew[vocab['▁ab']!], vocab['▁ab']! - 1);
+  assert.equal(asPair.oldToNew[vocab['ab']!], -1);
   const rust = RustTokenizer.fromString(serializeTokenizerJson(asPair.json));
   assert.equal(rust.getVocabSize(true), kept.length);
 });

@@ -25,7 +25,7 @@ test('mandatory sets: added tokens + byte alphabet (+ unk and "▁" for byte fal
   assert.deepEqual(new Set(byteLevelAlphabet().map((c) => gpt2.vocab[c])), new Set(m.slice(0, 256)));
   const mm = new Set(mandatoryIds(mistral));
   assert.equal(mm.size, 3 + 256 + 1); // <unk> <s> </s>, <0x00>…<0xFF>, "▁" (id 28705)
-  assert.ok(mm.has(mistral.vocab['<0xFF>']) && mm.has(28705) && mm.has(0));
+  assert.ok(mm.has(mistral.vocab['<0xFF>']!) && mm.has(28705) && mm.has(0));
 });
 
 test('V′ below the mandatory minimum is an error stating the minimum', () => {
@@ -55,9 +55,9 @@ test('id policy on SentencePiece BPE pulls in the characters its merges need', (
   // "▁the" without "t", "h", "e". With the merge closure every kept merged token is derivable.
   const kept = new Set(selectKeptIds(mistral, { policy: 'id', vocabSize: 8000 }));
   assert.equal(kept.size, 8000);
-  for (const c of ['t', 'h', 'e', '▁t', 'he', '▁the']) assert.ok(kept.has(mistral.vocab[c]), c);
+  for (const c of ['t', 'h', 'e', '▁t', 'he', '▁the']) assert.ok(kept.has(mistral.vocab[c]!), c);
   const plain = new Set(selectKeptIds(mistral, { policy: 'id', vocabSize: 8000, mergeClosure: false }));
-  assert.ok(!plain.has(mistral.vocab.e));
+  assert.ok(!plain.has(mistral.vocab.e!));
 });
 
 test('freq policy: the most frequent tokens win, ties by lower id; mandatory always kept', () => {
@@ -68,7 +68,7 @@ test('freq policy: the most frequent tokens win, ties by lower id; mandatory alw
   for (const id of mandatoryIds(gpt2)) assert.ok(set.has(id));
   // Exactly the top (budget − 257) non-mandatory ids by (count desc, id asc).
   const mand = new Set(mandatoryIds(gpt2));
-  const order = [...Array(gpt2.size).keys()].filter((id) => !mand.has(id)).sort((a, b) => counts[b] - counts[a] || a - b);
+  const order = [...Array(gpt2.size).keys()].filter((id) => !mand.has(id)).sort((a, b) => counts[b]! - counts[a]! || a - b);
   assert.deepEqual([...plain].filter((id) => !mand.has(id)), order.slice(0, budget - 257).sort((a, b) => a - b));
   // Map counts behave like array counts.
   const asMap = new Map([...counts.entries()].filter(([, c]) => c > 0));
@@ -81,12 +81,12 @@ test('freq policy with merge closure: every kept token is derivable from kept pi
   const set = new Set(kept);
   // The most frequent token is kept, and so is each token's first derivation.
   let top = 0;
-  for (let i = 1; i < counts.length; i++) if (counts[i] > counts[top]) top = i;
+  for (let i = 1; i < counts.length; i++) if (counts[i]! > counts[top]!) top = i;
   assert.ok(set.has(top));
   const derivable = new Set(mandatoryIds(gpt2));
   for (const [a, b] of gpt2.merges) {
-    const r = gpt2.vocab[mergeResult(a, b, '')];
-    if (set.has(r) && derivable.has(gpt2.vocab[a]) && derivable.has(gpt2.vocab[b])) derivable.add(r);
+    const r = gpt2.vocab[mergeResult(a, b, '')]!;
+    if (set.has(r) && derivable.has(gpt2.vocab[a]!) && derivable.has(gpt2.vocab[b]!)) derivable.add(r);
   }
   assert.equal(derivable.size, kept.length, 'all kept tokens reachable through kept merges');
 });
