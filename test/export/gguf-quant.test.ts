@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { toggleNativeLog } from '@fugood/llama.node';
+import { toggleNativeLog } from './llama-node.ts';
 import { exportGguf } from '../../src/export/gguf-export.ts';
 import { QUANT_FILE_TYPES, type GgmlTypeName, type QuantFileType } from '../../src/export/gguf-quant/ggml-types.ts';
 import { quantizeRows } from '../../src/export/gguf-quant/quantize-rows.ts';
