@@ -14,10 +14,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { toggleNativeLog } from './llama-node.ts';
 import { exportGguf } from '../../src/export/gguf-export.ts';
+import { main } from '../../src/cli/main.ts';
+import type { GgufPlanReport } from '../../src/cli/gguf-plan.ts';
 import { QUANT_FILE_TYPES, type GgmlTypeName, type QuantFileType } from '../../src/export/gguf-quant/ggml-types.ts';
 import { quantizeRows } from '../../src/export/gguf-quant/quantize-rows.ts';
 import { planQuantization, summarizePlan } from '../../src/export/gguf-quant/quant-plan.ts';
@@ -92,6 +94,7 @@ test('every block type is byte-identical to ggml-quants.c on adversarial rows', 
 /** Exports `model` as F32 and as every quantized type; checks each tensor against the C reference (and llama_model_quantize when built). */
 async function checkModel(label: string, model: string): Promise<void> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const f32Path = join(work, `${label}-F32.gguf`);
   await exportGguf(model, f32Path, { dtype: 'F32' });
   const f32 = new GgufFile(f32Path);
@@ -147,6 +150,8 @@ async function checkModel(label: string, model: string): Promise<void> {
     f32.close();
   }
   seconds[label] = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  seconds[`${label} cpu`] = (cpu.user + cpu.system) / 1e6;
   if (!llamaQuantize) console.log(`${label}: compared with ggml-quants.c only (${LLAMA_QUANTIZE} not built; bash bench/native/build.sh builds it)`);
 }
 
@@ -216,4 +221,52 @@ test('llama.cpp loads every quantized type we write of wiki-28m and generates', 
     assert.ok(top.some((t) => t.text === reference[0]!.text), `${ftype}: F32's top token ${JSON.stringify(reference[0]!.text)} not in ${JSON.stringify(top.map((t) => t.text))}`);
     console.log(`${ftype}: ${JSON.stringify(text)}; top-1 ${JSON.stringify(top[0]!.text)} p=${top[0]!.prob.toFixed(3)} (F32 ${JSON.stringify(reference[0]!.text)} p=${reference[0]!.prob.toFixed(3)})`);
   }
+});
+
+test('inspect --gguf-plan: the plan is the file the export writes (same size, same types), and writes nothing', async () => {
+  const dir = fixtureWithTokenizer('llama-untied');
+  const before = readdirSync(dir).sort();
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (s: string) => void lines.push(s);
+  try {
+    assert.equal(await main(['inspect', dir, '--gguf-plan', 'q4_k_m', '--json']), 0);
+  } finally {
+    console.log = log;
+  }
+  const plan = (JSON.parse(lines.join('\n')) as { gguf_plan: GgufPlanReport }).gguf_plan;
+  assert.deepEqual(readdirSync(dir).sort(), before);
+  const path = join(makeTmpDir('gguf-plan'), 'm.gguf');
+  await exportGguf(dir, path, { quant: 'Q4_K_M' });
+  assert.equal(plan.file_bytes, statSync(path).size);
+  const g = new GgufFile(path);
+  try {
+    for (const t of plan.tensors) assert.equal(g.tensors.get(t.name)!.type, t.type, t.name);
+  } finally {
+    g.close();
+  }
+  // Rows of 64 (hidden) fall back from the K-quants; rows of 176 (ffn_down) are not a multiple of 32: F16.
+  assert.ok(plan.summary.fallbacks.some((f) => f.name === 'blk.0.ffn_down.weight' && f.type === 'F16'));
+  assert.equal(plan.tensors.find((t) => t.name === 'output.weight')!.type, 'Q8_0');
+  assert.ok(plan.summary.bitsPerWeight > 4 && plan.summary.bitsPerWeight < 32);
+});
+
+test('bad quantized types are refused before any work, naming the flag', async () => {
+  const dir = fixtureWithTokenizer('llama3');
+  const out = makeTmpDir('bad-quant');
+  const refused = async (argv: string[], pattern: RegExp): Promise<void> => {
+    const errors: string[] = [];
+    const error = console.error;
+    console.error = (s: string) => void errors.push(s);
+    try {
+      assert.equal(await main(argv), 1);
+    } finally {
+      console.error = error;
+    }
+    assert.match(errors.join('\n'), pattern);
+  };
+  await refused(['export', dir, '--format', 'gguf', '--out', join(out, 'm.gguf'), '--dtype', 'q3_k_m'], /--dtype must be one of f32, f16, bf16, q4_0, q8_0, q4_k_m, q5_k_m, q6_k; got q3_k_m/);
+  await refused(['prune', dir, '--out', join(out, 'p'), '--vocab', '900', '--ffn', '128', '--export', 'gguf:q2_k'], /--export gguf:TYPE must be one of/);
+  await refused(['inspect', dir, '--gguf-plan', 'f16'], /--gguf-plan takes a quantized type/);
+  assert.deepEqual(readdirSync(out), []);
 });
