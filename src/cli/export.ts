@@ -82,6 +82,12 @@ export function formatExportReport(r: GgufExportReport | OnnxExportReport): stri
 export function formatQuantSummary(q: QuantPlanSummary): string {
   const types = Object.entries(q.types).map(([t, n]) => `${n} × ${t}`).join(', ');
   const lines = [`  ${q.fileType}: ${types}; ${q.bitsPerWeight.toFixed(2)} bits per weight (${fmtBytes(q.bytes)} of tensor data)`];
-  for (const f of q.fallbacks) lines.push(`  fallback: ${f.name} ${f.wanted} → ${f.type} (${f.why})`);
+  // Layers repeat the same fallback: one line per kind (wanted → type, reason) with its count.
+  const kinds = new Map<string, number>();
+  for (const f of q.fallbacks) {
+    const k = `${f.wanted} → ${f.type} (${f.why})`;
+    kinds.set(k, (kinds.get(k) ?? 0) + 1);
+  }
+  for (const [k, n] of kinds) lines.push(`  fallback: ${n} tensor${n === 1 ? '' : 's'} ${k}`);
   return lines.join('\n');
 }
