@@ -194,7 +194,7 @@ test('--ffn-multiple: solved I′ lands on a multiple, V′ absorbs the differen
   await assert.rejects(pruneModel({ model: dir, out: join(makeTmpDir('ffn-multiple-bad'), 'out'), ratio: 0.3, ffnMultiple: 0, calib: CALIB(), quiet: true }), /--ffn-multiple must be an integer/);
 });
 
-test('default --ffn-multiple: 256, or the largest of 128/64/32 leaving 8 widths, 1 below 256; --ratio solves to it and R holds', async () => {
+test('default --ffn-multiple: 256, or the largest of 128/64/32 leaving 8 widths, 1 below 256; --ratio solves I′ to it, --ffn-multiple 1 keeps the exact I′', async () => {
   assert.deepEqual([14336, 4864, 2048, 1280, 1024, 511, 300, 255, 176].map(defaultFfnMultiple), [256, 256, 256, 128, 128, 32, 32, 1, 1]);
   const model = shared('models/wiki-28m');
   const { spec } = readModelConfig(model);
