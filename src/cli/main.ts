@@ -6,6 +6,11 @@ import { evalCommand } from './eval.ts';
 import { exportCommand, ggufTypeOption } from './export.ts';
 import { formatGgufPlan, ggufPlan } from './gguf-plan.ts';
 import { experimentsCommand } from './experiments.ts';
+import { generateCommand } from './generate.ts';
+import { compareCommand } from './compare.ts';
+import { clearProgressLine } from '../report/progress.ts';
+import { HUB_FLAGS, HUB_USAGE, modelArg } from './hub-flags.ts';
+import { pushCommand } from './push.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
@@ -14,9 +19,13 @@ usage:
   compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
   compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16|q8_0|q4_0|q6_k|q4_k_m|q5_k_m] [--external-data] [--force]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I'] [--gguf-plan q4_k_m]
+  compact compare <model-dir> <model-dir> [...] [--text FILE] [--tasks LIST] [--json]
+  compact generate <model-dir> --prompt "TEXT" [--max-new-tokens N] [--temperature T --top-p P --seed S]
+  compact push <dir-or-file> --push-to-hub org/name [--private]
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help
 
+<model-dir> may be a Hugging Face id: org/name, org/name@revision (downloaded into the HF cache).
 Run \`compact <command> --help\` for a command's flags.`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -26,25 +35,31 @@ const commands: Record<string, Command> = {
   eval: evalCommand,
   export: exportCommand,
   experiments: experimentsCommand,
+  generate: generateCommand,
+  compare: compareCommand,
+  push: pushCommand,
   async inspect(argv) {
-    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', 'gguf-plan': 'string', help: 'boolean' }, 'inspect');
+    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', 'gguf-plan': 'string', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
       console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\'] [--gguf-plan TYPE]\n\n' +
         'Family, dimensions, dtype and the parameter breakdown (vocab 2VD or VD tied, FFN 3LDI, attention, norms),\n' +
         'cross-checked against the tensors on disk. --vocab/--ffn print the counts after such a pruning.\n' +
         '--gguf-plan q8_0|q4_0|q6_k|q4_k_m|q5_k_m: each tensor\'s type in that quantized GGUF export (llama.cpp\'s\n' +
-        'rules), the row-length fallbacks, bytes and bits per weight; writes nothing.');
+        'rules), the row-length fallbacks, bytes and bits per weight; writes nothing.\n' + HUB_USAGE);
       return a.positional.length === 1 || bool(a, 'help') ? 0 : 2;
     }
     const planType = str(a, 'gguf-plan');
     if (planType !== undefined) ggufTypeOption(planType, '--gguf-plan');
-    const r = await inspectModel(a.positional[0]!, { vocab: num(a, 'vocab'), ffn: num(a, 'ffn') });
-    const plan = planType !== undefined ? await ggufPlan(a.positional[0]!, planType) : null;
+    const dir = (await modelArg(a.positional[0]!, a)).dir;
+    const r = await inspectModel(dir, { vocab: num(a, 'vocab'), ffn: num(a, 'ffn') });
+    const plan = planType !== undefined ? await ggufPlan(dir, planType) : null;
     if (bool(a, 'json')) console.log(JSON.stringify(plan ? { ...r, gguf_plan: plan } : r, null, 2));
     else console.log(formatInspect(r) + (plan ? `\n\n${formatGgufPlan(plan)}` : ''));
     return 0;
   },
 };
+
+export { clearProgressLine };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -60,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await run(rest);
   } catch (e) {
+    clearProgressLine();
     if (e instanceof CompactError) {
       console.error(`error: ${e.message}`);
       return 1;

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { parseMaxShardSize } from '../io/safetensors-writer.ts';
 import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP, DEFAULT_SEED, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
@@ -7,6 +7,9 @@ import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport, ggufTypeOption } from './export.ts';
+import { recordWrittenFiles } from '../report/file-manifest.ts';
+import { shellCommand, withoutFlags } from './shell-words.ts';
+import { HUB_FLAGS, HUB_USAGE, hubOptions, push, pushTarget, PUSH_FLAGS, PUSH_USAGE } from './hub-flags.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
@@ -46,8 +49,12 @@ engine and output:
   --export gguf[:TYPE]    also write <out>/model.gguf for llama.cpp after pruning (see compact export);
                           TYPE as export's --dtype, e.g. gguf:q4_k_m
   --export-path FILE      where that GGUF goes instead
+  --eval-text FILE        score the dense and the pruned model on FILE (bits per byte), into the report
+                          and the model card
   --force                 replace an existing --out
-  --json                  print the report as JSON      --quiet  no progress on stderr`;
+  --json                  print the report as JSON      --quiet  no progress on stderr
+${HUB_USAGE}
+${PUSH_USAGE}`;
 
 const DTYPES: Record<string, PruneOptions['outputDtype']> = { f32: 'F32', float32: 'F32', f16: 'F16', float16: 'F16', bf16: 'BF16', bfloat16: 'BF16' };
 
@@ -58,7 +65,8 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'number', 'planner-step': 'number', 'ffn-multiple': 'number', holdout: 'number', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
       'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'number',
       'seq-len': 'number', 'allow-short-calib': 'boolean', device: 'string', threads: 'number', 'output-dtype': 'string',
-      'max-shard-size': 'string', export: 'string', 'export-path': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
+      'max-shard-size': 'string', export: 'string', 'export-path': 'string', 'eval-text': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
+      ...HUB_FLAGS, ...PUSH_FLAGS,
     },
     'prune',
   );
@@ -79,8 +87,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   if (exportFormat !== undefined && exportKind !== 'gguf') throw new CompactError(`--export must be gguf or gguf:TYPE, got ${exportFormat} (for ONNX run compact export --format onnx)`);
   const exportOpts = exportType !== undefined ? ggufTypeOption(exportType, '--export gguf:TYPE') : {};
   if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new CompactError('--export-path needs --export gguf');
+  const pushRepo = await pushTarget(a);
   const report = await pruneModel({
     model: a.positional[0]!,
+    hub: hubOptions(a),
     out: str(a, 'out')!,
     force: bool(a, 'force'),
     method: str(a, 'method') as PruneOptions['method'],
@@ -105,10 +115,17 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     outputDtype: dt ? DTYPES[dt.toLowerCase()] : undefined,
     maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
     quiet: bool(a, 'quiet'),
+    evalText: str(a, 'eval-text'),
+    // The card shows how to rebuild the folder: flags that cannot change a byte of it are left out
+    // (the exact command line is in the report's run figures).
+    command: shellCommand(['compact', 'prune', ...withoutFlags(argv, ['threads', 'push-to-hub'], ['quiet', 'json', 'force', 'private'])]),
+    commandLine: shellCommand(['compact', 'prune', ...argv]),
   });
   const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf'), exportOpts) : null;
-  if (bool(a, 'json')) console.log(JSON.stringify(exported ? { ...report, export: exported } : report, null, 2));
-  else console.log(formatPruneReport(report) + (exported ? `\n${formatExportReport(exported)}` : ''));
+  if (exported) report.files = await recordWrittenFiles(report.output, [exported.output]);
+  const pushed = pushRepo ? await push(report.output, pushRepo, a, `compact prune of ${report.hub ? `${report.hub.repo}@${report.hub.commit}` : basename(resolve(report.input))}`) : null;
+  if (bool(a, 'json')) console.log(JSON.stringify({ ...report, ...(exported ? { export: exported } : {}), ...(pushed ? { push: pushed } : {}) }, null, 2));
+  else console.log(formatPruneReport(report) + (exported ? `\n${formatExportReport(exported)}` : '') + (pushed ? `\npushed to ${pushed.repo}: ${pushed.url}` : ''));
   return 0;
 }
 
@@ -116,7 +133,7 @@ export function formatPruneReport(r: PruneReport): string {
   const b = r.params.before;
   const f = r.params.after;
   return [
-    `pruned ${r.input} → ${r.output} (${r.family})`,
+    `pruned ${r.input}${r.hub ? ` (commit ${r.hub.commit})` : ''} → ${r.output} (${r.family})`,
     `  vocabulary ${fmtInt(r.vocab.embedding_rows_before)} rows → ${fmtInt(r.vocab.kept)} (${r.vocab.policy} policy; tokenizer had ${fmtInt(r.vocab.tokenizer_size_before)})`,
     `  ffn ${fmtInt(r.ffn.intermediate_before)} → ${fmtInt(r.ffn.intermediate_after)} channels per layer${r.ffn.criterion ? ` (${r.ffn.criterion})` : ''}`,
     ...(r.layers ? [`  layers ${r.layers.before} → ${r.layers.after} (shortgpt: dropped ${r.layers.dropped.join(', ')}; block influence ${r.layers.block_influence.map((b) => b.toFixed(4)).join(', ')})`] : []),
@@ -133,8 +150,10 @@ export function formatPruneReport(r: PruneReport): string {
         ['total', fmtInt(b.total_params), fmtInt(f.total_params)],
       ],
     ),
+    ...(r.quality ? [`  bits/byte on ${r.quality.text}: dense ${r.quality.dense.bpb.toFixed(4)} → pruned ${r.quality.pruned.bpb.toFixed(4)}`] : []),
     '',
     `  ${fmtPct(r.params.reduction)} fewer parameters; took ${fmtDuration(r.run.wall_seconds)}, peak RSS ${fmtBytes(r.run.peak_rss_bytes)}`,
+    `  model card: ${join(r.output, 'README.md')}${r.files.some((f) => f.path.endsWith('.svg')) ? ` (plots: ${r.files.filter((f) => f.path.endsWith('.svg')).map((f) => f.path).join(', ')})` : ''}`,
     r.dropped_files.length ? `  dropped stale files: ${r.dropped_files.join(', ')}` : '',
   ].filter((l, i, all) => l !== '' || i < all.length - 1).join('\n');
 }

@@ -14,6 +14,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { evaluateText } from '../eval/text-eval.ts';
 import type { EngineOptions } from '../engine/runner.ts';
+import { elapsedEta } from '../report/progress.ts';
 import type { Split } from './budget.ts';
 
 export interface PlannerCandidate {
@@ -59,19 +60,26 @@ export async function scoreSplits(
   let chosen = -1;
   let bytes = 0;
   await mkdir(workDir, { recursive: true });
+  // The ETA counts candidates that are built: a skipped one costs nothing.
+  const N = splits.length;
+  const toBuild = splits.filter((s) => !s.infeasible).length;
+  let built = 0;
+  const start = Date.now();
+  const head = (k: number, s: Split) => `planner: candidate ${k} of ${N} (vocab share ${pct(s.share!)})`;
   try {
     for (const s of splits) {
       const c: PlannerCandidate = { share: s.share!, vocab: s.vocab, ffn: s.ffn, ratio: null, bpb: null, skipped: s.infeasible, seconds: 0 };
       candidates.push(c);
+      const k = candidates.length;
       if (s.infeasible) {
-        say(`planner: vocab share ${pct(s.share!)}: skipped (${s.infeasible})`);
+        say(`${head(k, s)}: skipped (${s.infeasible})`);
         continue;
       }
       const t0 = performance.now();
       const dir = join(workDir, `candidate-${candidates.length - 1}`);
-      const built = await build(s, dir);
-      c.vocab = built.vocab;
-      c.ratio = built.ratio;
+      const made = await build(s, dir);
+      c.vocab = made.vocab;
+      c.ratio = made.ratio;
       const r = await evaluateText(dir, heldoutText, { ...evalOpts, seqLen: evalOpts.seqLen });
       c.bpb = r.bpb;
       bytes = r.bytes;
@@ -79,7 +87,8 @@ export async function scoreSplits(
       await onCandidate?.(dir, c);
       await rm(dir, { recursive: true, force: true });
       if (chosen < 0 || c.bpb < candidates[chosen]!.bpb!) chosen = candidates.length - 1;
-      say(`planner: vocab share ${pct(s.share!)}: V′ ${c.vocab}, I′ ${c.ffn}, reduction ${pct(c.ratio)}, held-out ${c.bpb.toFixed(4)} bits/byte`);
+      built++;
+      say(`${head(k, s)}: V′ ${c.vocab}, I′ ${c.ffn}, reduction ${pct(c.ratio)}, held-out ${c.bpb.toFixed(4)} bits/byte; ${elapsedEta(built, toBuild, start)}`);
     }
   } finally {
     await rm(workDir, { recursive: true, force: true });
