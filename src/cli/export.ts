@@ -1,5 +1,5 @@
 import { CompactError } from '../errors.ts';
-import { exportGguf, GGUF_SUPPORT, type GgufExportReport } from '../export/gguf-export.ts';
+import { exportGguf, GGUF_SUPPORT_TEXT, type GgufExportReport } from '../export/gguf-export.ts';
 import type { QuantPlanSummary } from '../export/gguf-quant/quant-plan.ts';
 import { exportOnnx, ONNX_SUPPORT, type OnnxExportReport } from '../export/onnx-export.ts';
 import { fmtBytes } from '../report/format.ts';
@@ -11,8 +11,8 @@ export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onn
                       [--external-data[=false]]
                       [--force] [--json]
 
-  --format gguf   one .gguf file for llama.cpp (--out names the file). Architectures: llama
-                  (${GGUF_SUPPORT.llama}), qwen2, qwen3, gemma3. --dtype sets the type of 2-D tensors
+  --format gguf   one .gguf file for llama.cpp (--out names the file). Architectures:
+                  ${GGUF_SUPPORT_TEXT}. --dtype sets the type of 2-D tensors
                   (default: the checkpoint's; norms and biases stay F32). q8_0, q4_0, q6_k, q4_k_m, q5_k_m
                   quantize from the f32 weights exactly as llama.cpp's llama-quantize does (same per-tensor
                   types, same bytes). Replaces an existing file.

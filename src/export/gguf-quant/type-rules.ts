@@ -7,7 +7,7 @@
  *   quantized; everything else keeps its type (F32 here);
  * - `output.weight`, and `token_embd.weight` when the model is tied (no `output.weight`): Q8_0 if
  *   the row length is not a multiple of the base type's block, else Q6_K (Q8_0 files keep Q8_0);
- * - Q4_K_M / Q5_K_M: `attn_v` and `ffn_down` of the layers use_more_bits picks (the first and last
+ * - Q4_K_M / Q5_K_M: `attn_v` (and fused `attn_qkv`) and `ffn_down` of the layers use_more_bits picks (the first and last
  *   eighth, and every third in between) are Q6_K; in 70B-type models (80 layers, grouped KV heads)
  *   the other `attn_v` are Q5_K instead of Q4_K;
  * - then tensor_type_fallback: a row length that is not a multiple of the type's block falls back
@@ -68,7 +68,8 @@ export function tensorType(t: TensorTypeQuery, ftype: QuantFileType, model: Mode
   if (output) {
     if (cols % GGML_TYPES[base].blockSize !== 0) type = 'Q8_0';
     else if (base !== 'Q8_0') type = 'Q6_K';
-  } else if (t.name.includes('attn_v.weight')) {
+  } else if (t.name.includes('attn_v.weight') || t.name.includes('attn_qkv.weight') || t.name.includes('attn_kv_b.weight')) {
+    // category_is_attn_v: fused qkv (Phi-3) and kv_b count as attn_v, in the same per-layer order.
     if ((ftype === 'Q4_K_M' || ftype === 'Q5_K_M') && useMoreBits(layerOf(t.name), model.layers)) type = 'Q6_K';
     if (model.is70B && type === 'Q4_K') type = 'Q5_K';
   } else if (t.name.includes('ffn_down')) {
