@@ -7,7 +7,9 @@ import { exportGguf } from '../export/gguf-export.ts';
 import type { QuantPlanEntry, QuantPlanSummary } from '../export/gguf-quant/quant-plan.ts';
 import { fmtBytes, table } from '../report/format.ts';
 import { ggufTypeOption } from './export.ts';
-import { CompactError } from '../errors.ts';
+
+export { ggufTypeOption };
+import { UsageError } from '../errors.ts';
 
 export interface GgufPlanReport {
   file_type: string;
@@ -19,7 +21,7 @@ export interface GgufPlanReport {
 
 export async function ggufPlan(modelDir: string, type: string): Promise<GgufPlanReport> {
   const opt = ggufTypeOption(type, '--gguf-plan');
-  if (!opt.quant) throw new CompactError(`--gguf-plan takes a quantized type (q8_0, q4_0, q6_k, q4_k_m, q5_k_m), got ${type}`);
+  if (!opt.quant) throw new UsageError(`--gguf-plan takes a quantized type (q8_0, q4_0, q6_k, q4_k_m, q5_k_m), got ${type}`);
   const r = await exportGguf(modelDir, '', { quant: opt.quant, dryRun: true });
   return { file_type: opt.quant, file_bytes: r.bytes, summary: r.quantization!, tensors: r.plan! };
 }

@@ -16,8 +16,7 @@
  * - `slidingPattern`: sliding layers must follow a period p (layer i slides iff i mod p < p − 1),
  *   which `attention.sliding_window_pattern` expresses.
  */
-import { access, constants, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import { inverseFrequencies } from '../families/rope.ts';
@@ -26,10 +25,11 @@ import type { ModelSpec } from '../families/types.ts';
 import { validateCheckpoint } from '../engine/weights.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../io/atomic-dir.ts';
+import { guardOutput } from '../io/output-guard.ts';
 import { ggufTokenizer } from './gguf-tokenizer.ts';
 import { checkFormatSupport, supportedText } from './support.ts';
 import { planTensors } from './gguf-tensors.ts';
-import { encodeHeader, ggufChunks, kv, type GgmlTypeName, type GgufValue } from './gguf-writer.ts';
+import { encodeHeader, GGUF_MAGIC, ggufChunks, kv, type GgmlTypeName, type GgufValue } from './gguf-writer.ts';
 import { GGML_QNT_VERSION, QUANT_FILE_TYPES, type QuantFileType } from './gguf-quant/ggml-types.ts';
 import { planQuantization, quantizeTensors, summarizePlan, type QuantPlanEntry, type QuantPlanSummary } from './gguf-quant/quant-plan.ts';
 
@@ -46,8 +46,12 @@ export interface GgufExportOptions {
   quant?: QuantFileType;
   /** Plan only: the report (with `plan`) is returned and nothing is written. */
   dryRun?: boolean;
-  /** Replace an existing file (default true, like any exporter writing one file). */
-  overwrite?: boolean;
+  /** Replace an existing file (only a GGUF file or an empty one: see io/output-guard.ts). */
+  force?: boolean;
+  /** Folders the file may not be in or replace a file of (default: the model folder itself). */
+  inputs?: string[];
+  /** The flag that named the file, for messages (default --out). */
+  flag?: string;
 }
 
 export interface GgufExportReport {
@@ -86,21 +90,9 @@ function ropeFreqFactors(spec: ModelSpec): Float32Array | null {
   return Float32Array.from(plain, (f, j) => f / scaled[j]!);
 }
 
-async function checkWritable(out: string): Promise<void> {
-  const dir = dirname(resolve(out));
-  const s = await stat(dir).catch(() => null);
-  if (!s) throw new CompactError(`${out}: cannot write: folder ${dir} does not exist`);
-  if (!s.isDirectory()) throw new CompactError(`${out}: cannot write: ${dir} is not a folder`);
-  try {
-    await access(dir, constants.W_OK);
-  } catch {
-    throw new CompactError(`${out}: cannot write: folder ${dir} is not writable`);
-  }
-  const target = await stat(out).catch(() => null);
-  if (target?.isDirectory()) throw new CompactError(`${out}: is a folder; --out names the .gguf file to write`);
-}
-
 export async function exportGguf(modelDir: string, out: string, opts: GgufExportOptions = {}): Promise<GgufExportReport> {
+  const guard = { force: opts.force, inputs: opts.inputs ?? [modelDir], magic: GGUF_MAGIC, flag: opts.flag };
+  if (!opts.dryRun) guardOutput(out, { kind: 'file', ...guard });
   checkFormatSupport(modelDir, 'gguf');
   const { raw, spec, file } = readModelConfig(modelDir);
   const fmt = spec.family.formats.gguf!;
@@ -176,6 +168,11 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
     a('attention.value_length', kv.u32(spec.headDim));
     md.push(['general.file_type', kv.u32(opts.quant ? QUANT_FILE_TYPES[opts.quant].ftype : FILE_TYPE[dtype]!)]);
     if (fmt.vocabSizeKey) a('vocab_size', kv.u32(rows));
+    if (spec.moe) {
+      if (!fmt.experts) throw new CompactError(`${file}: routed experts are not supported by llama.cpp's ${arch} architecture`);
+      a('expert_count', kv.u32(spec.moe.experts));
+      a('expert_used_count', kv.u32(spec.moe.topK));
+    }
     if (fmt.ropeDimensionCount) a('rope.dimension_count', kv.u32(spec.rotaryDim));
     if (rope.type === 'linear') {
       a('rope.scaling.type', kv.str('linear'));
@@ -228,9 +225,8 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
     };
     if (opts.dryRun) return { ...report, ...(plan ? { plan } : {}) };
 
-    await checkWritable(out);
     try {
-      await writeFileAtomic(out, ggufChunks(md, tensors), { overwrite: opts.overwrite ?? true });
+      await writeFileAtomic(out, ggufChunks(md, tensors), guard);
     } catch (e) {
       if (e instanceof CompactError) throw e;
       const code = (e as NodeJS.ErrnoException).code;

@@ -10,6 +10,7 @@
  * default 5% step: ~30 minutes), so use a coarser --planner-step or fix the split with
  * --vocab/--ffn there.
  */
+import { CompactError } from '../errors.ts';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { evaluateText } from '../eval/text-eval.ts';
@@ -80,7 +81,11 @@ export async function scoreSplits(
       const made = await build(s, dir);
       c.vocab = made.vocab;
       c.ratio = made.ratio;
-      const r = await evaluateText(dir, heldoutText, { ...evalOpts, seqLen: evalOpts.seqLen });
+      const broken = (what: string) => new CompactError(`planner: candidate with vocab share ${pct(s.share!)} (V′ ${c.vocab}, I′ ${c.ffn}) scored ${what} bits/byte on the held-out text; stopping rather than choosing among broken scores`);
+      const r = await evaluateText(dir, heldoutText, { ...evalOpts, seqLen: evalOpts.seqLen }).catch((e: unknown) => {
+        throw e instanceof CompactError && /log-likelihood of the text is/.test(e.message) ? broken('non-finite') : e;
+      });
+      if (!Number.isFinite(r.bpb)) throw broken(String(r.bpb));
       c.bpb = r.bpb;
       bytes = r.bytes;
       c.seconds = (performance.now() - t0) / 1000;

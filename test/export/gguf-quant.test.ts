@@ -259,7 +259,7 @@ test('bad quantized types are refused before any work, naming the flag', async (
     const error = console.error;
     console.error = (s: string) => void errors.push(s);
     try {
-      assert.equal(await main(argv), 1);
+      assert.equal(await main(argv), 2, 'a usage mistake exits 2');
     } finally {
       console.error = error;
     }
