@@ -35,7 +35,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { exportGguf } from '../src/export/gguf-export.ts';
-import type { GgmlTypeName } from '../src/export/gguf-writer.ts';
 import { readModelConfig } from '../src/families/model-config.ts';
 import { readTokenizerFile } from '../src/tokenizer/tokenizer-file.ts';
 import { BENCH_DIR, benchWorkDir, budgetFor, calibFile, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, SHARED, writeResult } from './common.ts';
@@ -49,7 +48,7 @@ const flag = (name: string): string | undefined => {
   return at >= 0 ? args.rest[at + 1] : undefined;
 };
 const only = flag('--only');
-const dtype = (flag('--dtype') ?? 'F32') as GgmlTypeName;
+const dtype = (flag('--dtype') ?? 'F32') as 'F32' | 'F16' | 'BF16';
 if (!['F16', 'BF16', 'F32'].includes(dtype)) throw new Error(`--dtype: F16, BF16 or F32, got ${dtype}`);
 const reps = Number(flag('--reps') ?? (quick ? 1 : 3));
 const CHILD = join(BENCH_DIR, 'llama-cpp-child.ts');

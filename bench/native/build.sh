@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds bench/native/.build/llama-speed: llama.cpp compiled for this CPU (-march=native, OpenMP,
+# Builds bench/native/.build/llama-speed (and llama-quantize-ref, llama.cpp's quantizer for the
+# quantized-export test): llama.cpp compiled for this CPU (-march=native, OpenMP,
 # llamafile sgemm), from the sources @fugood/llama.node vendors. Optional; not part of npm test or CI.
 #
 #   bash bench/native/build.sh            (from the repository root; -j2 by default, JOBS=N to change)
+#   CORE_ONLY=1 bash bench/native/build.sh   (only fetch ggml's core sources, print their folder)
 #
 # @fugood/llama.node's npm package ships llama.cpp's include/, src/, ggml/include/ and
 # ggml/src/ggml-cpu/ but not ggml's core (ggml/src/ggml.c, ggml-backend.cpp, gguf.cpp, ...). Those
@@ -69,7 +71,11 @@ else
   fi
 fi
 
+# CORE_ONLY=1: stop once the ggml core sources are in place (the quantizer byte-identity test
+# compiles ggml-quants.c from them) and print their folder.
+if [ -n "${CORE_ONLY:-}" ]; then echo "${CORE:-$LLAMA_CPP_DIR/ggml/src}"; exit 0; fi
+
 start=$(date +%s)
 cmake -S "$HERE" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CPP_DIR="$LLAMA_CPP_DIR" ${CORE:+-DGGML_CORE_DIR="$CORE"}
-cmake --build "$BUILD" -j"$JOBS" --target llama-speed
-echo "build.sh: built $BUILD/llama-speed in $(( $(date +%s) - start )) s"
+cmake --build "$BUILD" -j"$JOBS" --target llama-speed llama-quantize-ref llama-nll
+echo "build.sh: built $BUILD/llama-speed and llama-quantize-ref in $(( $(date +%s) - start )) s"

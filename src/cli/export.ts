@@ -1,19 +1,24 @@
 import { CompactError, UsageError } from '../errors.ts';
 import { exportGguf, GGUF_SUPPORT_TEXT, type GgufExportReport } from '../export/gguf-export.ts';
+import type { QuantPlanSummary } from '../export/gguf-quant/quant-plan.ts';
 import { exportOnnx, ONNX_SUPPORT, type OnnxExportReport } from '../export/onnx-export.ts';
 import { fmtBytes } from '../report/format.ts';
 import { bool, parseArgs, str } from './args.ts';
+import { QUANT_FILE_TYPES, type QuantFileType } from '../export/gguf-quant/ggml-types.ts';
 import { didYouMean } from '../suggest.ts';
 import { notAModelFolder } from '../families/model-config.ts';
 import { HUB_FLAGS, HUB_USAGE, modelArg, push, pushTarget, PUSH_FLAGS, PUSH_USAGE } from './hub-flags.ts';
 
-export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data[=false]]
+export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16|q8_0|q4_0|q6_k|q4_k_m|q5_k_m]
+                      [--external-data[=false]]
                       [--force] [--json]
 
   --format gguf   one .gguf file for llama.cpp (--out names the file). Architectures:
                   ${GGUF_SUPPORT_TEXT}. --dtype sets the type of 2-D tensors
-                  (default: the checkpoint's; norms and biases stay F32). An existing file is replaced
-                  only with --force, and only if it is a GGUF (or empty).
+                  (default: the checkpoint's; norms and biases stay F32). q8_0, q4_0, q6_k, q4_k_m, q5_k_m
+                  quantize from the f32 weights exactly as llama.cpp's llama-quantize does (same per-tensor
+                  types, same bytes). An existing file is replaced only with --force, and only if it is a
+                  GGUF (or empty).
   --format onnx   a folder for transformers.js (--out names the folder): onnx/model.onnx (decoder with
                   KV cache, f32) + config.json, generation_config.json, tokenizer.json,
                   tokenizer_config.json. Model types: ${Object.values(ONNX_SUPPORT).join(', ')}.
@@ -31,6 +36,15 @@ Outputs appear whole or not at all: they are written beside --out and renamed in
 
 export const GGUF_DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = { f32: 'F32', float32: 'F32', f16: 'F16', float16: 'F16', bf16: 'BF16', bfloat16: 'BF16' };
 
+/** `--dtype` / `--export gguf:TYPE` / `--gguf-plan TYPE` → export options, or a CompactError naming the flag. */
+export function ggufTypeOption(value: string, flag: string): { dtype?: 'F32' | 'F16' | 'BF16'; quant?: QuantFileType } {
+  const v = value.toLowerCase();
+  if (GGUF_DTYPES[v]) return { dtype: GGUF_DTYPES[v] };
+  const q = Object.keys(QUANT_FILE_TYPES).find((k) => k.toLowerCase() === v) as QuantFileType | undefined;
+  if (q) return { quant: q };
+  throw new UsageError(`${flag} must be one of f32, f16, bf16, ${Object.keys(QUANT_FILE_TYPES).map((k) => k.toLowerCase()).join(', ')}; got ${value}`);
+}
+
 export async function exportCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { format: 'string', out: 'string', dtype: 'string', 'external-data': 'boolean', force: 'boolean', json: 'boolean', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS, ...PUSH_FLAGS }, 'export');
   if (bool(a, 'help')) {
@@ -47,14 +61,14 @@ export async function exportCommand(argv: string[]): Promise<number> {
   if (format !== 'gguf' && format !== 'onnx') throw new UsageError(`--format must be gguf or onnx, got ${format}${didYouMean(format, ['gguf', 'onnx'])}`);
   if (externalData !== undefined && format !== 'onnx') throw new UsageError('--external-data applies to --format onnx only');
   const dt = str(a, 'dtype');
-  if (format === 'gguf' && dt !== undefined && !GGUF_DTYPES[dt.toLowerCase()]) throw new UsageError(`--dtype must be f32, f16 or bf16, got ${dt}`);
+  const ggufOpts = format === 'gguf' && dt !== undefined ? ggufTypeOption(dt, '--dtype') : {};
   if (format === 'onnx' && dt !== undefined && dt.toLowerCase() !== 'f32') throw new UsageError('--dtype: the ONNX export writes f32 only');
   const pushRepo = await pushTarget(a);
   const model = (await modelArg(a.positional[0]!, a)).dir;
   const notModel = notAModelFolder(model);
   if (notModel) throw new CompactError(notModel);
   if (format === 'gguf') {
-    report = await exportGguf(model, out, { dtype: dt ? GGUF_DTYPES[dt.toLowerCase()] : undefined, force: bool(a, 'force') });
+    report = await exportGguf(model, out, { ...ggufOpts, force: bool(a, 'force') });
   } else {
     report = await exportOnnx(model, out, { force: bool(a, 'force'), externalData: externalData ?? 'auto' });
   }
@@ -69,8 +83,22 @@ export function formatExportReport(r: GgufExportReport | OnnxExportReport): stri
     return [
       `exported ${r.input} → ${r.output} (GGUF, ${r.architecture}, ${r.dtype}, ${r.tensors} tensors, ${fmtBytes(r.bytes)})`,
       `  tokenizer ${r.tokenizer.model}${r.tokenizer.pre ? ` (pre-tokenizer ${r.tokenizer.pre})` : ''}, ${r.vocab} tokens`,
+      ...(r.quantization ? [formatQuantSummary(r.quantization)] : []),
       ...r.notes.map((n) => `  note: ${n}`),
     ].join('\n');
   }
   return `exported ${r.input} → ${r.output} (ONNX for transformers.js, model_type ${r.modelType}, ${fmtBytes(r.bytes)}${r.externalData ? ', weights as external data' : ''}): ${r.files.join(', ')}`;
+}
+
+export function formatQuantSummary(q: QuantPlanSummary): string {
+  const types = Object.entries(q.types).map(([t, n]) => `${n} × ${t}`).join(', ');
+  const lines = [`  ${q.fileType}: ${types}; ${q.bitsPerWeight.toFixed(2)} bits per weight (${fmtBytes(q.bytes)} of tensor data)`];
+  // Layers repeat the same fallback: one line per kind (wanted → type, reason) with its count.
+  const kinds = new Map<string, number>();
+  for (const f of q.fallbacks) {
+    const k = `${f.wanted} → ${f.type} (${f.why})`;
+    kinds.set(k, (kinds.get(k) ?? 0) + 1);
+  }
+  for (const [k, n] of kinds) lines.push(`  fallback: ${n} tensor${n === 1 ? '' : 's'} ${k}`);
+  return lines.join('\n');
 }

@@ -5,7 +5,7 @@ export { interruptNote } from '../io/interrupt-note.ts';
 /** Exit statuses (README, "Exit status"): usage mistakes, bad input or runtime failure; 130 on Ctrl-C (bin/compact.mjs). */
 export const EXIT_USAGE = 2;
 export const EXIT_ERROR = 1;
-import { parseArgs, bool, num } from './args.ts';
+import { parseArgs, bool, num, str } from './args.ts';
 import { formatInspect, inspectModel } from './inspect.ts';
 import { packageVersion } from './version.ts';
 import { clearProgressLine } from '../report/progress.ts';
@@ -16,8 +16,8 @@ const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabu
 usage:
   compact prune <model-dir> --out <dir> [--ratio R | --vocab V' --ffn I'] [--method M] [...]
   compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
-  compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data] [--force]
-  compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
+  compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16|q8_0|q4_0|q6_k|q4_k_m|q5_k_m] [--external-data] [--force]
+  compact inspect <model-dir> [--json] [--vocab V'] [--ffn I'] [--gguf-plan q4_k_m]
   compact compare <model-dir> <model-dir> [...] [--text FILE] [--tasks LIST] [--json]
   compact generate <model-dir> --prompt "TEXT" [--max-new-tokens N] [--temperature T --top-p P --seed S]
   compact push <dir-or-file> --push-to-hub org/name [--private]
@@ -40,15 +40,23 @@ const commands: Record<string, Command> = {
   generate: async (argv) => (await import('./generate.ts')).generateCommand(argv),
   compare: async (argv) => (await import('./compare.ts')).compareCommand(argv),
   async inspect(argv) {
-    const a = parseArgs(argv, { json: 'boolean', vocab: 'integer', ffn: 'integer', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
+    const a = parseArgs(argv, { json: 'boolean', vocab: 'integer', ffn: 'integer', 'gguf-plan': 'string', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
-      console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\']\n\n' +
+      console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\'] [--gguf-plan TYPE]\n\n' +
         'Family, dimensions, dtype and the parameter breakdown (vocab 2VD or VD tied, FFN 3LDI, attention, norms),\n' +
-        'cross-checked against the tensors on disk. --vocab/--ffn print the counts after such a pruning.\n' + HUB_USAGE);
+        'cross-checked against the tensors on disk. --vocab/--ffn print the counts after such a pruning.\n' +
+        '--gguf-plan q8_0|q4_0|q6_k|q4_k_m|q5_k_m: each tensor\'s type in that quantized GGUF export (llama.cpp\'s\n' +
+        'rules), the row-length fallbacks, bytes and bits per weight; writes nothing.\n' + HUB_USAGE);
       return a.positional.length === 1 || bool(a, 'help') ? 0 : 2;
     }
-    const r = await inspectModel((await modelArg(a.positional[0]!, a)).dir, { vocab: num(a, 'vocab'), ffn: num(a, 'ffn') });
-    console.log(bool(a, 'json') ? JSON.stringify(r, null, 2) : formatInspect(r));
+    const planType = str(a, 'gguf-plan');
+    const { formatGgufPlan, ggufPlan, ggufTypeOption } = await import('./gguf-plan.ts');
+    if (planType !== undefined) ggufTypeOption(planType, '--gguf-plan');
+    const dir = (await modelArg(a.positional[0]!, a)).dir;
+    const r = await inspectModel(dir, { vocab: num(a, 'vocab'), ffn: num(a, 'ffn') });
+    const plan = planType !== undefined ? await ggufPlan(dir, planType) : null;
+    if (bool(a, 'json')) console.log(JSON.stringify(plan ? { ...r, gguf_plan: plan } : r, null, 2));
+    else console.log(formatInspect(r) + (plan ? `\n\n${formatGgufPlan(plan)}` : ''));
     return 0;
   },
 };

@@ -8,7 +8,7 @@ import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { DEFAULT_REFIT_RIDGE } from '../prune/refit.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
-import { formatExportReport } from './export.ts';
+import { formatExportReport, ggufTypeOption } from './export.ts';
 import { progressPrinter } from '../report/progress-events.ts';
 import { checkAddressSpace } from './address-space.ts';
 import { readModelConfig } from '../families/model-config.ts';
@@ -37,8 +37,10 @@ method:
                           | magnitude (‖gate row‖·‖up row‖·‖down column‖) | wanda-sp (‖down column‖·sqrt(Σ act²))
                           | random
   --seed N                seed of --ffn-criterion random (default ${DEFAULT_SEED})
-  --ffn-multiple N        with --ratio: round the solved I' to a multiple of N (e.g. 32: llama.cpp's x86
-                          prefill is ~2x faster at I' 800 than at 797); V' is re-solved to keep R
+  --ffn-multiple N        with --ratio: round the solved I' to a multiple of N; V' is re-solved to keep R.
+                          Default: 256, or the largest of 128/64/32 leaving ≥ 8 widths when I < 2048
+                          (1 when I < 256): widths llama.cpp's block quantizers take without falling back
+                          (rows not a multiple of 32 become F16 in a Q4_K_M GGUF). 1 = the paper's exact sizes
   --reconstruct           refit each layer's down_proj by least squares on the calibration activations so the
                           kept channels reproduce the dense FFN output (training-free; planned splits are
                           scored with the refit)
@@ -54,7 +56,8 @@ engine and output:
   --device cpu|webgpu     (default cpu)    --threads N (default: all cores)
   --output-dtype f32|f16|bf16  (default: the input's)
   --max-shard-size SIZE   e.g. 5GB (default), 500MB
-  --export gguf           also write <out>/model.gguf for llama.cpp after pruning (see compact export)
+  --export gguf[:TYPE]    also write <out>/model.gguf for llama.cpp after pruning (see compact export);
+                          TYPE as export's --dtype, e.g. gguf:q4_k_m
   --export-path FILE      where that GGUF goes instead
   --eval-text FILE        score the dense and the pruned model on FILE (bits per byte), into the report
                           and the model card
@@ -89,7 +92,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const dt = str(a, 'output-dtype');
   if (dt !== undefined && !DTYPES[dt.toLowerCase()]) throw new UsageError(`--output-dtype must be f32, f16 or bf16, got ${dt}`);
   const exportFormat = str(a, 'export');
-  if (exportFormat !== undefined && exportFormat !== 'gguf') throw new UsageError(`--export must be gguf, got ${exportFormat} (for ONNX run compact export --format onnx)`);
+  const [exportKind, exportType] = exportFormat === undefined ? [undefined, undefined] : exportFormat.split(/:(.*)/s, 2);
+  if (exportFormat !== undefined && exportKind !== 'gguf') throw new UsageError(`--export must be gguf or gguf:TYPE, got ${exportFormat} (for ONNX run compact export --format onnx)`);
+  const exportOpts = exportType !== undefined ? ggufTypeOption(exportType, '--export gguf:TYPE') : {};
   if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new UsageError('--export-path needs --export gguf');
   // Checked with the other paths before any weight is read (prune/preflight.ts, called by pruneModel).
   const exportPath = exportFormat ? (str(a, 'export-path') ?? join(str(a, 'out')!, 'model.gguf')) : undefined;
@@ -136,7 +141,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   let exported = null;
   if (exportPath !== undefined) {
     setInterruptNote(`the pruned checkpoint is complete in ${report.output}; the GGUF ${exportPath} was not written`);
-    exported = await exportGguf(report.output, exportPath, { force: bool(a, 'force'), inputs: [report.input], flag: '--export-path' });
+    exported = await exportGguf(report.output, exportPath, { ...exportOpts, force: bool(a, 'force'), inputs: [report.input], flag: '--export-path' });
     setInterruptNote(null);
   }
   if (exported) report.files = await recordWrittenFiles(report.output, [exported.output]);

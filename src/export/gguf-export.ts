@@ -30,16 +30,22 @@ import { ggufTokenizer } from './gguf-tokenizer.ts';
 import { checkFormatSupport, supportedText } from './support.ts';
 import { planTensors } from './gguf-tensors.ts';
 import { encodeHeader, GGUF_MAGIC, ggufChunks, kv, type GgmlTypeName, type GgufValue } from './gguf-writer.ts';
+import { GGML_QNT_VERSION, QUANT_FILE_TYPES, type QuantFileType } from './gguf-quant/ggml-types.ts';
+import { planQuantization, quantizeTensors, summarizePlan, type QuantPlanEntry, type QuantPlanSummary } from './gguf-quant/quant-plan.ts';
 
 /** The architectures this exporter writes, and the families that map to each, for help texts. */
 export const GGUF_SUPPORT_TEXT = supportedText('gguf');
 
 /** gguf-py LlamaFileType of each tensor type. */
-const FILE_TYPE: Record<GgmlTypeName, number> = { F32: 0, F16: 1, BF16: 32 };
+const FILE_TYPE: Partial<Record<GgmlTypeName, number>> = { F32: 0, F16: 1, BF16: 32 };
 
 export interface GgufExportOptions {
   /** Type of 2-D tensors; default: the checkpoint's storage type (F64 → F32). */
-  dtype?: GgmlTypeName;
+  dtype?: 'F32' | 'F16' | 'BF16';
+  /** Quantized file type (llama-quantize's types and rules); overrides `dtype`. */
+  quant?: QuantFileType;
+  /** Plan only: the report (with `plan`) is returned and nothing is written. */
+  dryRun?: boolean;
   /** Replace an existing file (only a GGUF file or an empty one: see io/output-guard.ts). */
   force?: boolean;
   /** Folders the file may not be in or replace a file of (default: the model folder itself). */
@@ -52,13 +58,18 @@ export interface GgufExportReport {
   input: string;
   output: string;
   architecture: string;
-  dtype: GgmlTypeName;
+  /** F32/F16/BF16, or the quantized file type (Q4_K_M, …). */
+  dtype: string;
   tensors: number;
   bytes: number;
   vocab: number;
   tokenizer: { model: string; pre: string | null };
   /** Adjustments made so llama.cpp computes what transformers computes (empty when none). */
   notes: string[];
+  /** Quantized exports: tensors per type, fallbacks, bits per weight. */
+  quantization?: QuantPlanSummary;
+  /** Dry runs of quantized exports: every tensor's type and bytes. */
+  plan?: QuantPlanEntry[];
 }
 
 /** Sliding period p with is_swa(i) = i mod p < p − 1 (llama.cpp's set_swa_pattern), or null. */
@@ -81,7 +92,7 @@ function ropeFreqFactors(spec: ModelSpec): Float32Array | null {
 
 export async function exportGguf(modelDir: string, out: string, opts: GgufExportOptions = {}): Promise<GgufExportReport> {
   const guard = { force: opts.force, inputs: opts.inputs ?? [modelDir], magic: GGUF_MAGIC, flag: opts.flag };
-  guardOutput(out, { kind: 'file', ...guard });
+  if (!opts.dryRun) guardOutput(out, { kind: 'file', ...guard });
   checkFormatSupport(modelDir, 'gguf');
   const { raw, spec, file } = readModelConfig(modelDir);
   const fmt = spec.family.formats.gguf!;
@@ -127,7 +138,7 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
   try {
     validateCheckpoint(spec, ckpt);
     const embedInfo = ckpt.info(roleName(spec.family, 'embed'));
-    const dtype: GgmlTypeName = opts.dtype ?? (embedInfo.dtype === 'F16' ? 'F16' : embedInfo.dtype === 'BF16' ? 'BF16' : 'F32');
+    const dtype: 'F32' | 'F16' | 'BF16' = opts.quant ? 'F32' : opts.dtype ?? (embedInfo.dtype === 'F16' ? 'F16' : embedInfo.dtype === 'BF16' ? 'BF16' : 'F32');
 
     // --- tokenizer first: it fixes the vocabulary size (Gemma drops rows beyond the tokenizer)
     let rows = spec.vocabSize;
@@ -155,7 +166,7 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
     a('attention.layer_norm_rms_epsilon', kv.f32(spec.rmsEps));
     a('attention.key_length', kv.u32(spec.headDim));
     a('attention.value_length', kv.u32(spec.headDim));
-    md.push(['general.file_type', kv.u32(FILE_TYPE[dtype])]);
+    md.push(['general.file_type', kv.u32(opts.quant ? QUANT_FILE_TYPES[opts.quant].ftype : FILE_TYPE[dtype]!)]);
     if (fmt.vocabSizeKey) a('vocab_size', kv.u32(rows));
     if (spec.moe) {
       if (!fmt.experts) throw new CompactError(`${file}: routed experts are not supported by llama.cpp's ${arch} architecture`);
@@ -182,11 +193,37 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
       a('rope.freq_base_swa', kv.f32(spec.rope.sliding.theta));
       if (spec.rope.sliding.type !== 'default') throw new CompactError(`${file}: rope scaling on sliding layers is not expressible in GGUF`);
     }
-    md.push(['general.quantization_version', kv.u32(2)]);
+    md.push(['general.quantization_version', kv.u32(GGML_QNT_VERSION)]);
     md.push(...tok.metadata);
 
-    const tensors = planTensors(spec, ckpt, () => spec.layerRoles, { dtype, rows, qNormScale, ropeFreqs: ropeFreqFactors(spec) });
+    let tensors = planTensors(spec, ckpt, () => spec.layerRoles, { dtype, rows, qNormScale, ropeFreqs: ropeFreqFactors(spec) });
+    let plan: QuantPlanEntry[] | undefined;
+    if (opts.quant) {
+      const is70B = spec.layers === 80 && ((arch === 'llama' && spec.heads !== spec.kvHeads) || arch === 'qwen2');
+      try {
+        plan = planQuantization(tensors, opts.quant, { layers: spec.layers, tied: !tensors.some((t) => t.name === 'output.weight'), is70B });
+      } catch (e) {
+        throw new CompactError(`${modelDir}: cannot write ${opts.quant}: ${(e as Error).message} (use a K-quant type, or prune with --ffn-multiple 32)`);
+      }
+      tensors = quantizeTensors(tensors, plan);
+    }
     const { header, dataBytes } = encodeHeader(md, tensors);
+    const quantization = plan && opts.quant ? summarizePlan(plan, opts.quant) : undefined;
+    const model = md.find(([k]) => k === 'tokenizer.ggml.model')![1];
+    const pre = md.find(([k]) => k === 'tokenizer.ggml.pre')?.[1];
+    const report: GgufExportReport = {
+      input: modelDir,
+      output: out,
+      architecture: arch,
+      dtype: opts.quant ?? dtype,
+      tensors: tensors.length,
+      bytes: header.length + dataBytes,
+      vocab: rows,
+      tokenizer: { model: String((model as { value: string }).value), pre: pre ? String((pre as { value: string }).value) : null },
+      notes,
+      ...(quantization ? { quantization } : {}),
+    };
+    if (opts.dryRun) return { ...report, ...(plan ? { plan } : {}) };
 
     try {
       await writeFileAtomic(out, ggufChunks(md, tensors), guard);
@@ -196,19 +233,7 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
       if (code) throw new CompactError(`${out}: cannot write (${code}: ${(e as Error).message})`);
       throw e;
     }
-    const model = md.find(([k]) => k === 'tokenizer.ggml.model')![1];
-    const pre = md.find(([k]) => k === 'tokenizer.ggml.pre')?.[1];
-    return {
-      input: modelDir,
-      output: out,
-      architecture: arch,
-      dtype,
-      tensors: tensors.length,
-      bytes: header.length + dataBytes,
-      vocab: rows,
-      tokenizer: { model: String((model as { value: string }).value), pre: pre ? String((pre as { value: string }).value) : null },
-      notes,
-    };
+    return report;
   } finally {
     await ckpt.close();
   }

@@ -15,7 +15,7 @@ import { expertCount, foldNormWeight, isNormRole, roleName, templateFor, tensorN
 import type { ModelSpec, TensorRole } from '../families/types.ts';
 import { fromFloat32 } from '../io/dtype.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
-import type { GgmlTypeName, GgufTensor } from './gguf-writer.ts';
+import type { GgufTensor } from './gguf-writer.ts';
 
 /** Rows per read of a 2-D tensor: bounds memory to a few MB whatever the tensor size. */
 const CHUNK_ELEMENTS = 4 << 20;
@@ -28,8 +28,8 @@ export function ggufName(spec: ModelSpec, role: TensorRole, layer?: number): str
 }
 
 export interface TensorPlanOptions {
-  /** File type of 2-D tensors. */
-  dtype: GgmlTypeName;
+  /** File type of 2-D tensors (quantized types are made from F32 ones: gguf-quant/). */
+  dtype: 'F32' | 'F16' | 'BF16';
   /** Embedding (and output) rows written: the vocabulary of the GGUF. */
   rows: number;
   /** Multiplier folded into q_norm (Gemma 3 attention scale llama.cpp cannot express), 1 if none. */

@@ -12,6 +12,8 @@
  * together.
  */
 
+import { GGML_TYPES, rowBytes, type GgmlTypeName } from './gguf-quant/ggml-types.ts';
+
 export const GGUF_MAGIC = 'GGUF';
 export const GGUF_VERSION = 3;
 export const GGUF_ALIGNMENT = 32;
@@ -22,10 +24,8 @@ export const GgufValueType = {
 } as const;
 type ScalarType = Exclude<(typeof GgufValueType)[keyof typeof GgufValueType], 9>;
 
-/** ggml_type values of the tensor types we write. */
-export const GgmlType = { F32: 0, F16: 1, BF16: 30 } as const;
-export type GgmlTypeName = keyof typeof GgmlType;
-export const GGML_TYPE_SIZE: Record<GgmlTypeName, number> = { F32: 4, F16: 2, BF16: 2 };
+/** Tensor types we write (ggml_type ids and block geometry: gguf-quant/ggml-types.ts). */
+export type { GgmlTypeName } from './gguf-quant/ggml-types.ts';
 
 /** One metadata value: a typed scalar, or an array of one scalar type. */
 export type GgufValue =
@@ -107,7 +107,8 @@ function scalar(out: Bytes, type: ScalarType, v: number | bigint | boolean | str
 }
 
 export function tensorByteLength(t: Pick<GgufTensor, 'shape' | 'type'>): number {
-  return t.shape.reduce((a, b) => a * b, 1) * GGML_TYPE_SIZE[t.type];
+  const cols = t.shape[t.shape.length - 1] ?? 1;
+  return (t.shape.reduce((a, b) => a * b, 1) / cols) * rowBytes(t.type, cols);
 }
 
 /**
@@ -142,7 +143,7 @@ export function encodeHeader(metadata: ReadonlyArray<readonly [string, GgufValue
     out.str(t.name);
     out.u32(t.shape.length);
     for (let d = t.shape.length - 1; d >= 0; d--) out.u64(t.shape[d]!);
-    out.u32(GgmlType[t.type]);
+    out.u32(GGML_TYPES[t.type].id);
     out.u64(offset);
     offsets.push(offset);
     const n = tensorByteLength(t);

@@ -38,6 +38,22 @@ export interface Split {
   infeasible: string | null;
 }
 
+/**
+ * The default `--ffn-multiple` for an intermediate size I: the largest of 256, 128, 64, 32 that
+ * still leaves at least 8 widths to choose from (I / m ≥ 8), or 1 (no rounding) when I < 256.
+ *
+ * Why: llama.cpp quantizes in blocks along each row, and `ffn_down`'s rows are I′ long. K-quants
+ * (Q4_K_M, Q5_K_M, Q6_K) need rows that are a multiple of 256 or fall back to 32-value blocks
+ * (Q5_0, Q5_1, Q8_0); a row that is not a multiple of 32 falls back to F16, giving back much of
+ * what pruning saved (issue #20). 256 also suits GPU kernels' tiles. Where 256 would leave fewer
+ * than 8 widths (I < 2,048, e.g. wiki-28m's 1,280 → 128) the planner's candidates would collapse
+ * onto a handful of sizes, so a smaller multiple keeps its choice while still avoiding F16.
+ */
+export function defaultFfnMultiple(intermediate: number): number {
+  for (const m of [256, 128, 64, 32]) if (intermediate / m >= 8) return m;
+  return 1;
+}
+
 function total(spec: ModelSpec, vocab: number, ffn: number, layers = spec.layers): number {
   return countParams(spec, { vocab, intermediate: ffn, layers }).total_params;
 }

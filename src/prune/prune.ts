@@ -25,7 +25,7 @@ import { defaultCalibrationText, DEFAULT_CALIBRATION_NAME, readCalibrationText }
 import { selectChannels } from './channel-select.ts';
 import { slicedEntries } from './slice.ts';
 import { act2Needed, magnitudeScores, parseCriterion, randomScores, wandaSpScores, type FfnCriterion } from './criteria.ts';
-import { achievedRatio, candidateSplits, layersToDrop, splitForFfn, splitForShare, splitForVocab, type Split, type VocabLimits } from './budget.ts';
+import { achievedRatio, candidateSplits, defaultFfnMultiple, layersToDrop, splitForFfn, splitForShare, splitForVocab, type Split, type VocabLimits } from './budget.ts';
 import { calibrate, calibrationData, maskOf, MIN_CALIB_TOKENS, type CalibrationData, type CalibrationResult } from './calibrate.ts';
 import { checkPrunePaths } from './preflight.ts';
 import { checkFormatSupport } from '../export/support.ts';
@@ -355,7 +355,8 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   // The tokens every cut keeps (added tokens, byte alphabet, ids the configs name): the smallest V′.
   const mandatory = new Set<number>(mandatoryIds(tok));
   for (const id of Array.from(select.extraIds ?? [])) if (id >= 0 && id < tok.size && tok.idToToken[id] !== undefined) mandatory.add(id);
-  const ffnMultiple = opts.ffnMultiple ?? 1;
+  // Default: widths llama.cpp's block quantizers accept (budget.ts defaultFfnMultiple); 1 = the paper's exact sizes.
+  const ffnMultiple = opts.ffnMultiple ?? defaultFfnMultiple(spec.intermediate);
   if (!(Number.isInteger(ffnMultiple) && ffnMultiple >= 1 && ffnMultiple <= spec.intermediate)) {
     throw new UsageError(`--ffn-multiple must be an integer in [1, ${spec.intermediate}] (intermediate_size), got ${opts.ffnMultiple}`);
   }
@@ -511,7 +512,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         hub: source.hub,
         command: opts.command ?? null,
         output: opts.out,
-        flags: reportFlags(opts, method, cut, policy, criterion, seqLen, calibTokens, seed, holdout, plan.kind === 'planned'),
+        flags: reportFlags({ ...opts, ffnMultiple }, method, cut, policy, criterion, seqLen, calibTokens, seed, holdout, plan.kind === 'planned'),
         family: spec.family.name,
         weights_dtype: opts.outputDtype ?? dominantDtype(ckpt),
         vocab: {

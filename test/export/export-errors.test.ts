@@ -106,6 +106,6 @@ test('ONNX export refuses to replace a folder without --force, and the CLI print
   }
   assert.match(errors[0]!, /^error: .*m\.gguf: cannot write: folder .*nope does not exist$/);
   assert.match(errors[1]!, /^error: --format must be gguf or onnx, got safetensors$/);
-  assert.match(errors[2]!, /^error: --dtype must be f32, f16 or bf16, got q4$/);
+  assert.match(errors[2]!, /^error: --dtype must be one of f32, f16, bf16, q4_0, q8_0, q4_k_m, q5_k_m, q6_k; got q4$/);
   onlyContains(parent, ['exported']);
 });

@@ -7,7 +7,7 @@ import { pruneModel, type PruneOptions } from '../../src/prune/prune.ts';
 import { evaluateText } from '../../src/eval/text-eval.ts';
 import { readModelConfig } from '../../src/families/model-config.ts';
 import { countParams } from '../../src/report/params.ts';
-import { achievedRatio, candidateSplits, layersToDrop, splitForShare } from '../../src/prune/budget.ts';
+import { achievedRatio, candidateSplits, defaultFfnMultiple, layersToDrop, splitForShare, splitForVocab } from '../../src/prune/budget.ts';
 import { CompactError } from '../../src/errors.ts';
 import { loadTokenizer } from '../../src/tokenizer/tokenize.ts';
 import { GOLDEN_CASES, REPO_ROOT, shared } from '../helpers/paths.ts';
@@ -192,4 +192,19 @@ test('--ffn-multiple: solved I′ lands on a multiple, V′ absorbs the differen
   assert.equal(report.ffn.intermediate_after % 8, 0);
   assert.equal(report.flags.ffn_multiple, 8);
   await assert.rejects(pruneModel({ model: dir, out: join(makeTmpDir('ffn-multiple-bad'), 'out'), ratio: 0.3, ffnMultiple: 0, calib: CALIB(), quiet: true }), /--ffn-multiple must be an integer/);
+});
+
+test('default --ffn-multiple: 256, or the largest of 128/64/32 leaving 8 widths, 1 below 256; --ratio solves I′ to it, --ffn-multiple 1 keeps the exact I′', async () => {
+  assert.deepEqual([14336, 4864, 2048, 1280, 1024, 511, 300, 255, 176].map(defaultFfnMultiple), [256, 256, 256, 128, 128, 32, 32, 1, 1]);
+  const model = shared('models/wiki-28m');
+  const { spec } = readModelConfig(model);
+  const base = { model, ratio: 0.35, vocab: 30000, ffnCriterion: 'magnitude' as const, threads: 2, quiet: true };
+  const aligned = await pruneModel({ ...base, out: join(makeTmpDir('ffn-default'), 'out') });
+  const exact = await pruneModel({ ...base, out: join(makeTmpDir('ffn-exact'), 'out'), ffnMultiple: 1 });
+  const solved = splitForVocab(spec, 0.35, 30000, { tokenizerSize: 50257, minVocab: 257 }).ffn;
+  assert.equal(exact.ffn.intermediate_after, solved, '--ffn-multiple 1 keeps the exact solved I′');
+  assert.equal(exact.flags.ffn_multiple, 1);
+  assert.equal(aligned.flags.ffn_multiple, 128);
+  assert.equal(aligned.ffn.intermediate_after % 128, 0);
+  assert.equal(aligned.ffn.intermediate_after, Math.round(solved / 128) * 128);
 });
