@@ -7,7 +7,8 @@
  * rendered into docs/results.md by `npm run experiments` (this module's markdown).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pruneModel } from '../prune/prune.ts';
 import { searchGrid, type PlannerCandidate, type PlannerTextInfo } from '../prune/planner.ts';
@@ -62,9 +63,10 @@ export async function runRobustness(opts: { repo: string; shared: string; outDir
       if (data.runs.some((r) => r.ratio === ratio && r.reconstruct === reconstruct)) continue;
       opts.log(`R = ${ratio}${reconstruct ? ' with --reconstruct' : ''}: every candidate on every text`);
       const t0 = performance.now();
+      const work = await mkdtemp(join(tmpdir(), 'compact-robustness-'));
       const report = await pruneModel({
         model: join(opts.shared, 'models/wiki-28m'),
-        out: join(opts.outDir, `.robustness-${ratio}`),
+        out: join(work, 'out'),
         force: true,
         quiet: true,
         ratio,
@@ -82,8 +84,7 @@ export async function runRobustness(opts: { repo: string; shared: string; outDir
       const candidates = p.candidates.map((c) => ({ share: c.share, vocab: c.vocab, ffn: c.ffn, scores: c.scores }));
       data.runs.push({ ratio, reconstruct, texts: p.texts, candidates, ...curves(p.texts, candidates), seconds: (performance.now() - t0) / 1000, peak_rss_bytes: peakRssBytes() });
       await writeFile(file, JSON.stringify(data, null, 2) + '\n');
-      const { rm } = await import('node:fs/promises');
-      await rm(join(opts.outDir, `.robustness-${ratio}`), { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
     }
   }
 }

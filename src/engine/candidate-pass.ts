@@ -40,13 +40,15 @@ export interface Variant {
   /** Per layer the kept FFN channels (ascending), or null to keep them all. */
   channels: Int32Array[] | null;
   texts: VariantText[];
+  /** down_proj of this variant at a layer instead of the plain slice (e.g. the refit), see DownProjHook. */
+  downProj?: DownProjHook;
 }
 
 /**
  * down_proj columns of a variant at a layer: [D × I′] row-major in the order of `channels`, or
- * null for the plain slice of `dense` ([D × I]). The refit plugs in here.
+ * null for the plain slice of `dense` ([D × I], the dense layer as read). The refit plugs in here.
  */
-export type DownProjHook = (layer: number, variant: number, channels: Int32Array, dense: Float32Array) => Promise<Float32Array | null>;
+export type DownProjHook = (layer: number, channels: Int32Array, dense: Float32Array) => Promise<Float32Array | null>;
 
 export interface VariantScore {
   /** Per text: Σ −log p(target) in nats over the scored targets, and how many were scored. */
@@ -73,7 +75,7 @@ interface Batch {
 export async function scoreVariants(
   dir: string,
   variants: Variant[],
-  opts: EngineOptions & { downProj?: DownProjHook; onProgress?: (p: PassProgress) => void } = {},
+  opts: EngineOptions & { onProgress?: (p: PassProgress) => void } = {},
 ): Promise<VariantScore[]> {
   const { spec } = readModelConfig(dir);
   const ckpt = await openCheckpoint(dir);
@@ -123,7 +125,7 @@ export async function scoreVariants(
         for (const [role, t] of weights) feeds[weightInput(role)] = t;
         if (channels) {
           for (const [role, t] of sliceFfn(spec, weights, channels)) feeds[weightInput(role)] = t;
-          const down = opts.downProj ? await opts.downProj(l, vi, channels, weights.get('down')!.data as Float32Array) : null;
+          const down = v.downProj ? await v.downProj(l, channels, weights.get('down')!.data as Float32Array) : null;
           if (down) {
             if (down.length !== D * width) throw new Error(`down_proj hook: layer ${l} variant ${vi}: ${down.length} values for [${D}, ${width}]`);
             feeds[weightInput('down')] = new ort.Tensor('float32', down, [D, width]);

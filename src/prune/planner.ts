@@ -23,7 +23,7 @@
  * that pick loses elsewhere (README, "Choosing the split").
  */
 import type { Split } from './budget.ts';
-import type { Variant, VariantScore } from '../engine/candidate-pass.ts';
+import type { DownProjHook, Variant, VariantScore } from '../engine/candidate-pass.ts';
 
 export const PLANNER_OBJECTIVES = ['robust', 'calib'] as const;
 export type PlannerObjective = (typeof PLANNER_OBJECTIVES)[number];
@@ -101,6 +101,8 @@ export interface PlannerReport {
 export interface CandidateModel {
   rows: Int32Array;
   channels: Int32Array[] | null;
+  /** down_proj instead of the plain slice (the refit, when on). */
+  downProj?: DownProjHook;
   encode: (text: string) => Int32Array;
   startId: number;
   /** V′ as built, and the reduction it achieves. */
@@ -223,7 +225,7 @@ export async function planSplit(a: PlanArgs): Promise<PlanResult> {
         tokens += ids.length;
         return textWindows(ids, m.startId, a.seqLen);
       });
-      built.push({ variant: { rows: m.rows, channels: m.channels, texts: vt }, tokens });
+      built.push({ variant: { rows: m.rows, channels: m.channels, texts: vt, downProj: m.downProj }, tokens });
     }
     const out: number[][] = new Array(splits.length);
     for (let i = 0; i < built.length; ) {

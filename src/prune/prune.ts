@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { patchJsonText, parseJson, type JsonPath } from '../json-text.ts';
@@ -16,6 +16,7 @@ import { referencedIds, remapSpecialIds } from '../tokenizer/special-ids.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenize.ts';
 import { countParams, reduction, type ParamBreakdown } from '../report/params.ts';
 import { peakRssBytes, Progress } from '../report/progress.ts';
+import { corpusCounts, sameFileAs } from './corpus-counts.ts';
 import { defaultCalibrationText, DEFAULT_CALIBRATION_NAME, readCalibrationText } from './calibration-text.ts';
 import { topChannels } from './channel-select.ts';
 import { slicedEntries } from './slice.ts';
@@ -320,16 +321,17 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
     const needs = ffnCut ? act2Needed(criterion) : null;
     const calibNeeded = needs !== null || plan.kind !== 'fixed';
     let data: CalibrationData | null = null;
+    let calibText: string | null = null;
     if (calibNeeded) {
       const label = opts.calib ?? 'built-in calibration text';
-      const text = opts.calib ? readCalibrationText(opts.calib) : defaultCalibrationText();
+      const text = (calibText = opts.calib ? readCalibrationText(opts.calib) : defaultCalibrationText());
       data = calibrationData(textTokenizer(), text, { calibTokens, seqLen, allowShort: !!opts.allowShortCalib, holdout: plan.kind === 'planned' ? holdout : 0, label });
     }
 
     let freqCounts: Uint32Array | null = null;
     const keptIds = (vocab: number): Int32Array => {
       if (policy === 'id') return selectKeptIds(tok, { policy: 'id', vocabSize: vocab }, select);
-      freqCounts ??= corpusCounts(textTokenizer(), opts.vocabCorpus!, opts.calib, data);
+      freqCounts ??= corpusCounts(textTokenizer(), readCalibrationText(opts.vocabCorpus!), calibText, data);
       return selectKeptIds(tok, { policy: 'freq', vocabSize: vocab, counts: freqCounts, priorStrength: opts.vocabPriorStrength }, select);
     };
     // Kept ids of every cut now (the masks need them); the tokenizer surgery only when a cut is built,
@@ -500,34 +502,6 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
     });
   } finally {
     await ckpt.close();
-  }
-}
-
-/**
- * Token counts of the `freq` policy's corpus. When the corpus is the calibration file and the
- * planner holds out its tail, the held-out tokens are not counted: the planner's score would
- * otherwise be in-sample for vocabulary cuts (the counts would have seen the text that ranks them).
- */
-function corpusCounts(tt: TextTokenizer, corpus: string, calib: string | undefined, data: CalibrationData | null): Uint32Array {
-  const ids = tt.encode(readCalibrationText(corpus));
-  const counts = new Uint32Array(tt.vocabSize);
-  // Stream position p (after the start token) is ids[p − 1]; the held-out span is [fitTokens, fitTokens + heldoutTokens).
-  const sameFile = calib !== undefined && sameFileAs(corpus, calib);
-  const skipFrom = sameFile && data && data.heldoutTokens > 0 ? data.fitTokens - 1 : ids.length;
-  const skipTo = sameFile && data ? data.fitTokens - 1 + data.heldoutTokens : ids.length;
-  for (let i = 0; i < ids.length; i++) {
-    if (i >= skipFrom && i < skipTo) continue;
-    const id = ids[i]!;
-    if (id >= 0 && id < counts.length) counts[id]!++;
-  }
-  return counts;
-}
-
-function sameFileAs(a: string, b: string): boolean {
-  try {
-    return realpathSync(a) === realpathSync(b);
-  } catch {
-    return resolve(a) === resolve(b);
   }
 }
 
