@@ -227,6 +227,10 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
           // streamed pass — only to check its pick against the best split in hindsight; the pick
           // never sees it.
           plannerCheckTexts: [{ name: 'wikitext2', text: evalText }],
+          // The tables describe the calibration-tail planner over the whole grid; the default robust
+          // objective and the coarse-to-fine search are measured in planner-robustness.ts.
+          plannerObjective: 'calib',
+          plannerSearch: 'grid',
           ...m.options(ratio, fixedVocab),
         } as PruneOptions);
         const pruneSeconds = (performance.now() - p0) / 1000;

@@ -151,7 +151,7 @@ export function selectKeptIds(tok: TokenizerFile, policy: VocabPolicy, opts: Sel
  * Default strength of the merge-order prior of the `freq` policy, from the measurements in
  * docs/results.md ("vocabulary policies"): a few hundred KB of text cannot rank 50k tokens alone.
  */
-export const FREQ_PRIOR_STRENGTH = 1;
+export const FREQ_PRIOR_STRENGTH = 16;
 
 /**
  * Corpus counts smoothed with the merge-order prior (Gamma–Poisson empirical Bayes). BPE numbers
