@@ -20,3 +20,7 @@ export { readTokenizerFile, serializeTokenizerJson } from './tokenizer/tokenizer
 export { selectKeptIds } from './tokenizer/vocab-select.ts';
 export { pruneTokenizer } from './tokenizer/tokenizer-prune.ts';
 export { loadTokenizer } from './tokenizer/tokenize.ts';
+export { resolveModel, type ResolvedModel } from './io/hub/resolve-model.ts';
+export { pushToHub, checkPushTarget, type PushOptions, type PushResult } from './io/hub/push.ts';
+export { hubCacheDir, type HubOptions, type DownloadProgress } from './io/hub/hub-settings.ts';
+export type { HubSource } from './io/hub/snapshot.ts';

@@ -6,6 +6,7 @@ import { evaluateTasks, type ZeroShotResult } from '../eval/zero-shot.ts';
 import { table } from '../report/format.ts';
 import { Progress } from '../report/progress.ts';
 import { bool, num, parseArgs, str, type ParsedArgs } from './args.ts';
+import { HUB_FLAGS, HUB_USAGE, modelArg } from './hub-flags.ts';
 
 export const EVAL_USAGE = `usage: compact eval <model-dir> [--text FILE] [--tasks LIST] [--json] [--device cpu|webgpu] [--threads N] [--quiet]
          text:  [--seq-len 512] [--max-tokens N]
@@ -29,11 +30,13 @@ At least one of --text and --tasks; with both, both results are printed (and ret
   --per-item       with --json: each item's log-likelihoods and predictions
   --json           JSON on stdout: with --tasks {"model", "tasks": [...], "text"?}; --text alone
                    prints the text result object (unchanged)
-  --quiet          no progress on stderr`;
+  --quiet          no progress on stderr
+${HUB_USAGE}`;
 
 export const EVAL_FLAGS = {
   text: 'string', 'seq-len': 'number', 'max-tokens': 'number', json: 'boolean', device: 'string', threads: 'number', quiet: 'boolean', help: 'boolean',
   tasks: 'string', limit: 'number', seed: 'number', 'task-dir': 'string', 'per-item': 'boolean',
+  ...HUB_FLAGS,
 } as const;
 
 export async function runTextEval(a: ParsedArgs, model: string): Promise<TextEvalResult> {
@@ -125,8 +128,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
     parseTaskList(str(a, 'tasks')!);
     checkSubsetOptions(num(a, 'limit'), num(a, 'seed'));
   }
-  const text = str(a, 'text') ? await runTextEval(a, model) : undefined;
-  const tasks = str(a, 'tasks') !== undefined ? await runTaskEval(a, model) : undefined;
+  const dir = (await modelArg(model, a)).dir;
+  const text = str(a, 'text') ? await runTextEval(a, dir) : undefined;
+  const tasks = str(a, 'tasks') !== undefined ? await runTaskEval(a, dir) : undefined;
   if (bool(a, 'json')) {
     console.log(JSON.stringify(tasks ? { ...tasks, ...(text ? { text } : {}) } : text, null, 2));
     return 0;

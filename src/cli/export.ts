@@ -3,6 +3,7 @@ import { exportGguf, GGUF_SUPPORT, type GgufExportReport } from '../export/gguf-
 import { exportOnnx, ONNX_SUPPORT, type OnnxExportReport } from '../export/onnx-export.ts';
 import { fmtBytes } from '../report/format.ts';
 import { bool, parseArgs, str } from './args.ts';
+import { HUB_FLAGS, HUB_USAGE, modelArg, push, pushTarget, PUSH_FLAGS, PUSH_USAGE } from './hub-flags.ts';
 
 export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data[=false]]
                       [--force] [--json]
@@ -19,13 +20,15 @@ export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onn
                   2 GiB are then refused). Default: only when the weights do not fit inline.
   --force         replace an existing --out folder (onnx)
   --json          print the report as JSON
+${HUB_USAGE}
+${PUSH_USAGE.replace(/result/, 'GGUF file (at its name) or the ONNX folder')}
 
 Outputs appear whole or not at all: they are written beside --out and renamed into place.`;
 
 export const GGUF_DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = { f32: 'F32', float32: 'F32', f16: 'F16', float16: 'F16', bf16: 'BF16', bfloat16: 'BF16' };
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { format: 'string', out: 'string', dtype: 'string', 'external-data': 'boolean', force: 'boolean', json: 'boolean', help: 'boolean' }, 'export');
+  const a = parseArgs(argv, { format: 'string', out: 'string', dtype: 'string', 'external-data': 'boolean', force: 'boolean', json: 'boolean', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS, ...PUSH_FLAGS }, 'export');
   if (bool(a, 'help')) {
     console.log(EXPORT_USAGE);
     return 0;
@@ -36,21 +39,23 @@ export async function exportCommand(argv: string[]): Promise<number> {
     console.error(EXPORT_USAGE);
     return 2;
   }
-  const model = a.positional[0]!;
   let report: GgufExportReport | OnnxExportReport;
   const externalData = a.flags['external-data'] as boolean | undefined;
   if (externalData !== undefined && format !== 'onnx') throw new CompactError('--external-data applies to --format onnx only');
+  if (format !== 'gguf' && format !== 'onnx') throw new CompactError(`--format must be gguf or onnx, got ${format}`);
+  const dt = str(a, 'dtype');
+  if (format === 'gguf' && dt !== undefined && !GGUF_DTYPES[dt.toLowerCase()]) throw new CompactError(`--dtype must be f32, f16 or bf16, got ${dt}`);
+  if (format === 'onnx' && dt !== undefined && dt.toLowerCase() !== 'f32') throw new CompactError('--dtype: the ONNX export writes f32 only');
+  const pushRepo = await pushTarget(a);
+  const model = (await modelArg(a.positional[0]!, a)).dir;
   if (format === 'gguf') {
-    const dt = str(a, 'dtype');
-    if (dt !== undefined && !GGUF_DTYPES[dt.toLowerCase()]) throw new CompactError(`--dtype must be f32, f16 or bf16, got ${dt}`);
     report = await exportGguf(model, out, { dtype: dt ? GGUF_DTYPES[dt.toLowerCase()] : undefined });
-  } else if (format === 'onnx') {
-    if (str(a, 'dtype') !== undefined && str(a, 'dtype')!.toLowerCase() !== 'f32') throw new CompactError('--dtype: the ONNX export writes f32 only');
-    report = await exportOnnx(model, out, { force: bool(a, 'force'), externalData: externalData ?? 'auto' });
   } else {
-    throw new CompactError(`--format must be gguf or onnx, got ${format}`);
+    report = await exportOnnx(model, out, { force: bool(a, 'force'), externalData: externalData ?? 'auto' });
   }
-  console.log(bool(a, 'json') ? JSON.stringify(report, null, 2) : formatExportReport(report));
+  const pushed = pushRepo ? await push(report.output, pushRepo, a, `compact export (${format}) of ${a.positional[0]}`) : null;
+  if (bool(a, 'json')) console.log(JSON.stringify(pushed ? { ...report, push: pushed } : report, null, 2));
+  else console.log(formatExportReport(report) + (pushed ? `\npushed to ${pushed.repo}: ${pushed.url}` : ''));
   return 0;
 }
 

@@ -5,6 +5,8 @@ import { pruneCommand } from './prune.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { experimentsCommand } from './experiments.ts';
+import { HUB_FLAGS, HUB_USAGE, modelArg } from './hub-flags.ts';
+import { pushCommand } from './push.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
@@ -13,9 +15,11 @@ usage:
   compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
   compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data] [--force]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
+  compact push <dir-or-file> --push-to-hub org/name [--private]
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help
 
+<model-dir> may be a Hugging Face id: org/name, org/name@revision (downloaded into the HF cache).
 Run \`compact <command> --help\` for a command's flags.`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -25,15 +29,16 @@ const commands: Record<string, Command> = {
   eval: evalCommand,
   export: exportCommand,
   experiments: experimentsCommand,
+  push: pushCommand,
   async inspect(argv) {
-    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean' }, 'inspect');
+    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
       console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\']\n\n' +
         'Family, dimensions, dtype and the parameter breakdown (vocab 2VD or VD tied, FFN 3LDI, attention, norms),\n' +
-        'cross-checked against the tensors on disk. --vocab/--ffn print the counts after such a pruning.');
+        'cross-checked against the tensors on disk. --vocab/--ffn print the counts after such a pruning.\n' + HUB_USAGE);
       return a.positional.length === 1 || bool(a, 'help') ? 0 : 2;
     }
-    const r = await inspectModel(a.positional[0]!, { vocab: num(a, 'vocab'), ffn: num(a, 'ffn') });
+    const r = await inspectModel((await modelArg(a.positional[0]!, a)).dir, { vocab: num(a, 'vocab'), ffn: num(a, 'ffn') });
     console.log(bool(a, 'json') ? JSON.stringify(r, null, 2) : formatInspect(r));
     return 0;
   },

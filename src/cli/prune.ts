@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { parseMaxShardSize } from '../io/safetensors-writer.ts';
 import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP, DEFAULT_SEED, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
@@ -7,6 +7,7 @@ import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport } from './export.ts';
+import { HUB_FLAGS, HUB_USAGE, hubOptions, push, pushTarget, PUSH_FLAGS, PUSH_USAGE } from './hub-flags.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
@@ -50,7 +51,9 @@ engine and output:
   --export gguf           also write <out>/model.gguf for llama.cpp after pruning (see compact export)
   --export-path FILE      where that GGUF goes instead
   --force                 replace an existing --out
-  --json                  print the report as JSON      --quiet  no progress on stderr`;
+  --json                  print the report as JSON      --quiet  no progress on stderr
+${HUB_USAGE}
+${PUSH_USAGE}`;
 
 const DTYPES: Record<string, PruneOptions['outputDtype']> = { f32: 'F32', float32: 'F32', f16: 'F16', float16: 'F16', bf16: 'BF16', bfloat16: 'BF16' };
 
@@ -74,6 +77,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'number',
       'seq-len': 'number', 'allow-short-calib': 'boolean', device: 'string', threads: 'number', 'output-dtype': 'string',
       'max-shard-size': 'string', export: 'string', 'export-path': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
+      ...HUB_FLAGS, ...PUSH_FLAGS,
     },
     'prune',
   );
@@ -92,8 +96,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const exportFormat = str(a, 'export');
   if (exportFormat !== undefined && exportFormat !== 'gguf') throw new CompactError(`--export must be gguf, got ${exportFormat} (for ONNX run compact export --format onnx)`);
   if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new CompactError('--export-path needs --export gguf');
+  const pushRepo = await pushTarget(a);
   const report = await pruneModel({
     model: a.positional[0]!,
+    hub: hubOptions(a),
     out: str(a, 'out')!,
     force: bool(a, 'force'),
     method: str(a, 'method') as PruneOptions['method'],
@@ -123,8 +129,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     quiet: bool(a, 'quiet'),
   });
   const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf')) : null;
-  if (bool(a, 'json')) console.log(JSON.stringify(exported ? { ...report, export: exported } : report, null, 2));
-  else console.log(formatPruneReport(report) + (exported ? `\n${formatExportReport(exported)}` : ''));
+  const pushed = pushRepo ? await push(report.output, pushRepo, a, `compact prune of ${report.hub ? `${report.hub.repo}@${report.hub.commit}` : basename(resolve(report.input))}`) : null;
+  if (bool(a, 'json')) console.log(JSON.stringify({ ...report, ...(exported ? { export: exported } : {}), ...(pushed ? { push: pushed } : {}) }, null, 2));
+  else console.log(formatPruneReport(report) + (exported ? `\n${formatExportReport(exported)}` : '') + (pushed ? `\npushed to ${pushed.repo}: ${pushed.url}` : ''));
   return 0;
 }
 
@@ -132,7 +139,7 @@ export function formatPruneReport(r: PruneReport): string {
   const b = r.params.before;
   const f = r.params.after;
   return [
-    `pruned ${r.input} → ${r.output} (${r.family})`,
+    `pruned ${r.input}${r.hub ? ` (commit ${r.hub.commit})` : ''} → ${r.output} (${r.family})`,
     `  vocabulary ${fmtInt(r.vocab.embedding_rows_before)} rows → ${fmtInt(r.vocab.kept)} (${r.vocab.policy} policy; tokenizer had ${fmtInt(r.vocab.tokenizer_size_before)})`,
     `  ffn ${fmtInt(r.ffn.intermediate_before)} → ${fmtInt(r.ffn.intermediate_after)} channels per layer${r.ffn.criterion ? ` (${r.ffn.criterion})` : ''}`,
     ...(r.layers ? [`  layers ${r.layers.before} → ${r.layers.after} (shortgpt: dropped ${r.layers.dropped.join(', ')}; block influence ${r.layers.block_influence.map((b) => b.toFixed(4)).join(', ')})`] : []),

@@ -9,6 +9,9 @@ import type { ModelSpec } from '../families/types.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { writeCheckpoint } from '../io/safetensors-writer.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
+import { resolveModel } from '../io/hub/resolve-model.ts';
+import type { HubOptions } from '../io/hub/hub-settings.ts';
+import type { HubSource } from '../io/hub/snapshot.ts';
 import { readTokenizerFile, serializeTokenizerJson, type JsonObject, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
 import { mandatoryIds, selectKeptIds, type SelectOptions } from '../tokenizer/vocab-select.ts';
 import { pruneTokenizer, type PrunedTokenizer } from '../tokenizer/tokenizer-prune.ts';
@@ -36,7 +39,10 @@ export const PRUNE_METHODS = ['compact', 'vocab-only', 'ffn-only', 'shortgpt'] a
 export type PruneMethod = (typeof PRUNE_METHODS)[number];
 
 export interface PruneOptions {
+  /** A model folder, or a hub id (`org/name`, `org/name@revision`; see resolveModel). */
   model: string;
+  /** Revision, endpoint, token, cache and download progress of a hub model. */
+  hub?: HubOptions;
   out: string;
   force?: boolean;
   /**
@@ -91,6 +97,8 @@ export interface PruneReport {
   tool: string;
   method: PruneMethod;
   input: string;
+  /** The hub repository and exact commit the input came from; null for a local folder. */
+  hub: HubSource | null;
   output: string;
   flags: Record<string, unknown>;
   family: string;
@@ -265,7 +273,9 @@ async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOption
  */
 export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   const t0 = Date.now();
-  const model = resolve(opts.model);
+  // A hub model's small files come now; its weights once every option has been checked.
+  const source = await resolveModel(opts.model, { ...opts.hub, weights: false });
+  const model = resolve(source.dir);
   const { spec, text: configText, raw: configRaw } = readModelConfig(model);
   const tokPath = join(model, 'tokenizer.json');
   if (!existsSync(tokPath)) throw new CompactError(`${tokPath}: missing (vocabulary pruning needs the model's tokenizer.json)`);
@@ -308,6 +318,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
   const plan = resolvePlan(opts, method, spec, tok, limits);
 
+  await source.complete();
   const ckpt = await openCheckpoint(model);
   const src: Source = { dir: model, spec, configText, configRaw, tok, genConfig, ckpt, select };
   const say = new Progress('prune', 1, 'tokens', process.stderr, opts.quiet);
@@ -463,6 +474,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         tool: 'compact',
         method,
         input: opts.model,
+        hub: source.hub,
         output: opts.out,
         flags: reportFlags(opts, method, cut, policy, criterion, seqLen, calibTokens, seed, holdout, plan.kind === 'planned'),
         family: spec.family.name,
