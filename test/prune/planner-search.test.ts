@@ -40,7 +40,7 @@ test('coarse-to-fine finds the exhaustive pick on the recorded wiki-28m planner 
   // the reference text), recorded by scripts/planner-robustness.ts, when present.
   let robust: Array<{ ratio: number; curve: number[] }> = [];
   try {
-    robust = (JSON.parse(readFileSync(join(REPO_ROOT, 'docs/planner-robustness.json'), 'utf8')) as { runs: Array<{ ratio: number; robust_curve: number[] }> }).runs.map((r) => ({ ratio: r.ratio, curve: r.robust_curve }));
+    robust = (JSON.parse(readFileSync(join(REPO_ROOT, 'docs/planner-robustness.json'), 'utf8')) as { runs: Array<{ ratio: number; robust_curve: Array<number | null> }> }).runs.map((r) => ({ ratio: r.ratio, curve: r.robust_curve.map((v) => v ?? Infinity) }));
   } catch {
     // not recorded yet
   }
