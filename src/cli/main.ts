@@ -5,6 +5,9 @@ import { pruneCommand } from './prune.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { experimentsCommand } from './experiments.ts';
+import { generateCommand } from './generate.ts';
+import { compareCommand } from './compare.ts';
+import { clearProgressLine } from '../report/progress.ts';
 import { HUB_FLAGS, HUB_USAGE, modelArg } from './hub-flags.ts';
 import { pushCommand } from './push.ts';
 
@@ -15,6 +18,8 @@ usage:
   compact eval <model-dir> [--text FILE] [--tasks arc_easy,hellaswag,...|all] [--limit N] [--json]
   compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data] [--force]
   compact inspect <model-dir> [--json] [--vocab V'] [--ffn I']
+  compact compare <model-dir> <model-dir> [...] [--text FILE] [--tasks LIST] [--json]
+  compact generate <model-dir> --prompt "TEXT" [--max-new-tokens N] [--temperature T --top-p P --seed S]
   compact push <dir-or-file> --push-to-hub org/name [--private]
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help
@@ -29,6 +34,8 @@ const commands: Record<string, Command> = {
   eval: evalCommand,
   export: exportCommand,
   experiments: experimentsCommand,
+  generate: generateCommand,
+  compare: compareCommand,
   push: pushCommand,
   async inspect(argv) {
     const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
@@ -44,6 +51,8 @@ const commands: Record<string, Command> = {
   },
 };
 
+export { clearProgressLine };
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
@@ -58,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await run(rest);
   } catch (e) {
+    clearProgressLine();
     if (e instanceof CompactError) {
       console.error(`error: ${e.message}`);
       return 1;

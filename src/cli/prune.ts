@@ -7,6 +7,8 @@ import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport } from './export.ts';
+import { recordWrittenFiles } from '../report/file-manifest.ts';
+import { shellCommand, withoutFlags } from './shell-words.ts';
 import { HUB_FLAGS, HUB_USAGE, hubOptions, push, pushTarget, PUSH_FLAGS, PUSH_USAGE } from './hub-flags.ts';
 
 export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
@@ -50,6 +52,8 @@ engine and output:
   --max-shard-size SIZE   e.g. 5GB (default), 500MB
   --export gguf           also write <out>/model.gguf for llama.cpp after pruning (see compact export)
   --export-path FILE      where that GGUF goes instead
+  --eval-text FILE        score the dense and the pruned model on FILE (bits per byte), into the report
+                          and the model card
   --force                 replace an existing --out
   --json                  print the report as JSON      --quiet  no progress on stderr
 ${HUB_USAGE}
@@ -76,7 +80,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'number', 'planner-step': 'number', 'planner-objective': 'string', 'planner-search': 'string', 'ffn-multiple': 'number', holdout: 'number', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
       'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'number',
       'seq-len': 'number', 'allow-short-calib': 'boolean', device: 'string', threads: 'number', 'output-dtype': 'string',
-      'max-shard-size': 'string', export: 'string', 'export-path': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
+      'max-shard-size': 'string', export: 'string', 'export-path': 'string', 'eval-text': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
       ...HUB_FLAGS, ...PUSH_FLAGS,
     },
     'prune',
@@ -127,8 +131,14 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     outputDtype: dt ? DTYPES[dt.toLowerCase()] : undefined,
     maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
     quiet: bool(a, 'quiet'),
+    evalText: str(a, 'eval-text'),
+    // The card shows how to rebuild the folder: flags that cannot change a byte of it are left out
+    // (the exact command line is in the report's run figures).
+    command: shellCommand(['compact', 'prune', ...withoutFlags(argv, ['threads', 'push-to-hub'], ['quiet', 'json', 'force', 'private'])]),
+    commandLine: shellCommand(['compact', 'prune', ...argv]),
   });
   const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf')) : null;
+  if (exported) report.files = await recordWrittenFiles(report.output, [exported.output]);
   const pushed = pushRepo ? await push(report.output, pushRepo, a, `compact prune of ${report.hub ? `${report.hub.repo}@${report.hub.commit}` : basename(resolve(report.input))}`) : null;
   if (bool(a, 'json')) console.log(JSON.stringify({ ...report, ...(exported ? { export: exported } : {}), ...(pushed ? { push: pushed } : {}) }, null, 2));
   else console.log(formatPruneReport(report) + (exported ? `\n${formatExportReport(exported)}` : '') + (pushed ? `\npushed to ${pushed.repo}: ${pushed.url}` : ''));
@@ -156,8 +166,10 @@ export function formatPruneReport(r: PruneReport): string {
         ['total', fmtInt(b.total_params), fmtInt(f.total_params)],
       ],
     ),
+    ...(r.quality ? [`  bits/byte on ${r.quality.text}: dense ${r.quality.dense.bpb.toFixed(4)} → pruned ${r.quality.pruned.bpb.toFixed(4)}`] : []),
     '',
     `  ${fmtPct(r.params.reduction)} fewer parameters; took ${fmtDuration(r.run.wall_seconds)}, peak RSS ${fmtBytes(r.run.peak_rss_bytes)}`,
+    `  model card: ${join(r.output, 'README.md')}${r.files.some((f) => f.path.endsWith('.svg')) ? ` (plots: ${r.files.filter((f) => f.path.endsWith('.svg')).map((f) => f.path).join(', ')})` : ''}`,
     r.dropped_files.length ? `  dropped stale files: ${r.dropped_files.join(', ')}` : '',
   ].filter((l, i, all) => l !== '' || i < all.length - 1).join('\n');
 }

@@ -22,6 +22,7 @@
  * vocabulary pruning does not, so the calibration tail alone always favours cutting more FFN, and
  * that pick loses elsewhere (README, "Choosing the split").
  */
+import { elapsedEta } from '../report/progress.ts';
 import type { Split } from './budget.ts';
 import type { DownProjHook, Variant, VariantScore } from '../engine/candidate-pass.ts';
 
@@ -207,6 +208,13 @@ export async function planSplit(a: PlanArgs): Promise<PlanResult> {
   const chooses = a.texts.map((t) => (a.objective === 'calib' ? t.role === 'heldout' : t.role !== 'check'));
   let dense: number[] | null = null;
   let passes = 0;
+  // Progress: candidate k of the number the search is expected to visit, with an ETA.
+  const expected = expectedVisits(n, a.search);
+  let visited = 0;
+  let built = 0;
+  const toBuild = Math.min(expected, a.splits.filter((s) => !s.infeasible).length);
+  const start = Date.now();
+  const head = (c: PlannerCandidate) => `planner: candidate ${++visited} of ${Math.max(expected, visited)} (vocab share ${pct(c.share)})`;
 
   // Builds and scores a set of models (null = dense) in passes bounded by maxPassTokens.
   const scoreModels = async (splits: Array<Split | null>): Promise<number[][]> => {
@@ -265,19 +273,32 @@ export async function planSplit(a: PlanArgs): Promise<PlanResult> {
       const c = candidates[i]!;
       const bpb = byIndex.get(i);
       if (!bpb) {
-        a.say(`planner: vocab share ${pct(c.share)}: skipped (${c.skipped})`);
+        a.say(`${head(c)}: skipped (${c.skipped})`);
         return Infinity;
       }
       c.skipped = null;
       c.pass = pass;
       c.scores = Object.fromEntries(a.texts.map((t, ti) => [t.name, bpb[ti]!]));
       c.bpb = objective(bpb);
-      a.say(`planner: vocab share ${pct(c.share)}: V′ ${c.vocab}, I′ ${c.ffn}, ${a.texts.map((t, ti) => `${t.name} ${bpb[ti]!.toFixed(4)}`).join(', ')} bits/byte; objective ${c.bpb.toFixed(4)}`);
+      built++;
+      a.say(`${head(c)}: V′ ${c.vocab}, I′ ${c.ffn}, ${a.texts.map((t, ti) => `${t.name} ${bpb[ti]!.toFixed(4)}`).join(', ')} bits/byte; objective ${c.bpb.toFixed(4)}; ${elapsedEta(built, Math.max(toBuild, built), start)}`);
       return c.bpb;
     });
   });
   if (chosen < 0 || candidates[chosen]!.bpb === null) throw new Error('planner: no candidate was scored');
   return { candidates, chosen, texts, passes };
+}
+
+/** Grid points the search scores (at most; the final hill-climb may add a few on odd curves). */
+function expectedVisits(n: number, mode: PlannerSearch): number {
+  if (mode === 'grid' || n <= 4) return n + 1;
+  let h = Math.max(1, Math.round(n / 4));
+  let count = Math.floor((n - 1) / h) + 2;
+  while (h > 1) {
+    h = Math.ceil(h / 2);
+    count += 2;
+  }
+  return Math.min(n + 1, count);
 }
 
 function pct(x: number): string {

@@ -8,6 +8,7 @@ import { readModelConfig } from '../families/model-config.ts';
 import type { ModelSpec } from '../families/types.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { writeCheckpoint } from '../io/safetensors-writer.ts';
+import { withWriteProgress } from './write-progress.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
 import { resolveModel } from '../io/hub/resolve-model.ts';
 import type { HubOptions } from '../io/hub/hub-settings.ts';
@@ -31,6 +32,10 @@ import { referenceText, REFERENCE_TEXT_NAME } from './reference-text.ts';
 import { scoreVariants } from '../engine/candidate-pass.ts';
 import { createTokenizer } from '../tokenizer/tokenize.ts';
 import { blockInfluence, layerConfigChanges, lowestInfluence, renumberLayers } from './shortgpt.ts';
+import { dominantDtype, keptEnergyShare, measureQuality, readEvalText, vocabCoverage } from './card-data.ts';
+import { writeModelCard, type CardQuality } from '../report/model-card.ts';
+import { manifestOf, type WrittenFile } from '../report/file-manifest.ts';
+import { toolVersion } from '../report/tool-version.ts';
 
 export type { FfnCriterion } from './criteria.ts';
 export { FFN_CRITERIA } from './criteria.ts';
@@ -91,17 +96,28 @@ export interface PruneOptions {
    * check the pick on evaluation text this way); they never influence the choice.
    */
   plannerCheckTexts?: Array<{ name: string; text: string }>;
+  /** A text to score the dense and the pruned model on (bits per byte), into the report and card. */
+  evalText?: string;
+  /** The command that rebuilds this output, for the model card (the CLI passes it). */
+  command?: string;
+  /** The command line exactly as typed (a figure of the run). */
+  commandLine?: string;
 }
 
 export interface PruneReport {
   tool: string;
+  tool_version: string;
   method: PruneMethod;
+  /** The input folder, absolute; for a hub model the id as given (the snapshot is `hub`). */
   input: string;
   /** The hub repository and exact commit the input came from; null for a local folder. */
   hub: HubSource | null;
+  command: string | null;
   output: string;
   flags: Record<string, unknown>;
   family: string;
+  /** Storage dtype of the written weights. */
+  weights_dtype: string;
   vocab: {
     policy: 'id' | 'freq';
     tokenizer_size_before: number;
@@ -109,16 +125,35 @@ export interface PruneReport {
     kept: number;
     kept_ids_sha256: string;
   };
-  ffn: { criterion: FfnCriterion | null; intermediate_before: number; intermediate_after: number; kept_channels_sha256: string | null };
+  ffn: {
+    criterion: FfnCriterion | null;
+    intermediate_before: number;
+    intermediate_after: number;
+    kept_channels_sha256: string | null;
+    /** Per layer, the share of calibration act² (under the criterion's token weighting) the kept channels hold. */
+    kept_energy_share: number[] | null;
+  };
   /** ShortGPT: the layers dropped (old indices) and every layer's block influence. */
   layers: { before: number; after: number; dropped: number[]; block_influence: number[] } | null;
-  calibration: { source: string; tokens: number; sequences: number; seq_len: number; common_token_share: number } | null;
+  calibration: {
+    source: string;
+    tokens: number;
+    sequences: number;
+    seq_len: number;
+    common_token_share: number;
+    /** Share of calibration positions a vocabulary of each size V′ keeps (the card's coverage plot). */
+    vocab_coverage: { vocab: number[]; share: number[] } | null;
+  } | null;
   /** --ratio with a planned split: every candidate with its held-out score. */
   planner: PlannerReport | null;
   params: { before: ParamBreakdown; after: ParamBreakdown; reduction: number };
+  /** --eval-text: dense and pruned bits per byte on that text. */
+  quality: CardQuality | null;
   dropped_files: string[];
+  /** Every file in the output folder but this report (and files written after it, e.g. --export), with size and SHA-256. */
+  files: WrittenFile[];
   /** Figures of this run: they differ between runs, everything else in the folder does not. */
-  run: { wall_seconds: number; calibration_seconds: number; calibration_tokens_per_second: number | null; peak_rss_bytes: number; threads: number | null; device: string };
+  run: { command_line: string | null; wall_seconds: number; calibration_seconds: number; calibration_tokens_per_second: number | null; peak_rss_bytes: number; threads: number | null; device: string };
 }
 
 export const DEFAULT_CALIB_TOKENS = 32768;
@@ -128,13 +163,15 @@ export const DEFAULT_HOLDOUT = 0.15;
 export const DEFAULT_SEED = 0;
 
 /** Files whose contents pruning changes, written from scratch rather than copied. */
-const REWRITTEN = new Set(['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors.index.json', 'compact-report.json']);
+const REWRITTEN = new Set(['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors.index.json', 'compact-report.json', 'README.md']);
 /**
  * Files that would describe the dense model after pruning (slow-tokenizer vocabularies, other
  * weight formats): copying them would leave a folder that contradicts itself, so they are dropped
  * and listed in the report.
  */
-const STALE = [/\.safetensors$/, /\.bin$/, /\.pt$/, /\.pth$/, /\.ckpt$/, /\.gguf$/, /\.onnx(_data)?$/, /\.msgpack$/, /\.h5$/, /^tokenizer\.model$/, /^vocab\.json$/, /^merges\.txt$/, /^vocab\.txt$/];
+const STALE = [/\.safetensors$/, /\.bin$/, /\.pt$/, /\.pth$/, /\.ckpt$/, /\.gguf$/, /\.onnx(_data)?$/, /\.msgpack$/, /\.h5$/, /^tokenizer\.model$/, /^vocab\.json$/, /^merges\.txt$/, /^vocab\.txt$/,
+  // Records of the original model's training (its parameter count, loss curve): not this model's.
+  /^training_stats\.json$/, /^train(ing)?_?log\.(txt|json|jsonl)$/i, /^trainer_state\.json$/, /^training_args\.json$/, /^(all|train|eval|test)_results\.json$/, /\.log$/, /^events\.out\.tfevents/];
 
 /** What to build: V′ and I′ (or a planned split, or ShortGPT's layer cut). */
 type Plan =
@@ -248,12 +285,15 @@ interface Cut {
   ffn: number;
   /** Kept layers (old indices), or null for all. */
   layers: number[] | null;
+  /** The V′ asked for, whose token mask weighted act² (calibration results are keyed by it). */
+  maskVocab?: number;
 }
 
 /** Writes a complete checkpoint folder for `cut` (weights, tokenizer, configs). */
-async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOptions): Promise<void> {
+async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOptions, progress = false): Promise<void> {
   let entries = slicedEntries(src.ckpt, src.spec, { vocabRows: cut.pruned.newToOld, ffnChannels: cut.channels, outputDtype: opts.outputDtype ?? null });
   if (cut.layers) entries = renumberLayers(entries, src.spec, cut.layers);
+  if (progress) entries = withWriteProgress(entries, !!opts.quiet);
   await writeCheckpoint(dir, entries, { maxShardBytes: opts.maxShardBytes });
   await writeFile(join(dir, 'tokenizer.json'), serializeTokenizerJson(cut.pruned.json));
   const layerChanges = cut.layers ? layerConfigChanges(src.configRaw, src.spec, cut.layers) : {};
@@ -317,6 +357,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   }
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
   const plan = resolvePlan(opts, method, spec, tok, limits);
+  const evalText = opts.evalText !== undefined ? readEvalText(opts.evalText) : null;
 
   await source.complete();
   const ckpt = await openCheckpoint(model);
@@ -365,6 +406,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         sequences: data.fit.length,
         seq_len: seqLen,
         common_token_share: 1,
+        vocab_coverage: null,
       };
     }
 
@@ -383,7 +425,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
     };
     const cutFor = async (vocab: number, ffn: number): Promise<Cut> => {
       const pruned = prunedTokenizer(vocab);
-      return { pruned, vocab: pruned.newToOld.length, channels: await channelsFor(vocab, ffn), ffn, layers: null };
+      return { pruned, vocab: pruned.newToOld.length, channels: await channelsFor(vocab, ffn), ffn, layers: null, maskVocab: vocab };
     };
 
     // 3. The cut: fixed, planned (every candidate built and scored on the held-out text), or ShortGPT's.
@@ -464,20 +506,26 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         let kept = 0;
         for (const s of data!.fit) for (const id of s) if (cut.pruned.oldToNew[id]! >= 0) kept++;
         calibration.common_token_share = kept / data!.fitTokens;
+        const asked = plan.kind === 'planned' ? plan.splits.filter((s) => !s.infeasible).map((s) => s.vocab) : [];
+        calibration.vocab_coverage = vocabCoverage(data!.fit, spec.vocabSize, keptIds, limits.minVocab, tok.size, [cut.vocab, ...asked]);
       }
+      const energy = calib && cut.channels ? (criterion === 'act2-common' ? calib.byMask[vocabs.indexOf(cut.maskVocab!)] : calib.all) : null;
       say.message(`vocabulary: keeping ${cut.vocab} of ${tok.size} tokens (${spec.vocabSize} embedding rows) by ${policy} policy`);
       if (cut.channels) say.message(`ffn: keeping ${cut.ffn} of ${spec.intermediate} channels per layer (${criterion}${calibration ? `, ${calibration.tokens} calibration tokens` : ''})`);
 
       const before = countParams(spec);
       const after = countParams(spec, { vocab: cut.vocab, intermediate: cut.ffn, layers: cut.layers?.length });
       const report: PruneReport = {
-        tool: 'compact',
+        tool: toolVersion().name,
+        tool_version: toolVersion().version,
         method,
-        input: opts.model,
+        input: source.hub ? opts.model : model,
         hub: source.hub,
+        command: opts.command ?? null,
         output: opts.out,
         flags: reportFlags(opts, method, cut, policy, criterion, seqLen, calibTokens, seed, holdout, plan.kind === 'planned'),
         family: spec.family.name,
+        weights_dtype: opts.outputDtype ?? dominantDtype(ckpt),
         vocab: {
           policy,
           tokenizer_size_before: tok.size,
@@ -490,13 +538,17 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
           intermediate_before: spec.intermediate,
           intermediate_after: cut.ffn,
           kept_channels_sha256: cut.channels ? sha256(cut.channels) : null,
+          kept_energy_share: energy && cut.channels ? keptEnergyShare(energy, cut.channels) : null,
         },
         layers,
         calibration,
         planner,
         params: { before, after, reduction: reduction(before, after) },
+        quality: null,
         dropped_files: [],
+        files: [],
         run: {
+          command_line: opts.commandLine ?? null,
           wall_seconds: 0,
           calibration_seconds: calib?.seconds ?? 0,
           calibration_tokens_per_second: calib ? calib.tokens / Math.max(calib.seconds, 1e-9) : null,
@@ -505,8 +557,12 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
           device: opts.device ?? 'cpu',
         },
       };
-      await writeFolder(src, cut, tmp, opts);
+      await writeFolder(src, cut, tmp, opts, true);
       report.dropped_files = await copyOthers(model, tmp);
+      if (evalText !== null) report.quality = await measureQuality(model, tmp, opts.evalText!, evalText, spec.maxPositions, engineOpts, !!opts.quiet);
+      const inputCard = existsSync(join(model, 'README.md')) ? await readFile(join(model, 'README.md'), 'utf8') : null;
+      await writeModelCard(tmp, report, { inputCardText: inputCard, tied: spec.tied });
+      report.files = await manifestOf(tmp, new Set(['compact-report.json']));
       report.run.wall_seconds = (Date.now() - t0) / 1000;
       report.run.peak_rss_bytes = peakRssBytes();
       await writeFile(join(tmp, 'compact-report.json'), JSON.stringify(report, null, 2) + '\n');

@@ -38,6 +38,11 @@ test('prune org/tiny --push-to-hub: the commit holds the output folder byte for 
     const report = JSON.parse(readFileSync(join(out, 'compact-report.json'), 'utf8'));
     assert.deepEqual(report.hub, { repo: 'org/tiny', revision: 'main', commit, endpoint: hub.url });
     assert.equal(report.input, 'org/tiny');
+    // The model card (pushed with the rest) names the hub source and commit and carries its license.
+    const card = readFileSync(join(out, 'README.md'), 'utf8');
+    assert.match(card, /^---\nbase_model: org\/tiny\n/);
+    assert.match(card, /\nlicense: apache-2\.0\n/);
+    assert.ok(card.includes(`(commit \`${commit.slice(0, 12)}\`)`), 'the source commit');
     // The shards went by LFS (sha256-checked by the server), the small files inline.
     assert.ok(hub.requests('/lfs-upload/').length >= 1);
 
