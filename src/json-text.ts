@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { CompactError } from './errors.ts';
 
 /**
@@ -20,6 +21,33 @@ export function parseJson(text: string, file: string, maxDepth = MAX_DEPTH): unk
   } catch (e) {
     throw new CompactError(`${file}: malformed JSON (${(e as Error).message})`);
   }
+}
+
+export type JsonObject = Record<string, unknown>;
+
+/** A parsed JSON value that is an object (not null, not an array). */
+export function isJsonObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A JSON file whose top level must be an object, with its text (kept by callers that rewrite
+ * values in place). Every failure is one CompactError naming `label` (default: the path).
+ */
+export function readJsonObjectText(path: string, label = path, maxDepth = MAX_DEPTH): { text: string; obj: JsonObject } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CompactError(`${label}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const obj = parseJson(text, label, maxDepth);
+  if (!isJsonObject(obj)) throw new CompactError(`${label}: expected a JSON object at the top level, got ${Array.isArray(obj) ? 'an array' : obj === null ? 'null' : typeof obj}`);
+  return { text, obj };
+}
+
+export function readJsonObject(path: string, label = path, maxDepth = MAX_DEPTH): JsonObject {
+  return readJsonObjectText(path, label, maxDepth).obj;
 }
 
 function checkDepth(text: string, file: string, maxDepth: number): void {

@@ -1,5 +1,5 @@
 import { CompactError } from '../errors.ts';
-import { exportGguf, GGUF_SUPPORT, type GgufExportReport } from '../export/gguf-export.ts';
+import { exportGguf, GGUF_SUPPORT_TEXT, type GgufExportReport } from '../export/gguf-export.ts';
 import { exportOnnx, ONNX_SUPPORT, type OnnxExportReport } from '../export/onnx-export.ts';
 import { fmtBytes } from '../report/format.ts';
 import { bool, parseArgs, str } from './args.ts';
@@ -8,8 +8,8 @@ import { HUB_FLAGS, HUB_USAGE, modelArg, push, pushTarget, PUSH_FLAGS, PUSH_USAG
 export const EXPORT_USAGE = `usage: compact export <model-dir> --format gguf|onnx --out PATH [--dtype f32|f16|bf16] [--external-data[=false]]
                       [--force] [--json]
 
-  --format gguf   one .gguf file for llama.cpp (--out names the file). Architectures: llama
-                  (${GGUF_SUPPORT.llama}), qwen2, qwen3, gemma3. --dtype sets the type of 2-D tensors
+  --format gguf   one .gguf file for llama.cpp (--out names the file). Architectures:
+                  ${GGUF_SUPPORT_TEXT}. --dtype sets the type of 2-D tensors
                   (default: the checkpoint's; norms and biases stay F32). Replaces an existing file.
   --format onnx   a folder for transformers.js (--out names the folder): onnx/model.onnx (decoder with
                   KV cache, f32) + config.json, generation_config.json, tokenizer.json,

@@ -16,12 +16,13 @@
  * The numbers are the engine's: the same layer and head graphs (built for I′ and V′), the same
  * batching by length, so a variant's score equals `evaluateText` on its written checkpoint.
  */
-import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
 import { buildHeadGraph, HEAD_IO } from './head-graph.ts';
-import { buildLayerGraph, LAYER_IO, weightInput } from './layer-graph.ts';
+import { buildLayerGraph, LAYER_IO } from './layer-graph.ts';
+import { weightInput } from './decoder-layer.ts';
+import { sessionOptions as engineSessionOptions } from './session-options.ts';
 import { ropeTables } from './rope-tables.ts';
 import { globalPlan, LayerLoader, loadTensor, validateCheckpoint } from './weights.ts';
 import type { EngineOptions } from './runner.ts';
@@ -80,14 +81,7 @@ export async function scoreVariants(
   const { spec } = readModelConfig(dir);
   const ckpt = await openCheckpoint(dir);
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: opts.device === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu'],
-    intraOpNumThreads: opts.threads ?? availableParallelism(),
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  };
+  const sessionOptions = engineSessionOptions({ device: opts.device, threads: opts.threads });
   const session = (key: string, build: () => Uint8Array): Promise<ort.InferenceSession> => {
     let s = sessions.get(key);
     if (!s) sessions.set(key, (s = ort.InferenceSession.create(build(), sessionOptions)));
@@ -185,7 +179,16 @@ function sliceFfn(spec: ModelSpec, weights: Map<TensorRole, ort.Tensor>, channel
   const I = spec.intermediate;
   const n = channels.length;
   const out = new Map<TensorRole, ort.Tensor>();
+  const fused = weights.get('gate_up');
+  if (fused) {
+    // Phi-3's gate_up_proj: gate rows [0, I), then up rows [I, 2I); keep the same channels of both.
+    const w = fused.data as Float32Array;
+    const s = new Float32Array(2 * n * D);
+    for (let b = 0; b < 2; b++) for (let p = 0; p < n; p++) s.set(w.subarray((b * I + channels[p]!) * D, (b * I + channels[p]! + 1) * D), (b * n + p) * D);
+    out.set('gate_up', new ort.Tensor('float32', s, [2 * n, D]));
+  }
   for (const role of ['gate', 'up'] as const) {
+    if (!weights.has(role)) continue;
     const w = weights.get(role)!.data as Float32Array;
     const s = new Float32Array(n * D);
     for (let p = 0; p < n; p++) s.set(w.subarray(channels[p]! * D, (channels[p]! + 1) * D), p * D);
@@ -223,10 +226,8 @@ async function embed(ckpt: Awaited<ReturnType<typeof openCheckpoint>>, spec: Mod
     }
   }
   const data = await ckpt.readRowsFloat32(name, unique);
-  if (spec.family.embedScale === 'sqrt-hidden') {
-    const scale = Math.fround(Math.sqrt(D));
-    for (let i = 0; i < data.length; i++) data[i] = data[i]! * scale;
-  }
+  const scale = spec.embedMultiplier;
+  if (scale !== 1) for (let i = 0; i < data.length; i++) data[i] = data[i]! * scale;
   const byLen = new Map<number, number[]>();
   windows.forEach((w, i) => {
     const list = byLen.get(w.length);
@@ -290,7 +291,7 @@ async function headNll(
 
 function ropeFeeds(spec: ModelSpec, positions: number): Record<AttentionKind, { cos: ort.Tensor; sin: ort.Tensor }> {
   const make = (kind: AttentionKind) => {
-    const t = ropeTables(spec.rope[kind], spec.headDim, positions);
+    const t = ropeTables(spec.rope[kind], spec.rotaryDim, positions);
     return { cos: new ort.Tensor('float32', t.cos, [positions, t.half]), sin: new ort.Tensor('float32', t.sin, [positions, t.half]) };
   };
   const full = make('full');

@@ -5,7 +5,7 @@
  * intermediate; the weight is a graph input so the caller loads it once for all chunks.
  */
 import type { ModelSpec } from '../families/types.ts';
-import { attr, DataType, GraphBuilder } from './onnx-proto.ts';
+import { attr, DataType, GraphBuilder, OPSET } from './onnx-proto.ts';
 import type { Precision } from './layer-graph.ts';
 
 export interface HeadGraphOptions {
@@ -34,6 +34,17 @@ export const HEAD_IO = {
   argmax: 'argmax',
 } as const;
 
+/** f32 logits as the family finishes them: Granite's 1/logits_scaling, then Gemma's c·tanh(x/c). */
+export function emitLogitTransform(g: GraphBuilder, spec: ModelSpec, logits: string): string {
+  let out = logits;
+  if (spec.logitMultiplier !== 1) out = g.op('Mul', [out, g.constF32('logit_multiplier', [spec.logitMultiplier], [])]);
+  if (spec.finalLogitSoftcap != null) {
+    const c = g.constF32('softcap', [spec.finalLogitSoftcap], []);
+    out = g.op('Mul', [g.op('Tanh', [g.op('Div', [out, c])]), c]);
+  }
+  return out;
+}
+
 export function buildHeadGraph(spec: ModelSpec, opts: HeadGraphOptions): Uint8Array {
   const { hidden: D, vocabSize: V } = spec;
   const F = DataType.FLOAT;
@@ -44,16 +55,13 @@ export function buildHeadGraph(spec: ModelSpec, opts: HeadGraphOptions): Uint8Ar
   const normedName = opts.normed ? HEAD_IO.normed : 'normed_internal';
   const [normed] = g.node('SimplifiedLayerNormalization', [x, norm], { axis: -1, epsilon: attr.float(spec.rmsEps), stash_type: 1 }, { outputs: [normedName] });
   if (opts.normed) g.output(HEAD_IO.normed, F, ['N', D]);
-  if (!opts.logits && !opts.logprobs && !opts.argmax) return g.toModel({ '': 20, 'com.microsoft': 1 });
+  if (!opts.logits && !opts.logprobs && !opts.argmax) return g.toModel(OPSET);
 
   const weight = g.input(HEAD_IO.weight, T, [V, D]);
   const lhs = T === F ? normed! : g.op('Cast', [normed!], { to: T });
   let logits = g.op('Gemm', [lhs, weight], { transB: 1 });
   if (T !== F) logits = g.op('Cast', [logits], { to: F });
-  if (spec.finalLogitSoftcap != null) {
-    const c = g.constF32('softcap', [spec.finalLogitSoftcap], []);
-    logits = g.op('Mul', [g.op('Tanh', [g.op('Div', [logits, c])]), c]);
-  }
+  logits = emitLogitTransform(g, spec, logits);
   if (opts.logits) {
     g.node('Identity', [logits], {}, { outputs: [HEAD_IO.logits] });
     g.output(HEAD_IO.logits, F, ['N', V]);
@@ -73,5 +81,5 @@ export function buildHeadGraph(spec: ModelSpec, opts: HeadGraphOptions): Uint8Ar
     g.node('ArgMax', [logits], { axis: 1, keepdims: 0, select_last_index: 0 }, { outputs: [HEAD_IO.argmax] });
     g.output(HEAD_IO.argmax, DataType.INT64, ['N']);
   }
-  return g.toModel({ '': 20, 'com.microsoft': 1 });
+  return g.toModel(OPSET);
 }

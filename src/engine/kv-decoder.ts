@@ -20,8 +20,9 @@ import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts'
 import { openCheckpoint } from '../io/safetensors.ts';
 import { buildHeadGraph, HEAD_IO } from './head-graph.ts';
 import { buildKvLayerGraph, KV_LAYER_IO } from './kv-layer-graph.ts';
-import { weightInput } from './layer-graph.ts';
+import { weightInput } from './decoder-layer.ts';
 import { ropeTables } from './rope-tables.ts';
+import { sessionOptions } from './session-options.ts';
 import { globalPlan, layerPlan, loadTensor, validateCheckpoint } from './weights.ts';
 
 export interface KvDecoderOptions {
@@ -102,14 +103,7 @@ export class KvDecoder {
     if (!(Number.isInteger(capacity) && capacity >= 1 && capacity <= spec.maxPositions)) {
       throw new CompactError(`decoder: capacity must be an integer in [1, ${spec.maxPositions}] (max_position_embeddings), got ${capacity}`);
     }
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-    };
+    const options = sessionOptions({ threads });
     const ckpt = await openCheckpoint(dir);
     const created: ort.InferenceSession[] = [];
     try {
@@ -127,7 +121,7 @@ export class KvDecoder {
       const lmHead = spec.tied ? new ort.Tensor('float32', embed, plan.lmHead.shape) : await loadTensor(spec, ckpt, plan.lmHead, 'f32');
 
       const session = async (model: Uint8Array) => {
-        const s = await ort.InferenceSession.create(model, sessionOptions);
+        const s = await ort.InferenceSession.create(model, options);
         created.push(s);
         return s;
       };
@@ -138,7 +132,7 @@ export class KvDecoder {
       };
       const head = await session(buildHeadGraph(spec, { normed: false, logits: true, logprobs: false, precision: 'f32' }));
       const ropeFor = (kind: AttentionKind) => {
-        const t = ropeTables(spec.rope[kind], spec.headDim, capacity);
+        const t = ropeTables(spec.rope[kind], spec.rotaryDim, capacity);
         return { cos: new ort.Tensor('float32', t.cos, [capacity, t.half]), sin: new ort.Tensor('float32', t.sin, [capacity, t.half]) };
       };
       const full = ropeFor('full');
@@ -181,7 +175,7 @@ export class KvDecoder {
     }
     let t0 = performance.now();
     const x = new Float32Array(S * D);
-    const scale = spec.family.embedScale === 'sqrt-hidden' ? Math.fround(Math.sqrt(D)) : 1;
+    const scale = spec.embedMultiplier;
     for (let p = 0; p < S; p++) {
       const id = ids[p]!;
       if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new CompactError(`decoder: token id ${id} is outside the vocabulary (vocab_size ${V})`);

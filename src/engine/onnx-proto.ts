@@ -179,10 +179,14 @@ function normalizeAttr(v: AttrInput): AttrValue {
   return v;
 }
 
+/** Opsets of every graph we build: ONNX 20 and the com.microsoft contrib ops. */
+export const OPSET: Readonly<Record<string, number>> = { '': 20, 'com.microsoft': 1 };
+
 /**
  * Builds one graph. Node outputs are named by the caller or generated (`name_N`), so graph code
  * reads as dataflow: `const y = g.op('Add', [a, b])`.
  */
+
 export class GraphBuilder {
   readonly nodes: Node[] = [];
   readonly inputs: ValueInfo[] = [];
@@ -257,7 +261,7 @@ export class GraphBuilder {
   }
 
   /** Serializes a ModelProto. */
-  toModel(opsets: Record<string, number> = { '': 18, 'com.microsoft': 1 }): Uint8Array {
+  toModel(opsets: Record<string, number> = OPSET): Uint8Array {
     return encodeModel(this, opsets);
   }
 }

@@ -7,7 +7,6 @@
  * the weights are dropped. Peak memory is therefore about two layers' weights + the hidden states
  * of all sequences + one batch's activations, whatever the depth of the model.
  */
-import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
@@ -15,8 +14,10 @@ import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts'
 import { f32ToF16 } from '../io/dtype.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { buildHeadGraph, HEAD_IO, type HeadGraphOptions } from './head-graph.ts';
-import { buildLayerGraph, LAYER_IO, weightInput, type Precision } from './layer-graph.ts';
+import { weightInput } from './decoder-layer.ts';
+import { buildLayerGraph, LAYER_IO, type Precision } from './layer-graph.ts';
 import { ropeTables } from './rope-tables.ts';
+import { sessionOptions } from './session-options.ts';
 import { globalPlan, LayerLoader, loadTensor, validateCheckpoint } from './weights.ts';
 
 export interface EngineOptions {
@@ -128,14 +129,7 @@ export class Engine {
     this.#precision = opts.precision ?? 'f32';
     this.#device = opts.device ?? 'cpu';
     this.#headChunkRows = opts.headChunkRows;
-    this.#sessionOptions = {
-      executionProviders: this.#device === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu'],
-      intraOpNumThreads: opts.threads ?? availableParallelism(),
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-    };
+    this.#sessionOptions = sessionOptions({ device: this.#device, threads: opts.threads });
   }
 
   /** Reads config.json and the checkpoint header(s), and validates every tensor the model needs. */
@@ -336,11 +330,8 @@ export class Engine {
       }
     }
     const rows = await this.#ckpt.readRowsFloat32(globalPlan(spec).embed.name, unique);
-    if (spec.family.embedScale === 'sqrt-hidden') {
-      // transformers multiplies by torch.tensor(hidden**0.5, dtype): for f32, f32(sqrt(hidden)).
-      const scale = Math.fround(Math.sqrt(D));
-      for (let i = 0; i < rows.length; i++) rows[i] = rows[i]! * scale;
-    }
+    const scale = spec.embedMultiplier;
+    if (scale !== 1) for (let i = 0; i < rows.length; i++) rows[i] = rows[i]! * scale;
     const batches: Batch[] = [];
     for (const [len, members] of [...byLen].sort((a, b) => a[0] - b[0])) {
       const per = Math.max(1, Math.floor(BATCH_TOKENS / len));
@@ -363,7 +354,7 @@ export class Engine {
   #ropeFeeds(positions: number): Record<AttentionKind, { cos: ort.Tensor; sin: ort.Tensor }> {
     const spec = this.spec;
     const make = (kind: AttentionKind) => {
-      const t = ropeTables(spec.rope[kind], spec.headDim, positions);
+      const t = ropeTables(spec.rope[kind], spec.rotaryDim, positions);
       const dims = [positions, t.half];
       if (this.#precision === 'f16') {
         return { cos: new ort.Tensor('float16', f32ToF16(t.cos), dims), sin: new ort.Tensor('float16', f32ToF16(t.sin), dims) };

@@ -7,11 +7,11 @@
  */
 import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
-import { tensorName } from '../families/registry.ts';
-import type { ModelSpec, TensorRole, TensorTemplate } from '../families/types.ts';
+import { foldNormWeight, isNormRole, layerShape, roleName } from '../families/templates.ts';
+import type { ModelSpec, TensorRole } from '../families/types.ts';
 import { bf16ToF32Bits, f16ToF32Bits, f32ToF16, isFloatDType, toFloat32, viewAs16, viewAsF32 } from '../io/dtype.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
-import { isNormRole, layerRoles, layerShape, type Precision } from './layer-graph.ts';
+import type { Precision } from './layer-graph.ts';
 
 export interface PlannedTensor {
   role: TensorRole;
@@ -19,16 +19,9 @@ export interface PlannedTensor {
   shape: number[];
 }
 
-/** Template of a role, from the layer or global templates. */
-function template(spec: ModelSpec, role: TensorRole, global: boolean): TensorTemplate {
-  const t = (global ? spec.family.globals : spec.family.layer).find((x) => x.role === role);
-  if (!t) throw new Error(`family ${spec.family.name} has no template for ${role}`);
-  return t;
-}
-
 /** The tensors of decoder layer `layer` the graph takes, with their names and expected shapes. */
 export function layerPlan(spec: ModelSpec, layer: number): PlannedTensor[] {
-  return layerRoles(spec).map((role) => ({ role, name: tensorName(template(spec, role, false), layer), shape: layerShape(spec, role) }));
+  return spec.layerRoles.map((role) => ({ role, name: roleName(spec.family, role, layer), shape: layerShape(spec, role) }));
 }
 
 export interface GlobalPlan {
@@ -40,11 +33,11 @@ export interface GlobalPlan {
 
 export function globalPlan(spec: ModelSpec): GlobalPlan {
   const { hidden: D, vocabSize: V } = spec;
-  const embed = { role: 'embed' as const, name: template(spec, 'embed', true).name, shape: [V, D] };
+  const embed = { role: 'embed' as const, name: roleName(spec.family, 'embed'), shape: [V, D] };
   return {
     embed,
-    finalNorm: { role: 'final_norm', name: template(spec, 'final_norm', true).name, shape: [D] },
-    lmHead: spec.tied ? embed : { role: 'lm_head', name: template(spec, 'lm_head', true).name, shape: [V, D] },
+    finalNorm: { role: 'final_norm', name: roleName(spec.family, 'final_norm'), shape: [D] },
+    lmHead: spec.tied ? embed : { role: 'lm_head', name: roleName(spec.family, 'lm_head'), shape: [V, D] },
   };
 }
 
@@ -79,9 +72,7 @@ export function validateCheckpoint(spec: ModelSpec, ckpt: Checkpoint): void {
 export async function loadTensor(spec: ModelSpec, ckpt: Checkpoint, t: PlannedTensor, precision: Precision): Promise<ort.Tensor> {
   const data = await ckpt.readFloat32(t.name);
   const norm = isNormRole(t.role);
-  if (norm && spec.family.norm === 'rms-plus-one') {
-    for (let i = 0; i < data.length; i++) data[i] = data[i]! + 1;
-  }
+  if (norm) foldNormWeight(spec.family, data);
   if (precision === 'f16' && !norm) return new ort.Tensor('float16', f32ToF16(data), t.shape);
   return new ort.Tensor('float32', data, t.shape);
 }
@@ -112,9 +103,7 @@ export class LayerLoader {
       let buf = pool.get(t.role);
       if (!buf || buf.length !== n) pool.set(t.role, (buf = new Float32Array(n)));
       await this.#readInto(t.name, buf);
-      if (isNormRole(t.role) && this.spec.family.norm === 'rms-plus-one') {
-        for (let i = 0; i < n; i++) buf[i] = buf[i]! + 1;
-      }
+      if (isNormRole(t.role)) foldNormWeight(this.spec.family, buf);
       out.set(t.role, new ort.Tensor('float32', buf, t.shape));
     }
     return out;

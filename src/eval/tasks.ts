@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CompactError } from '../errors.ts';
-import { parseJson } from '../json-text.ts';
+import { isJsonObject, parseJson } from '../json-text.ts';
 import { bunzip2 } from './bzip2.ts';
 import { mulberry32 } from '../random.ts';
 
@@ -80,7 +80,7 @@ function jsonLines(text: string, file: string): { line: number; obj: Json }[] {
     // Depth-guarded: a line nested 100,000 deep parses, but JSON.stringify of it in an error
     // message below would overflow the stack.
     const v = parseJson(raw, `${file}:${i + 1}`);
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CompactError(`${file}:${i + 1}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : typeof v}`);
+    if (!isJsonObject(v)) throw new CompactError(`${file}:${i + 1}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : typeof v}`);
     out.push({ line: i + 1, obj: v as Json });
   }
   if (out.length === 0) throw new CompactError(`${file}: no items`);

@@ -1,24 +1,16 @@
 /**
  * Which GGUF tensors a checkpoint becomes, and how each is produced from the safetensors bytes,
- * following convert_hf_to_gguf.py and gguf-py's tensor_mapping.py:
- *
- *   model.embed_tokens        → token_embd          lm_head (untied only) → output
- *   model.norm                → output_norm         self_attn.{q,k,v,o}_proj → blk.N.attn_{q,k,v,output}
- *   input_layernorm           → blk.N.attn_norm     self_attn.{q,k}_norm  → blk.N.attn_{q,k}_norm
- *   post_attention_layernorm  → blk.N.ffn_norm (Llama/Qwen) or blk.N.post_attention_norm (Gemma 3)
- *   pre_feedforward_layernorm → blk.N.ffn_norm      post_feedforward_layernorm → blk.N.post_ffw_norm
- *   mlp.{gate,up,down}_proj   → blk.N.ffn_{gate,up,down}
- *
- * Transformations, each where the converter does it:
- * - `llama` arch: q/k rows permuted (LlamaModel.permute). llama.cpp's `llama` rope rotates
+ * following convert_hf_to_gguf.py. Names come from the family templates' `gguf` field
+ * (gguf-py's tensor_mapping.py as data); what the converter does per architecture from the
+ * descriptor's `formats.gguf`:
+ * - `permuteQK`: q/k rows permuted (LlamaModel.permute). llama.cpp's `llama` rope rotates
  *   adjacent pairs (2i, 2i+1) while HF rotates halves (i, i + d/2); permuting the rows of q and k
  *   within each head turns one into the other. Done by reading the rows in permuted order.
- * - Gemma 3: every `*norm.weight` gets +1 (HF stores (1+w) norms as offsets; llama.cpp multiplies
- *   by the stored weight), and embedding rows beyond the tokenizer are dropped.
+ * - (1+w) norms get the 1 added (HF stores offsets; llama.cpp multiplies by the stored weight).
  * - 1-D tensors (norms, biases, rope_freqs) stay F32 whatever the file type, as the converter keeps them.
  */
-import { tensorName } from '../families/registry.ts';
-import type { ModelSpec, TensorRole, TensorTemplate } from '../families/types.ts';
+import { foldNormWeight, isNormRole, roleName, templateFor, tensorName } from '../families/templates.ts';
+import type { ModelSpec, TensorRole } from '../families/types.ts';
 import { fromFloat32 } from '../io/dtype.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
 import type { GgmlTypeName, GgufTensor } from './gguf-writer.ts';
@@ -26,23 +18,11 @@ import type { GgmlTypeName, GgufTensor } from './gguf-writer.ts';
 /** Rows per read of a 2-D tensor: bounds memory to a few MB whatever the tensor size. */
 const CHUNK_ELEMENTS = 4 << 20;
 
-const LAYER_NAMES: Partial<Record<TensorRole, string>> = {
-  input_norm: 'attn_norm',
-  q: 'attn_q', k: 'attn_k', v: 'attn_v', o: 'attn_output',
-  q_bias: 'attn_q', k_bias: 'attn_k', v_bias: 'attn_v', o_bias: 'attn_output',
-  q_norm: 'attn_q_norm', k_norm: 'attn_k_norm',
-  gate: 'ffn_gate', up: 'ffn_up', down: 'ffn_down',
-  gate_bias: 'ffn_gate', up_bias: 'ffn_up', down_bias: 'ffn_down',
-  pre_ffn_norm: 'ffn_norm',
-  post_ffn_norm: 'post_ffw_norm',
-};
-
-/** GGUF name of a layer tensor. */
-export function ggufLayerName(spec: ModelSpec, role: TensorRole, layer: number): string {
-  let base = LAYER_NAMES[role];
-  if (role === 'post_attn_norm') base = spec.family.sandwichNorms ? 'post_attention_norm' : 'ffn_norm';
-  if (!base) throw new Error(`no GGUF name for ${role}`);
-  return `blk.${layer}.${base}.${role.endsWith('_bias') ? 'bias' : 'weight'}`;
+/** GGUF name of a tensor (a layer's when `layer` is given). */
+export function ggufName(spec: ModelSpec, role: TensorRole, layer?: number): string {
+  const name = templateFor(spec.family, role).gguf;
+  if (!name) throw new Error(`family ${spec.family.name}: no GGUF name for ${role}`);
+  return tensorName({ ...templateFor(spec.family, role), name }, layer);
 }
 
 export interface TensorPlanOptions {
@@ -68,16 +48,9 @@ export function llamaPermutation(heads: number, headDim: number): Int32Array {
   return rows;
 }
 
-function template(spec: ModelSpec, role: TensorRole, global: boolean): TensorTemplate {
-  const t = (global ? spec.family.globals : spec.family.layer).find((x) => x.role === role);
-  if (!t) throw new Error(`family ${spec.family.name} has no ${role}`);
-  return t;
-}
-
 export function planTensors(spec: ModelSpec, ckpt: Checkpoint, roles: (layer: number) => TensorRole[], opts: TensorPlanOptions): GgufTensor[] {
   const out: GgufTensor[] = [];
-  const plusOne = spec.family.norm === 'rms-plus-one';
-  const permute = spec.family.ggufArch === 'llama';
+  const permute = spec.family.formats.gguf?.permuteQK === true;
   const qPerm = permute ? llamaPermutation(spec.heads, spec.headDim) : null;
   const kPerm = permute ? llamaPermutation(spec.kvHeads, spec.headDim) : null;
 
@@ -105,9 +78,9 @@ export function planTensors(spec: ModelSpec, ckpt: Checkpoint, roles: (layer: nu
     },
   });
   const norm = (scale = 1) => (v: Float32Array): Float32Array => {
-    const o = new Float32Array(v.length);
-    for (let i = 0; i < v.length; i++) o[i] = ((plusOne ? 1 : 0) + v[i]!) * scale;
-    return o;
+    foldNormWeight(spec.family, v);
+    if (scale !== 1) for (let i = 0; i < v.length; i++) v[i] = v[i]! * scale;
+    return v;
   };
   const permuted = (perm: Int32Array | null) => (v: Float32Array): Float32Array => (perm ? Float32Array.from(perm, (r) => v[r]!) : v);
 
@@ -115,18 +88,18 @@ export function planTensors(spec: ModelSpec, ckpt: Checkpoint, roles: (layer: nu
     const f = opts.ropeFreqs;
     out.push({ name: 'rope_freqs.weight', shape: [f.length], type: 'F32', async *data() { yield fromFloat32(f, 'F32'); } });
   }
-  const embed = template(spec, 'embed', true).name;
-  out.push(matrix('token_embd.weight', embed, [opts.rows, spec.hidden], null));
+  const source = (role: TensorRole, layer?: number): string => roleName(spec.family, role, layer);
+  out.push(matrix(ggufName(spec, 'embed'), source('embed'), [opts.rows, spec.hidden], null));
 
   for (let l = 0; l < spec.layers; l++) {
     for (const role of roles(l)) {
-      const src = tensorName(template(spec, role, false), l);
-      const name = ggufLayerName(spec, role, l);
+      const src = source(role, l);
+      const name = ggufName(spec, role, l);
       const shape = ckpt.info(src).shape;
       if (shape.length === 2) {
         const order = role === 'q' ? qPerm : role === 'k' ? kPerm : null;
         out.push(matrix(name, src, [shape[0]!, shape[1]!], order));
-      } else if (role.endsWith('_norm')) {
+      } else if (isNormRole(role)) {
         out.push(vector(name, src, shape[0]!, norm(role === 'q_norm' ? opts.qNormScale : 1)));
       } else {
         const perm = role === 'q_bias' ? qPerm : role === 'k_bias' ? kPerm : null;
@@ -134,8 +107,8 @@ export function planTensors(spec: ModelSpec, ckpt: Checkpoint, roles: (layer: nu
       }
     }
   }
-  out.push(vector('output_norm.weight', template(spec, 'final_norm', true).name, spec.hidden, norm()));
+  out.push(vector(ggufName(spec, 'final_norm'), source('final_norm'), spec.hidden, norm()));
   // Tied models carry no `output`: llama.cpp reuses token_embd, and the converter writes none.
-  if (!spec.tied) out.push(matrix('output.weight', template(spec, 'lm_head', true).name, [opts.rows, spec.hidden], null));
+  if (!spec.tied) out.push(matrix(ggufName(spec, 'lm_head'), source('lm_head'), [opts.rows, spec.hidden], null));
   return out;
 }

@@ -16,10 +16,11 @@
  * GPT-2 vocabulary) become `[PAD{i}]` tokens of type UNUSED, as the converter writes them.
  * Anything llama.cpp cannot reproduce is a CompactError saying why, before any byte is written.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactError } from '../errors.ts';
-import { components, parseJsonGuarded, readTokenizerFile, type JsonObject, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
+import { isJsonObject, readJsonObject } from '../json-text.ts';
+import { components, MAX_JSON_DEPTH, readTokenizerFile, type JsonObject, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
 import { kv, type GgufValue } from './gguf-writer.ts';
 
 /** gguf-py TokenType. */
@@ -56,13 +57,8 @@ export interface GgufTokenizer {
   size: number;
 }
 
-function readJsonIfPresent(path: string): JsonObject {
-  if (!existsSync(path)) return {};
-  const v = parseJsonGuarded(readFileSync(path, 'utf8'), path);
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as JsonObject) : {};
-}
-
-const isObj = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+const readJsonIfPresent = (path: string): JsonObject => (existsSync(path) ? readJsonObject(path, path, MAX_JSON_DEPTH) : {});
+const isObj = isJsonObject;
 
 /** The converter's does_token_look_special: added tokens that ought to be control tokens. */
 function looksSpecial(t: string): boolean {

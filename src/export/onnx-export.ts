@@ -21,19 +21,18 @@ import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
-import { tensorName } from '../families/registry.ts';
 import type { TensorRole } from '../families/types.ts';
-import { isNormRole, layerRoles } from '../engine/layer-graph.ts';
+import { foldNormWeight, isNormRole, roleName } from '../families/templates.ts';
 import { validateCheckpoint } from '../engine/weights.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
 import { EXTERNAL_DATA_THRESHOLD, type ExternalDataSink, type ExternalRef } from '../engine/onnx-proto.ts';
-import { patchJsonText } from '../json-text.ts';
+import { isJsonObject, patchJsonText } from '../json-text.ts';
 import { buildDecoderGraph, ropeTableBytes } from './onnx-decoder.ts';
-import { checkFormatSupport, FORMAT_SUPPORT } from './support.ts';
+import { checkFormatSupport, formatSupport } from './support.ts';
 
 /** Families the ONNX export writes (transformers.js model types). */
-export const ONNX_SUPPORT = FORMAT_SUPPORT.onnx;
+export const ONNX_SUPPORT = formatSupport('onnx');
 
 /** Protobuf caps a message at 2 GiB; leave room for the graph itself. */
 const MAX_INLINE_BYTES = 2 ** 31 - 64 * 2 ** 20;
@@ -69,9 +68,10 @@ export interface OnnxExportReport {
 export async function exportOnnx(modelDir: string, out: string, opts: OnnxExportOptions = {}): Promise<OnnxExportReport> {
   checkFormatSupport(modelDir, 'onnx');
   const { spec, raw, file } = readModelConfig(modelDir);
-  const modelType = ONNX_SUPPORT[spec.family.name]!;
-  if (spec.family.name === 'gemma3' && raw.model_type !== 'gemma3_text') {
-    throw new CompactError(`${file}: model_type ${JSON.stringify(raw.model_type)}: transformers.js loads Gemma 3 text models as "gemma3_text"`);
+  const format = spec.family.formats.onnx!;
+  const modelType = format.modelType;
+  if (raw.model_type !== modelType) {
+    throw new CompactError(`${file}: model_type ${JSON.stringify(raw.model_type)}: transformers.js loads ${spec.family.architectures.join('/')} models as "${modelType}"`);
   }
   const tokenizer = join(modelDir, 'tokenizer.json');
   if (!existsSync(tokenizer)) throw new CompactError(`${tokenizer}: missing (transformers.js needs the tokenizer beside the model)`);
@@ -87,27 +87,21 @@ export async function exportOnnx(modelDir: string, out: string, opts: OnnxExport
     if (!external && inlineBytes > MAX_INLINE_BYTES) {
       throw new CompactError(`${modelDir}: ${(inlineBytes / 2 ** 30).toFixed(1)} GiB of f32 weights exceed the 2 GiB an ONNX file can hold inline; allow external data (--external-data) to write them to onnx/${ONNX_DATA_FILE}`);
     }
-    const plusOne = spec.family.norm === 'rms-plus-one';
-    const read = async (name: string, norm: boolean): Promise<Float32Array> => {
-      const v = await ckpt.readFloat32(name);
-      // (1+w) norms: fold the 1 in, as the engine does at load time.
-      if (norm && plusOne) for (let i = 0; i < v.length; i++) v[i] = v[i]! + 1;
-      return v;
+    const read = async (role: TensorRole, layer?: number): Promise<Float32Array> => {
+      const v = await ckpt.readFloat32(roleName(spec.family, role, layer));
+      return isNormRole(role) ? foldNormWeight(spec.family, v) : v;
     };
-    const global = (role: TensorRole): string => spec.family.globals.find((t) => t.role === role)!.name;
-    const layerT = (role: TensorRole, l: number): string => tensorName(spec.family.layer.find((t) => t.role === role)!, l);
-
     const weights = {
-      embed: await read(global('embed'), false),
-      finalNorm: await read(global('final_norm'), true),
-      lmHead: spec.tied ? null : await read(global('lm_head'), false),
+      embed: await read('embed'),
+      finalNorm: await read('final_norm'),
+      lmHead: spec.tied ? null : await read('lm_head'),
       async layer(l: number) {
         const m = new Map<TensorRole, Float32Array>();
-        for (const role of layerRoles(spec)) m.set(role, await read(layerT(role, l), isNormRole(role)));
+        for (const role of spec.layerRoles) m.set(role, await read(role, l));
         return m;
       },
     };
-    const graphOpts = { ropePositions, oneBasedPositions: modelType === 'gemma3_text' };
+    const graphOpts = { ropePositions, oneBasedPositions: format.oneBasedPositions === true };
 
     const files: string[] = [];
     let bytes = 0;
@@ -163,7 +157,7 @@ export async function exportOnnx(modelDir: string, out: string, opts: OnnxExport
 async function exportedConfig(file: string, raw: Record<string, unknown>, external: boolean): Promise<Uint8Array | string> {
   const bytes = await readFile(file);
   const tjs = raw['transformers.js_config'];
-  const tjsObject = typeof tjs === 'object' && tjs !== null && !Array.isArray(tjs) ? (tjs as Record<string, unknown>) : null;
+  const tjsObject = isJsonObject(tjs) ? tjs : null;
   if (!external) {
     if (!tjsObject?.use_external_data_format) return bytes;
     return patchJsonText(bytes.toString('utf8'), [{ path: ['transformers.js_config', 'use_external_data_format'], value: false }]);

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactError } from '../errors.ts';
-import { parseJson } from '../json-text.ts';
+import { readJsonObjectText } from '../json-text.ts';
 import { familyFor } from './registry.ts';
-import type { Activation, AttentionKind, FamilyDescriptor, ModelSpec, RopeSpec } from './types.ts';
+import type { Activation, AttentionKind, FamilyDescriptor, ModelSpec, RopeSpec, TensorRole } from './types.ts';
 
 export interface ModelConfig {
   /** Path of config.json. */
@@ -16,18 +15,8 @@ export interface ModelConfig {
 
 export function readModelConfig(dir: string): ModelConfig {
   const file = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CompactError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  const raw = parseJson(text, file);
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new CompactError(`${file}: expected a JSON object`);
-  }
-  const cfg = raw as Record<string, unknown>;
-  return { file, text, raw: cfg, spec: resolveSpec(cfg, file) };
+  const { text, obj } = readJsonObjectText(file);
+  return { file, text, raw: obj, spec: resolveSpec(obj, file) };
 }
 
 function num(cfg: Record<string, unknown>, key: string, file: string, fallback?: number): number {
@@ -61,24 +50,40 @@ const ACTIVATIONS: Record<string, Activation> = {
   gelu_tanh: 'gelu_tanh',
 };
 
+/** A positive finite number of a rope description, or a one-line error naming the key. */
+function ropeNum(p: Record<string, unknown>, key: string, file: string, where: string, integer = false): number {
+  const v = p[key];
+  if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0) || (integer && !Number.isInteger(v))) {
+    const what = integer ? 'a positive integer' : 'a positive number';
+    throw new CompactError(`${file}: rope ${JSON.stringify(p.rope_type ?? p.type)}${where} needs "${key}" as ${what}, got ${v === undefined ? 'none' : JSON.stringify(v)}`);
+  }
+  return v;
+}
+
 /** One rope description, legacy (`rope_theta` + `rope_scaling`) or v5 (`rope_parameters`). */
-function ropeFrom(p: Record<string, unknown> | null, theta: number | undefined, file: string, where: string): RopeSpec {
-  const t = (p?.rope_theta as number | undefined) ?? theta;
-  if (typeof t !== 'number' || !(t > 0)) throw new CompactError(`${file}: missing or invalid rope_theta${where}`);
-  const type = (p?.rope_type ?? p?.type ?? 'default') as string;
+function ropeFrom(p: Record<string, unknown> | null, theta: unknown, file: string, where: string): RopeSpec {
+  if (p !== null && (typeof p !== 'object' || Array.isArray(p))) throw new CompactError(`${file}: rope parameters${where} must be an object, got ${JSON.stringify(p)}`);
+  const t = p?.rope_theta ?? theta;
+  if (typeof t !== 'number' || !Number.isFinite(t) || !(t > 0)) throw new CompactError(`${file}: missing or invalid rope_theta${where}`);
+  const type = p?.rope_type ?? p?.type ?? 'default';
   if (type === 'default') return { theta: t, type: 'default' };
-  if (type === 'linear') return { theta: t, type: 'linear', factor: p!.factor as number };
+  if (type === 'linear') return { theta: t, type: 'linear', factor: ropeNum(p!, 'factor', file, where) };
   if (type === 'llama3') {
+    const lowFreqFactor = ropeNum(p!, 'low_freq_factor', file, where);
+    const highFreqFactor = ropeNum(p!, 'high_freq_factor', file, where);
+    if (!(highFreqFactor > lowFreqFactor)) {
+      throw new CompactError(`${file}: rope "llama3"${where} needs high_freq_factor > low_freq_factor, got ${highFreqFactor} ≤ ${lowFreqFactor}`);
+    }
     return {
       theta: t,
       type: 'llama3',
-      factor: p!.factor as number,
-      lowFreqFactor: p!.low_freq_factor as number,
-      highFreqFactor: p!.high_freq_factor as number,
-      originalMaxPositions: p!.original_max_position_embeddings as number,
+      factor: ropeNum(p!, 'factor', file, where),
+      lowFreqFactor,
+      highFreqFactor,
+      originalMaxPositions: ropeNum(p!, 'original_max_position_embeddings', file, where, true),
     };
   }
-  throw new CompactError(`${file}: rope type "${type}"${where} is not supported (supported: default, linear, llama3)`);
+  throw new CompactError(`${file}: rope type ${JSON.stringify(type)}${where} is not supported (supported: default, linear, llama3)`);
 }
 
 function resolveRope(cfg: Record<string, unknown>, fam: FamilyDescriptor, file: string): Record<AttentionKind, RopeSpec> {
@@ -91,11 +96,11 @@ function resolveRope(cfg: Record<string, unknown>, fam: FamilyDescriptor, file: 
       const sliding = ropeFrom((params.sliding_attention ?? params.full_attention) as Record<string, unknown>, undefined, file, ' (sliding_attention)');
       return { full, sliding };
     }
-    const r = ropeFrom(params, cfg.rope_theta as number | undefined, file, '');
+    const r = ropeFrom(params, cfg.rope_theta, file, '');
     return { full: r, sliding: r };
   }
   const scaling = (cfg.rope_scaling ?? null) as Record<string, unknown> | null;
-  const theta = cfg.rope_theta === undefined ? 10000 : (cfg.rope_theta as number);
+  const theta = cfg.rope_theta === undefined ? 10000 : cfg.rope_theta;
   const full = ropeFrom(scaling, theta, file, '');
   // Gemma 3 legacy: sliding layers use rope_local_base_freq and no scaling.
   const local = cfg.rope_local_base_freq;
@@ -115,12 +120,9 @@ function resolveLayerTypes(cfg: Record<string, unknown>, fam: FamilyDescriptor, 
     });
   }
   if (window == null || cfg.use_sliding_window === false) return new Array(layers).fill('full');
-  for (const key of fam.slidingPatternKeys ?? []) {
-    const pattern = cfg[key];
-    if (typeof pattern === 'number' && pattern > 0) {
-      return Array.from({ length: layers }, (_, i) => ((i + 1) % pattern === 0 ? 'full' : 'sliding'));
-    }
-  }
+  const named = (fam.slidingPatternKeys ?? []).map((key) => cfg[key]).find((p) => typeof p === 'number' && p > 0) as number | undefined;
+  const pattern = named ?? fam.slidingPatternDefault;
+  if (pattern !== undefined) return Array.from({ length: layers }, (_, i) => ((i + 1) % pattern === 0 ? 'full' : 'sliding'));
   return new Array(layers).fill(fam.slidingWindowAllLayers ? 'sliding' : 'full');
 }
 
@@ -129,13 +131,22 @@ function flag(cfg: Record<string, unknown>, key: string, fallback: boolean): boo
   return typeof v === 'boolean' ? v : fallback;
 }
 
-function presenceOf(fam: FamilyDescriptor, cfg: Record<string, unknown>, role: string): boolean {
-  const t = fam.layer.find((x) => x.role === role);
-  if (!t) return false;
-  const p = t.presence ?? 'always';
-  if (p === 'always') return true;
-  if (p === 'if-present') return true;
-  return flag(cfg, p.configFlag, p.default);
+/** The layer templates this config has: `always`, `if-present`, or a config flag that says so. */
+function presentRoles(fam: FamilyDescriptor, cfg: Record<string, unknown>): TensorRole[] {
+  return fam.layer
+    .filter((t) => {
+      const p = t.presence ?? 'always';
+      return p === 'always' || p === 'if-present' || flag(cfg, p.configFlag, p.default);
+    })
+    .map((t) => t.role);
+}
+
+/** An optional positive multiplier key (Granite's), or the default. */
+function multiplier(cfg: Record<string, unknown>, key: string, file: string, fallback: number): number {
+  if (cfg[key] === undefined || cfg[key] === null) return fallback;
+  const v = num(cfg, key, file);
+  if (!(v > 0)) throw new CompactError(`${file}: "${key}" must be a positive number, got ${v}`);
+  return v;
 }
 
 export function resolveSpec(cfg: Record<string, unknown>, file: string): ModelSpec {
@@ -151,6 +162,13 @@ export function resolveSpec(cfg: Record<string, unknown>, file: string): ModelSp
   if (!activation) throw new CompactError(`${file}: activation "${actName}" is not supported (${Object.keys(ACTIVATIONS).join(', ')})`);
   const window = cfg.sliding_window;
   const qpas = cfg.query_pre_attn_scalar;
+  const roles = presentRoles(family, cfg);
+  const partial = multiplier(cfg, 'partial_rotary_factor', file, 1);
+  if (partial > 1) throw new CompactError(`${file}: "partial_rotary_factor" must be in (0, 1], got ${partial}`);
+  // transformers: int(head_dim * factor) rotated dims, an even number.
+  const rotaryDim = Math.floor(headDim * partial);
+  if (rotaryDim < 2 || rotaryDim % 2 !== 0) throw new CompactError(`${file}: partial_rotary_factor ${partial} rotates ${rotaryDim} of ${headDim} head dims; an even number ≥ 2 is needed`);
+  const logitsScaling = multiplier(cfg, 'logits_scaling', file, 1);
   const eos = cfg.eos_token_id;
   const dtype = (cfg.dtype ?? cfg.torch_dtype ?? null) as string | null;
   return {
@@ -161,6 +179,7 @@ export function resolveSpec(cfg: Record<string, unknown>, file: string): ModelSp
     heads,
     kvHeads,
     headDim,
+    rotaryDim,
     intermediate: posInt(cfg, 'intermediate_size', file),
     vocabSize: posInt(cfg, 'vocab_size', file),
     tied: flag(cfg, 'tie_word_embeddings', family.tiedDefault),
@@ -170,14 +189,15 @@ export function resolveSpec(cfg: Record<string, unknown>, file: string): ModelSp
     layerTypes: resolveLayerTypes(cfg, family, layers, file),
     slidingWindow: typeof window === 'number' ? window : null,
     rope: resolveRope(cfg, family, file),
-    attnScale: typeof qpas === 'number' ? qpas ** -0.5 : headDim ** -0.5,
+    attnScale: multiplier(cfg, 'attention_multiplier', file, typeof qpas === 'number' ? qpas ** -0.5 : headDim ** -0.5),
+    // transformers multiplies by the embedding dtype's sqrt(hidden) (f32 here), or by a Python float.
+    embedMultiplier: family.embedScale === 'sqrt-hidden' ? Math.fround(Math.sqrt(hidden)) : multiplier(cfg, 'embedding_multiplier', file, 1),
+    residualMultiplier: multiplier(cfg, 'residual_multiplier', file, 1),
+    logitMultiplier: 1 / logitsScaling,
     attnSoftcap: typeof cfg.attn_logit_softcapping === 'number' ? cfg.attn_logit_softcapping : null,
     finalLogitSoftcap: typeof cfg.final_logit_softcapping === 'number' ? cfg.final_logit_softcapping : null,
-    biases: {
-      qkv: presenceOf(family, cfg, 'q_bias'),
-      o: presenceOf(family, cfg, 'o_bias'),
-      mlp: presenceOf(family, cfg, 'gate_bias'),
-    },
+    layerRoles: roles,
+    biases: { qkv: roles.includes('q_bias'), o: roles.includes('o_bias'), mlp: roles.includes('gate_bias') },
     dtype: typeof dtype === 'string' ? dtype : null,
     bosTokenId: typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : null,
     eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? (eos.filter((x) => typeof x === 'number') as number[]) : [],

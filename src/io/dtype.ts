@@ -92,15 +92,6 @@ export function f32BitsToF16Bits(x: number): number {
   return sign | h;
 }
 
-/** f32 bits → bf16 bits, round to nearest even; NaN stays NaN. */
-export function f32BitsToBf16Bits(x: number): number {
-  if ((x & 0x7fffffff) > 0x7f800000) {
-    const h = x >>> 16;
-    return (h & 0x7f) === 0 ? h | 0x40 : h;
-  }
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Array conversions. `dst` receives f32 bit patterns (pass `new Uint32Array(f32.buffer, …)`).
 

@@ -57,10 +57,6 @@ export function unitParams(spec: ModelSpec): { row: number; channel: number; lay
   };
 }
 
-export function checkRatio(ratio: number): void {
-  if (!(ratio > 0 && ratio < 1)) throw new Error(`ratio ${ratio} outside (0, 1)`);
-}
-
 /** I′ that, with V′ tokens kept, removes R of all parameters (may be < 1 or > I: check it). */
 export function solveFfn(spec: ModelSpec, vocab: number, ratio: number): number {
   const target = total(spec, spec.vocabSize, spec.intermediate) * (1 - ratio);

@@ -16,6 +16,7 @@
 import { CompactError } from '../errors.ts';
 import type { ModelSpec, TensorRole } from '../families/types.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
+import { templateFor } from '../families/templates.ts';
 import { layerPlan } from '../engine/weights.ts';
 import { mulberry32 } from '../random.ts';
 
@@ -35,41 +36,48 @@ export function act2Needed(c: FfnCriterion): 'common' | 'all' | null {
   return null;
 }
 
-/** Per layer, the L2 norms of one FFN tensor's rows (`axis` 0) or columns (`axis` 1), in float64. */
+/**
+ * The L2 norm of each slice of one FFN tensor along its declared FFN axis (rows of gate/up,
+ * columns of down), in float64: `ffnBlocks · I` values, block after block (Phi-3's gate_up_proj:
+ * the gate rows' norms, then the up rows').
+ */
 export async function ffnNorms(ckpt: Checkpoint, spec: ModelSpec, role: TensorRole, layer: number): Promise<Float64Array> {
   const t = layerPlan(spec, layer).find((p) => p.role === role);
-  if (!t) throw new Error(`no ${role} tensor in layer ${layer}`);
+  const axis = templateFor(spec.family, role).ffnAxis;
+  if (!t || axis === undefined) throw new Error(`no FFN tensor ${role} in layer ${layer}`);
   const data = await ckpt.readFloat32(t.name);
-  const I = spec.intermediate;
-  const out = new Float64Array(I);
-  if (role === 'down') {
-    // [D, I]: channel j is column j.
-    const D = t.shape[0]!;
-    for (let r = 0; r < D; r++) {
-      const o = r * I;
-      for (let j = 0; j < I; j++) out[j]! += data[o + j]! * data[o + j]!;
-    }
-  } else {
-    // gate/up [I, D]: channel j is row j.
-    const D = t.shape[1]!;
-    for (let j = 0; j < I; j++) {
+  const [rows, cols] = t.shape as [number, number];
+  const out = new Float64Array(axis === 0 ? rows : cols);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    if (axis === 0) {
       let s = 0;
-      for (let i = j * D; i < (j + 1) * D; i++) s += data[i]! * data[i]!;
-      out[j] = s;
+      for (let c = 0; c < cols; c++) s += data[o + c]! * data[o + c]!;
+      out[r] = s;
+    } else {
+      for (let c = 0; c < cols; c++) out[c]! += data[o + c]! * data[o + c]!;
     }
   }
-  for (let j = 0; j < I; j++) out[j] = Math.sqrt(out[j]!);
+  for (let j = 0; j < out.length; j++) out[j] = Math.sqrt(out[j]!);
   return out;
 }
 
-/** magnitude: ‖gate row‖·‖up row‖·‖down column‖ per channel, per layer. */
+/** The FFN weight matrices of a layer (each indexed by channel on its FFN axis). */
+function ffnMatrices(spec: ModelSpec): TensorRole[] {
+  return spec.layerRoles.filter((r) => !r.endsWith('_bias') && templateFor(spec.family, r).ffnAxis !== undefined);
+}
+
+/** magnitude: per channel, the product of the norms of every weight vector that exists only for it (gate row, up row, down column). */
 export async function magnitudeScores(ckpt: Checkpoint, spec: ModelSpec): Promise<Float64Array[]> {
+  const I = spec.intermediate;
   const out: Float64Array[] = [];
   for (let l = 0; l < spec.layers; l++) {
-    const g = await ffnNorms(ckpt, spec, 'gate', l);
-    const u = await ffnNorms(ckpt, spec, 'up', l);
-    const d = await ffnNorms(ckpt, spec, 'down', l);
-    out.push(g.map((x, j) => x * u[j]! * d[j]!));
+    const score = new Float64Array(I).fill(1);
+    for (const role of ffnMatrices(spec)) {
+      const n = await ffnNorms(ckpt, spec, role, l);
+      for (let k = 0; k < n.length; k++) score[k % I]! *= n[k]!;
+    }
+    out.push(score);
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { chmod, copyFile, readdir, readFile, stat, writeFile } from 'node:fs/pro
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { CompactError } from '../errors.ts';
-import { patchJsonText, parseJson, type JsonPath } from '../json-text.ts';
+import { patchJsonText, readJsonObjectText, type JsonPath } from '../json-text.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import type { ModelSpec } from '../families/types.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
@@ -259,9 +259,7 @@ function jsonEdits(a: unknown, b: unknown, path: string[] = []): Array<{ path: J
 }
 
 async function readJsonFile(path: string): Promise<{ text: string; obj: Record<string, unknown> } | null> {
-  if (!existsSync(path)) return null;
-  const text = await readFile(path, 'utf8');
-  return { text, obj: parseJson(text, path) as Record<string, unknown> };
+  return existsSync(path) ? readJsonObjectText(path) : null;
 }
 
 /** The input model, read once and shared by every folder this run writes (candidates and output). */

@@ -11,7 +11,7 @@
  * the pattern onto different layers.
  */
 import { CompactError } from '../errors.ts';
-import { templateOf, tensorName } from '../families/registry.ts';
+import { templateOf, tensorName } from '../families/templates.ts';
 import type { ModelSpec } from '../families/types.ts';
 import type { WriteEntry } from '../io/safetensors-writer.ts';
 

@@ -1,5 +1,5 @@
 import { CompactError } from '../errors.ts';
-import { templateOf } from '../families/registry.ts';
+import { templateOf } from '../families/templates.ts';
 import type { ModelSpec } from '../families/types.ts';
 import { DTYPE_SIZE, fromFloat32, isFloatDType, toFloat32, viewAs16, viewAs32, type DType } from '../io/dtype.ts';
 import type { Checkpoint, TensorInfo } from '../io/safetensors.ts';
@@ -38,9 +38,11 @@ export function slicedEntries(ckpt: Checkpoint, spec: ModelSpec, plan: SlicePlan
       }
     } else if (template.ffnAxis !== undefined && plan.ffnChannels) {
       axis = template.ffnAxis;
-      indices = plan.ffnChannels[layer!]!;
-      if (info.shape[axis] !== spec.intermediate) {
-        throw new CompactError(`${info.file}: tensor "${name}" has ${info.shape[axis]} FFN channels, config.json says intermediate_size ${spec.intermediate}`);
+      const blocks = template.ffnBlocks ?? 1;
+      indices = blockIndices(plan.ffnChannels[layer!]!, blocks, spec.intermediate);
+      if (info.shape[axis] !== spec.intermediate * blocks) {
+        const what = blocks === 1 ? '' : ` (${blocks} blocks of intermediate_size)`;
+        throw new CompactError(`${info.file}: tensor "${name}" has ${info.shape[axis]} FFN channels, config.json says intermediate_size ${spec.intermediate}${what}`);
       }
     }
     const shape = info.shape.slice();
@@ -53,6 +55,14 @@ export function slicedEntries(ckpt: Checkpoint, spec: ModelSpec, plan: SlicePlan
       bytes: async () => convert(await readSliced(ckpt, info, axis, indices), info.dtype, dtype),
     };
   });
+}
+
+/** Kept channels in each of `blocks` stacked blocks of I (channel j at b·I + j): one index list, block after block. */
+function blockIndices(kept: Int32Array, blocks: number, I: number): Int32Array {
+  if (blocks === 1) return kept;
+  const out = new Int32Array(kept.length * blocks);
+  for (let b = 0; b < blocks; b++) for (let j = 0; j < kept.length; j++) out[b * kept.length + j] = b * I + kept[j]!;
+  return out;
 }
 
 async function readSliced(ckpt: Checkpoint, info: TensorInfo, axis: number | null, indices: Int32Array | null): Promise<Uint8Array> {

@@ -1,4 +1,4 @@
-import { templateOf } from '../families/registry.ts';
+import { hasRole, layerShape, templateOf } from '../families/templates.ts';
 import type { ModelSpec, TensorGroup } from '../families/types.ts';
 
 /** Parameter counts by group, as the paper splits them (vocab 2VD or VD tied, FFN 3LDI, attention). */
@@ -32,7 +32,8 @@ export function countParams(spec: ModelSpec, shape: Shape = {}): ParamBreakdown 
   // and their biases from the real head_dim and KV heads is exact for every family.
   const attnPerLayer = 2 * D * q + 2 * D * kv + (spec.biases.qkv ? q + 2 * kv : 0) + (spec.biases.o ? D : 0);
   const ffnPerLayer = 3 * D * I + (spec.biases.mlp ? 2 * I + D : 0);
-  const normsPerLayer = (spec.family.sandwichNorms ? 4 : 2) * D + (spec.family.qkNorm ? 2 * spec.headDim : 0);
+  const normsPerLayer = spec.family.layer.filter((t) => t.place).length * D
+    + (hasRole(spec.family, 'q_norm') ? layerShape(spec, 'q_norm')[0]! + layerShape(spec, 'k_norm')[0]! : 0);
   const attention = L * attnPerLayer;
   const ffn = L * ffnPerLayer;
   const norm = L * normsPerLayer + D;

@@ -12,6 +12,7 @@
  * disagree with each other: that is a one-line error naming the file and the key.
  * Returns a new object; the input is not mutated and key order is preserved.
  */
+import { isJsonObject } from '../json-text.ts';
 import { CompactError } from '../errors.ts';
 
 type Json = unknown;
@@ -36,7 +37,7 @@ function remap(value: Json, oldToNew: Int32Array, file: string, path: string, de
     else if (key === 'bad_words_ids' && Array.isArray(v)) {
       out[key] = v.filter((seq) => !Array.isArray(seq) || seq.every((id) => mapId(id, oldToNew) !== -1))
         .map((seq) => (Array.isArray(seq) ? seq.map((id) => mapId(id, oldToNew)) : seq));
-    } else if (key === 'added_tokens_decoder' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    } else if (key === 'added_tokens_decoder' && isJsonObject(v)) {
       out[key] = rekeyAddedTokens(v as Record<string, Json>, oldToNew, file, where);
     } else out[key] = remap(v, oldToNew, file, where, depth + 1);
   }

@@ -8,11 +8,12 @@
  *   `chunkPlan`): the JS BPE is much slower on one huge "word" (SentencePiece-style tokenizers
  *   have no pre-tokenizer, so a whole file is one word) and chunks bound memory.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { CompactError } from '../errors.ts';
-import { components, parseJsonGuarded, type JsonObject } from './tokenizer-file.ts';
+import { readJsonObject } from '../json-text.ts';
+import { components, MAX_JSON_DEPTH, type JsonObject } from './tokenizer-file.ts';
 
 export interface TextTokenizer {
   /** Ids of `text`, without BOS/EOS or any other added special token. */
@@ -48,11 +49,7 @@ export function loadTokenizer(dir: string): TextTokenizer {
   return createTokenizer(json, config, { modelConfig });
 }
 
-function readJson(path: string, file: string): JsonObject {
-  const v = parseJsonGuarded(readFileSync(path, 'utf8'), file);
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CompactError(`${file}: top level is not a JSON object`);
-  return v as JsonObject;
-}
+const readJson = (path: string, file: string): JsonObject => readJsonObject(path, file, MAX_JSON_DEPTH);
 
 function readJsonIfPresent(path: string, file: string): JsonObject {
   return existsSync(path) ? readJson(path, file) : {};

@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { CompactError } from '../errors.ts';
-import { parseJson } from '../json-text.ts';
+import { isJsonObject, parseJson } from '../json-text.ts';
 
 export type BpeFlavour = 'byte-level' | 'byte-fallback';
 /** `"a b"` strings (older files, Llama 3) or `["a", "b"]` pairs (newer files, Qwen, Gemma). */
@@ -91,9 +91,7 @@ export function parseJsonGuarded(text: string, file: string, maxDepth = MAX_JSON
   return parseJson(text, file, maxDepth);
 }
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+const isObject = isJsonObject;
 
 /** Depth-first list of every component object of a (possibly `Sequence`-nested) pipeline step. */
 export function components(step: unknown): JsonObject[] {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { scoreVariants, type Variant } from '../../src/engine/candidate-pass.ts';
 import { Engine } from '../../src/engine/runner.ts';
 import { readModelConfig } from '../../src/families/model-config.ts';
-import { tensorName } from '../../src/families/registry.ts';
+import { tensorName } from '../../src/families/templates.ts';
 import { shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 import { readTensors, writeTensors } from '../prune/prune-helpers.ts';

@@ -19,7 +19,15 @@ import { Gguf } from './llama-runtime.ts';
 
 const EXPECTED_ARCH: Record<string, string> = {
   llama3: 'llama', 'llama3-bf16': 'llama', 'llama-untied': 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma3: 'gemma3',
+  phi3: 'phi3', 'phi3-partial-rotary': 'phi3', gemma2: 'gemma2', granite: 'granite', olmo2: 'olmo2',
 };
+
+/**
+ * Prompts other than the default pair, per case. phi3: the greedy continuation of "The history of
+ * the city" passes a near-tie at its 8th token (top-2 probabilities 2.4e-6 apart, below the ~1e-5
+ * the two runtimes agree to), where either pick is right.
+ */
+const PROMPTS: Record<string, string[]> = { phi3: ['The history of the town', 'She was born in a small'] };
 
 before(async () => {
   await toggleNativeLog(false);
@@ -41,7 +49,7 @@ for (const name of GOLDEN_CASES) {
       // Mistral's window (8) caps the GGUF context: compare only where llama.cpp's full attention
       // and the window agree, i.e. sequences of at most 8 tokens.
       const ctxLen = report.notes.some((n) => n.includes('context_length capped')) ? 8 : 64;
-      const prompts = ctxLen === 8 ? ['The city', 'In the'] : ['The history of the city', 'She was born in a small'];
+      const prompts = ctxLen === 8 ? ['The city', 'In the'] : (PROMPTS[name] ?? ['The history of the city', 'She was born in a small']);
       let maxDiff = 0;
       for (const prompt of prompts) {
         const p = tok.encode(prompt);

@@ -12,6 +12,7 @@ import { shared, GOLDEN_CASES } from '../helpers/paths.ts';
 test('every golden config resolves to its family', () => {
   const expected: Record<string, string> = {
     llama3: 'llama', 'llama3-bf16': 'llama', 'llama-untied': 'llama', qwen2: 'qwen2', qwen3: 'qwen3', mistral: 'mistral', gemma3: 'gemma3',
+    phi3: 'phi3', 'phi3-partial-rotary': 'phi3', gemma2: 'gemma2', granite: 'granite', olmo2: 'olmo2',
   };
   for (const c of GOLDEN_CASES) {
     const { spec } = readModelConfig(shared('fixtures/hf-golden', c, 'model'));
@@ -93,4 +94,26 @@ test('patchJsonText changes only the named values and keeps number spelling and 
   const added = patchJsonText('{\n  "a": 1.0\n}\n', [{ path: ['b'], value: [1, 2] }]);
   assert.deepEqual(JSON.parse(added), { a: 1, b: [1, 2] });
   assert.ok(added.startsWith('{\n  "a": 1.0,\n  "b": [1,2]'));
+});
+
+test('rope fields are validated: a llama3 rope_scaling without factor (or with a bad one) is refused in one line', () => {
+  const base = JSON.parse(readFileSync(shared('fixtures/hf-golden/llama3/model/config.json'), 'utf8')) as Record<string, unknown>;
+  const scaling = base.rope_scaling as Record<string, unknown>;
+  const refused = (rope: unknown, pattern: RegExp): void => {
+    assert.throws(
+      () => resolveSpec({ ...base, rope_scaling: rope }, 'm/config.json'),
+      (e: unknown) => e instanceof CompactError && pattern.test(e.message) && !e.message.includes('\n'),
+      JSON.stringify(rope),
+    );
+  };
+  const { factor: _factor, ...noFactor } = scaling;
+  refused(noFactor, /^m\/config\.json: rope "llama3" needs "factor" as a positive number, got none$/);
+  refused({ ...scaling, factor: 0 }, /needs "factor" as a positive number, got 0/);
+  refused({ ...scaling, low_freq_factor: 'x' }, /needs "low_freq_factor"/);
+  refused({ ...scaling, original_max_position_embeddings: 81.5 }, /needs "original_max_position_embeddings" as a positive integer/);
+  refused({ ...scaling, high_freq_factor: 1, low_freq_factor: 4 }, /high_freq_factor > low_freq_factor/);
+  refused({ rope_type: 'linear' }, /rope "linear" needs "factor"/);
+  refused([1, 2], /rope parameters must be an object/);
+  refused({ rope_type: 'yarn', factor: 4 }, /rope type "yarn" is not supported/);
+  assert.throws(() => resolveSpec({ ...base, partial_rotary_factor: 1.5 }, 'm/config.json'), /partial_rotary_factor" must be in \(0, 1\]/);
 });

@@ -1,0 +1,160 @@
+/**
+ * The decoder layer, once, for every graph that contains one: the calibration graph
+ * (layer-graph.ts), the KV-cache decoder (kv-layer-graph.ts) and the ONNX export
+ * (export/onnx-decoder.ts). Those add only their own inputs and outputs.
+ *
+ * It reads like nanoGPT's Block.forward — x + attn(norm(x)), then x + mlp(norm(x)) — and every
+ * family difference is a step that the descriptor's tensors or the spec's numbers switch on:
+ * which norms exist (pre-norm, Gemma's sandwich, OLMo 2's post-norms only), fused or separate
+ * projections (Phi-3's qkv_proj and gate_up_proj), q/k norm per head or over the projection,
+ * partial rotary, attention scale and soft-capping, residual multipliers (Granite).
+ *
+ * Weights are in Hugging Face's [out, in] layout, used by com.microsoft:FusedMatMul(transB=1),
+ * which hands the transposition to the GEMM. Attention is com.microsoft:GroupQueryAttention:
+ * causal, GQA, sliding window (`local_window_size` = w: key s visible from query t iff t − s < w,
+ * transformers' rule) and softcap, checked against transformers by test/engine/golden.test.ts. Rotary
+ * is GQA's own (rotary_interleaved=0 = transformers' rotate_half) when it rotates whole heads at
+ * positions 0…; otherwise com.microsoft:RotaryEmbedding runs first, which takes explicit
+ * position ids (the export) and a partial rotary dimension (GQA needs it to be a multiple of 16).
+ *
+ * The residual stream and every norm stay in f32; with a 16-bit compute type only projections,
+ * attention and the FFN body run in it.
+ */
+import { isNormRole, layerShape, normAt } from '../families/templates.ts';
+import type { AttentionKind, ModelSpec, NormPlace, TensorRole } from '../families/types.ts';
+import { attr, DataType, type DataTypeCode, type GraphBuilder } from './onnx-proto.ts';
+
+/** Graph value of each layer weight, by role (only the roles the spec has). */
+export type LayerWeights = Partial<Record<TensorRole, string>>;
+
+export interface DecoderLayerIO {
+  kind: AttentionKind;
+  /** f32 [B, S, D]: the residual stream entering the layer. */
+  x: string;
+  /** int32 [B]: index of the last key per sequence (GQA's "total length − 1"). */
+  seqlensK: string;
+  /** int32 scalar: keys per sequence, past included. */
+  totalLen: string;
+  /** Rotary tables [positions, rotary_dim/2], and explicit int64 [B, S] position ids if the graph has them. */
+  rotary: { cos: string; sin: string; positions?: string };
+  /** Past keys/values in (BNSH) and the names of the present ones out; absent: no cache. */
+  cache?: { pastKey: string; pastValue: string; presentKey: string; presentValue: string };
+  /** Name to give the layer output (a graph output), else a generated one. */
+  y?: string;
+  /** Compute type of projections, attention and FFN; default f32. */
+  compute?: DataTypeCode;
+  /** Name of the attention output value (exports name it per layer), else a generated one. */
+  attnName?: string;
+}
+
+export interface DecoderLayerValues {
+  /** f32 [B, S, D]: the layer output. */
+  y: string;
+  /** [B, S, I] in the compute type: act(gate)·up, the input of down_proj (act², Gram sums). */
+  ffnInput: string;
+}
+
+/** Graph input name of a weight: the role prefixed, so names never collide with activations. */
+export const weightInput = (role: TensorRole): string => `w_${role}`;
+
+/** Declares the spec's layer weights as graph inputs: norms f32, the rest in `compute`. */
+export function layerWeightInputs(g: GraphBuilder, spec: ModelSpec, compute: DataTypeCode): LayerWeights {
+  const w: LayerWeights = {};
+  for (const role of spec.layerRoles) w[role] = g.input(weightInput(role), isNormRole(role) ? DataType.FLOAT : compute, layerShape(spec, role));
+  return w;
+}
+
+export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeights, io: DecoderLayerIO): DecoderLayerValues {
+  const F = DataType.FLOAT;
+  const T = io.compute ?? F;
+  const { heads, kvHeads, headDim: H, intermediate: I } = spec;
+  const W = (role: TensorRole): string => {
+    const v = w[role];
+    if (!v) throw new Error(`layer weight ${role} missing`);
+    return v;
+  };
+  const toT = (v: string): string => (T === F ? v : g.op('Cast', [v], { to: T }));
+  const toF = (v: string): string => (T === F ? v : g.op('Cast', [v], { to: F }));
+  const rms = (v: string, weight: string): string =>
+    g.op('SimplifiedLayerNormalization', [v, weight], { axis: -1, epsilon: attr.float(spec.rmsEps), stash_type: 1 });
+  /** The norm at this place of the layer, in f32, when the family has one there. */
+  const norm = (v: string, place: NormPlace): string => {
+    const role = normAt(spec.family, place);
+    return role ? rms(toF(v), W(role)) : v;
+  };
+  const linear = (v: string, weight: TensorRole, bias?: TensorRole): string => {
+    const y = g.op('FusedMatMul', [v, W(weight)], { transB: 1 }, 'com.microsoft');
+    return bias && w[bias] ? g.op('Add', [y, W(bias)]) : y;
+  };
+  const split = (v: string, sizes: number[]): string[] => g.node('Split', [v, g.constI64('split_sizes', sizes)], { axis: -1 }, { outputs: sizes.length });
+  /** Sublayer output into the residual stream (Granite scales it first). */
+  const residual = (stream: string, out: string, name?: string): string => {
+    const scaled = spec.residualMultiplier === 1 ? out : g.op('Mul', [out, g.constF32('residual_multiplier', [spec.residualMultiplier], [])]);
+    return g.node('Add', [stream, scaled], {}, { outputs: name ? [name] : 1 })[0]!;
+  };
+
+  // --- q/k norm: per head over head_dim (Qwen3, Gemma 3), or over the whole projection (OLMo 2)
+  const qkNorm = (v: string, n: number, role: TensorRole): string => {
+    if (!w[role]) return v;
+    if (spec.family.qkNormScope === 'projection') return toT(rms(toF(v), W(role)));
+    const perHead = g.op('Reshape', [toF(v), g.constI64('heads_shape', [0, 0, n, H])]);
+    return toT(g.op('Reshape', [rms(perHead, W(role)), g.constI64('flat_shape', [0, 0, n * H])]));
+  };
+
+  // --- rotary outside GQA: explicit positions (export) or a partial rotary dimension
+  const partial = spec.rotaryDim < H;
+  const explicitRotary = io.rotary.positions !== undefined || partial;
+  const rotate = (v: string, n: number, positions: string): string => {
+    const attrs: Record<string, ReturnType<typeof attr.int>> = { interleaved: attr.int(0), num_heads: attr.int(n) };
+    if (partial) attrs.rotary_embedding_dim = attr.int(spec.rotaryDim);
+    return g.op('RotaryEmbedding', [v, positions, io.rotary.cos, io.rotary.sin], attrs, 'com.microsoft');
+  };
+  const positions = (): string => {
+    if (io.rotary.positions) return io.rotary.positions;
+    // The new tokens sit after the past ones: RotaryEmbedding takes a [1] start offset.
+    const S = g.op('Gather', [g.op('Shape', [io.x]), g.constI64('seq_axis', [1], [])], { axis: 0 });
+    const start = g.op('Sub', [g.op('Cast', [io.totalLen], { to: DataType.INT64 }), S]);
+    return g.op('Reshape', [start, g.constI64('one_shape', [1])]);
+  };
+
+  const attention = (h: string): string => {
+    let q: string, k: string, v: string;
+    if (w.qkv) [q, k, v] = split(linear(h, 'qkv'), [heads * H, kvHeads * H, kvHeads * H]) as [string, string, string];
+    else [q, k, v] = [linear(h, 'q', 'q_bias'), linear(h, 'k', 'k_bias'), linear(h, 'v', 'v_bias')];
+    q = qkNorm(q, heads, 'q_norm');
+    k = qkNorm(k, kvHeads, 'k_norm');
+    if (explicitRotary) {
+      const pos = positions();
+      q = rotate(q, heads, pos);
+      k = rotate(k, kvHeads, pos);
+    }
+    const gqa: Record<string, ReturnType<typeof attr.int>> = {
+      num_heads: attr.int(heads),
+      kv_num_heads: attr.int(kvHeads),
+      scale: attr.float(spec.attnScale),
+      do_rotary: attr.int(explicitRotary ? 0 : 1),
+      local_window_size: attr.int(io.kind === 'sliding' && spec.slidingWindow != null ? spec.slidingWindow : -1),
+    };
+    if (!explicitRotary) gqa.rotary_interleaved = attr.int(0);
+    if (spec.attnSoftcap != null) gqa.softcap = attr.float(spec.attnSoftcap);
+    const c = io.cache;
+    const inputs = [q, k, v, c?.pastKey ?? '', c?.pastValue ?? '', io.seqlensK, io.totalLen];
+    if (!explicitRotary) inputs.push(io.rotary.cos, io.rotary.sin);
+    const outputs = c ? [io.attnName ?? `attn_${g.nodes.length}`, c.presentKey, c.presentValue] : 3;
+    const [attn] = g.node('GroupQueryAttention', inputs, gqa, { domain: 'com.microsoft', outputs });
+    return toF(linear(attn!, 'o', 'o_bias'));
+  };
+
+  let ffnInput = '';
+  const mlp = (h: string): string => {
+    const [gate, up] = w.gate_up ? (split(linear(h, 'gate_up'), [I, I]) as [string, string]) : [linear(h, 'gate', 'gate_bias'), linear(h, 'up', 'up_bias')];
+    const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
+    ffnInput = g.op('Mul', [activated, up]);
+    return toF(linear(ffnInput, 'down', 'down_bias'));
+  };
+
+  // --- Block.forward
+  const x1 = residual(io.x, norm(attention(toT(norm(io.x, 'attn_in'))), 'attn_out'));
+  const out = norm(mlp(toT(norm(x1, 'ffn_in'))), 'ffn_out');
+  return { y: residual(x1, out, io.y), ffnInput };
+}

@@ -1,0 +1,106 @@
+/**
+ * Reading a family descriptor: which template a role or a checkpoint name is, what a layer's
+ * tensors are called and shaped for a config, and the one place the (1+w) norm convention is
+ * turned into plain weights. Every module that needs family knowledge asks here.
+ */
+import type { FamilyDescriptor, ModelSpec, NormPlace, TensorRole, TensorTemplate } from './types.ts';
+
+/** Tensor name of a template for layer i. */
+export function tensorName(t: TensorTemplate, layer?: number): string {
+  return layer === undefined ? t.name : t.name.replace('{i}', String(layer));
+}
+
+/** The template of a role (layer templates first, then globals), or null when the family has none. */
+export function findTemplate(fam: FamilyDescriptor, role: TensorRole): TensorTemplate | null {
+  return fam.layer.find((t) => t.role === role) ?? fam.globals.find((t) => t.role === role) ?? null;
+}
+
+/** The template of a role the caller knows the family has. */
+export function templateFor(fam: FamilyDescriptor, role: TensorRole): TensorTemplate {
+  const t = findTemplate(fam, role);
+  if (!t) throw new Error(`family ${fam.name} has no template for ${role}`);
+  return t;
+}
+
+/** Checkpoint name of a role: a global's name, or layer `layer`'s. */
+export function roleName(fam: FamilyDescriptor, role: TensorRole, layer?: number): string {
+  return tensorName(templateFor(fam, role), layer);
+}
+
+export function hasRole(fam: FamilyDescriptor, role: TensorRole): boolean {
+  return fam.layer.some((t) => t.role === role);
+}
+
+/** The template a checkpoint tensor instantiates, and its layer index; null for names the family does not declare. */
+export function templateOf(fam: FamilyDescriptor, name: string): { template: TensorTemplate; layer?: number } | null {
+  for (const t of fam.globals) if (t.name === name) return { template: t };
+  const m = /^model\.layers\.(\d+)\./.exec(name);
+  if (!m) return null;
+  const generic = name.replace(`model.layers.${m[1]}.`, 'model.layers.{i}.');
+  for (const t of fam.layer) if (t.name === generic) return { template: t, layer: Number(m[1]) };
+  return null;
+}
+
+/** The layer norm applied at `place`, or null where the family has none. */
+export function normAt(fam: FamilyDescriptor, place: NormPlace): TensorRole | null {
+  return fam.layer.find((t) => t.place === place)?.role ?? null;
+}
+
+export function isNormRole(role: TensorRole): boolean {
+  return role.endsWith('_norm');
+}
+
+/**
+ * Norm weights as the multiplier they are: (1+w) families store offsets from 1, and every
+ * consumer (our graphs, llama.cpp, the ONNX export) wants the 1 added, in f32 as transformers
+ * adds it. In place; returns `data`.
+ */
+export function foldNormWeight(fam: FamilyDescriptor, data: Float32Array): Float32Array {
+  if (fam.norm === 'rms-plus-one') for (let i = 0; i < data.length; i++) data[i] = data[i]! + 1;
+  return data;
+}
+
+/** Expected shape of each layer tensor of a config, for validation and for graph declarations. */
+export function layerShape(spec: ModelSpec, role: TensorRole): number[] {
+  const { hidden: D, heads, kvHeads, headDim: H, intermediate: I } = spec;
+  const perHead = (spec.family.qkNormScope ?? 'head') === 'head';
+  switch (role) {
+    case 'input_norm':
+    case 'post_attn_norm':
+    case 'pre_ffn_norm':
+    case 'post_ffn_norm':
+    case 'o_bias':
+    case 'down_bias':
+      return [D];
+    case 'q':
+      return [heads * H, D];
+    case 'k':
+    case 'v':
+      return [kvHeads * H, D];
+    case 'qkv':
+      return [(heads + 2 * kvHeads) * H, D];
+    case 'o':
+      return [D, heads * H];
+    case 'q_bias':
+      return [heads * H];
+    case 'k_bias':
+    case 'v_bias':
+      return [kvHeads * H];
+    case 'q_norm':
+      return [perHead ? H : heads * H];
+    case 'k_norm':
+      return [perHead ? H : kvHeads * H];
+    case 'gate':
+    case 'up':
+      return [I, D];
+    case 'gate_up':
+      return [2 * I, D];
+    case 'down':
+      return [D, I];
+    case 'gate_bias':
+    case 'up_bias':
+      return [I];
+    default:
+      throw new Error(`${role} is not a layer tensor`);
+  }
+}
