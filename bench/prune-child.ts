@@ -5,6 +5,7 @@
  *   node --import tsx bench/prune-child.ts '<PruneChildOptions as JSON>'
  */
 import { pruneModel } from '../src/prune/prune.ts';
+import { progressPrinter } from '../src/report/progress-events.ts';
 import { peakRssMiB, reply, type PruneChildOptions, type PruneRun } from './common.ts';
 
 const o = JSON.parse(process.argv[2]!) as PruneChildOptions;
@@ -20,7 +21,7 @@ const r = await pruneModel({
   allowShortCalib: o.allowShort,
   threads: o.threads,
   maxShardBytes: o.maxShardBytes,
-  quiet: !o.progress,
+  onProgress: o.progress ? progressPrinter() : undefined,
 });
 const run: PruneRun = {
   wallSeconds: (performance.now() - t0) / 1000,

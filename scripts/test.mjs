@@ -1,4 +1,5 @@
-// Runs every test/**/*.test.ts on node's built-in runner (Node 20's --test takes no globs).
+// Builds dist/, then runs every test/**/*.test.ts on node's built-in runner (Node 20's --test takes
+// no globs).
 //
 //   node scripts/test.mjs [--quick] [substring ...]
 //
@@ -12,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 const SLOW = [
   'test/export/gguf-', 'test/export/onnx-', 'test/export/wiki28m-runtimes',
   'test/prune/prune-e2e', 'test/prune/planner', 'test/prune/shortgpt', 'test/prune/multi-mask', 'test/prune/prune-invariants',
-  'test/reliability/crash-', 'test/reliability/determinism',
+  'test/reliability/crash-', 'test/reliability/determinism', 'test/reliability/npx-signals', 'test/reliability/address-space',
   'test/engine/wiki28m', 'test/eval/zero-shot', 'test/bench/',
   'test/tokenizer/prune-mistral', 'test/tokenizer/prune-gemma3',
   'test/install/', 'test/hub/',
@@ -27,6 +28,10 @@ function find(dir) {
   }
   return out;
 }
+// Tests that run the command spawn the compiled build (bin/compact.mjs → dist/), as users get it:
+// build first so they never run a stale dist/.
+const build = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const filter = args.filter((a) => a !== '--quick');

@@ -1,13 +1,25 @@
 /**
  * compact as a library: the same steps the CLI runs, typed.
  *
- *   import { pruneModel, evaluateText, inspectModel } from 'compact';
+ *   import { pruneModel, evaluateText, inspectModel } from 'compact-llm';
  *   const report = await pruneModel({ model: 'in/', out: 'out/', vocab: 30000, ffn: 855 });
+ *
+ * Quiet: nothing is printed; pass `onProgress` for progress events. Errors are `CompactError`s
+ * (one line) naming options as they are spelled here (`vocabRatio`, not `--vocab-ratio`).
  */
+import { withLibraryErrors } from './errors.ts';
+import { pruneModel as prune } from './prune/prune.ts';
+import { evaluateText as evalText } from './eval/text-eval.ts';
+import { inspectModel as inspect } from './cli/inspect.ts';
+
 export { CompactError } from './errors.ts';
-export { pruneModel, type PruneOptions, type PruneReport, type FfnCriterion } from './prune/prune.ts';
-export { evaluateText, type TextEvalOptions, type TextEvalResult } from './eval/text-eval.ts';
-export { inspectModel, type InspectReport } from './cli/inspect.ts';
+export const pruneModel: typeof prune = withLibraryErrors(prune);
+export const evaluateText: typeof evalText = withLibraryErrors(evalText);
+export const inspectModel: typeof inspect = withLibraryErrors(inspect);
+export type { PruneOptions, PruneReport, FfnCriterion } from './prune/prune.ts';
+export type { TextEvalOptions, TextEvalResult } from './eval/text-eval.ts';
+export type { InspectReport } from './cli/inspect.ts';
+export type { ProgressEvent, OnProgress } from './report/progress-events.ts';
 export { Engine, type EngineOptions, type ForwardRequest, type ForwardResult } from './engine/runner.ts';
 export { readModelConfig } from './families/model-config.ts';
 export { FAMILIES, familyFor, supportedArchitectures } from './families/registry.ts';

@@ -1,6 +1,8 @@
-import { CompactError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
+import { didYouMean } from '../suggest.ts';
 
-export type FlagType = 'string' | 'number' | 'boolean';
+/** `integer`: a whole number (counts, sizes, seeds); `1.5` or `1e400` is refused, not rounded. */
+export type FlagType = 'string' | 'number' | 'integer' | 'boolean';
 
 export interface ParsedArgs {
   positional: string[];
@@ -24,17 +26,18 @@ export function parseArgs(argv: string[], spec: Record<string, FlagType>, comman
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
     const type = spec[name];
     if (!type) {
-      throw new CompactError(`compact ${command}: unknown flag --${name} (known: ${Object.keys(spec).map((k) => `--${k}`).join(', ')})`);
+      throw new UsageError(`compact ${command}: unknown flag --${name}${didYouMean(name, Object.keys(spec), '--') || `; run compact ${command} --help for its flags`}`);
     }
     if (type === 'boolean') {
       flags[name] = eq > 0 ? a.slice(eq + 1) !== 'false' : true;
       continue;
     }
     const raw = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (raw === undefined) throw new CompactError(`compact ${command}: --${name} needs a value`);
-    if (type === 'number') {
+    if (raw === undefined) throw new UsageError(`compact ${command}: --${name} needs a value`);
+    if (type === 'number' || type === 'integer') {
       const n = Number(raw.replace(/_/g, ''));
-      if (raw.trim() === '' || !Number.isFinite(n)) throw new CompactError(`compact ${command}: --${name} must be a number, got "${raw}"`);
+      if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`compact ${command}: --${name} must be a number, got "${raw}"`);
+      if (type === 'integer' && !Number.isSafeInteger(n)) throw new UsageError(`compact ${command}: --${name} must be a whole number, got "${raw}"`);
       flags[name] = n;
     } else {
       flags[name] = raw;

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { CompactError } from '../errors.ts';
+import { CompactError, UsageError } from '../errors.ts';
 import { evaluateText, type TextEvalResult } from '../eval/text-eval.ts';
-import { checkSubsetOptions, DEFAULT_SEED, defaultTaskDir, parseTaskList, TASK_NAMES } from '../eval/tasks.ts';
+import { checkSubsetOptions, DEFAULT_SEED, defaultTaskDir, parseTaskList, taskFile, TASK_NAMES } from '../eval/tasks.ts';
+import { notAModelFolder } from '../families/model-config.ts';
+import { checkTextFile } from '../io/text-file.ts';
 import { evaluateTasks, type ZeroShotResult } from '../eval/zero-shot.ts';
 import { table } from '../report/format.ts';
 import { Progress } from '../report/progress.ts';
@@ -34,8 +36,8 @@ At least one of --text and --tasks; with both, both results are printed (and ret
 ${HUB_USAGE}`;
 
 export const EVAL_FLAGS = {
-  text: 'string', 'seq-len': 'number', 'max-tokens': 'number', json: 'boolean', device: 'string', threads: 'number', quiet: 'boolean', help: 'boolean',
-  tasks: 'string', limit: 'number', seed: 'number', 'task-dir': 'string', 'per-item': 'boolean',
+  text: 'string', 'seq-len': 'integer', 'max-tokens': 'integer', json: 'boolean', device: 'string', threads: 'integer', quiet: 'boolean', help: 'boolean',
+  tasks: 'string', limit: 'integer', seed: 'integer', 'task-dir': 'string', 'per-item': 'boolean',
   ...HUB_FLAGS,
 } as const;
 
@@ -64,7 +66,7 @@ export async function runTextEval(a: ParsedArgs, model: string): Promise<TextEva
 
 function deviceFlag(a: ParsedArgs): 'cpu' | 'webgpu' | undefined {
   const device = str(a, 'device');
-  if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new CompactError(`--device must be cpu or webgpu, got ${device}`);
+  if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new UsageError(`--device must be cpu or webgpu, got ${device}`);
   return device;
 }
 
@@ -115,20 +117,23 @@ export async function evalCommand(argv: string[]): Promise<number> {
     console.log(EVAL_USAGE);
     return 0;
   }
-  if (a.positional.length !== 1 || (!str(a, 'text') && !str(a, 'tasks'))) {
-    console.error(EVAL_USAGE);
-    return 2;
-  }
+  if (a.positional.length !== 1) throw new UsageError(a.positional.length === 0 ? 'compact eval: give the model folder (compact eval <model-dir> --text FILE | --tasks LIST; see compact eval --help)' : `compact eval: one model folder, got ${a.positional.length}: ${a.positional.join(' ')}`);
+  if (!str(a, 'text') && !str(a, 'tasks')) throw new UsageError('compact eval: give --text FILE, --tasks LIST, or both');
   const model = a.positional[0]!;
+  deviceFlag(a);
+  if (str(a, 'text') !== undefined) checkTextFile(str(a, 'text')!, '--text');
   if (str(a, 'tasks') === undefined) {
-    for (const f of ['limit', 'seed', 'task-dir', 'per-item']) if (a.flags[f] !== undefined) throw new CompactError(`--${f} applies to --tasks only`);
+    for (const f of ['limit', 'seed', 'task-dir', 'per-item']) if (a.flags[f] !== undefined) throw new UsageError(`--${f} applies to --tasks only`);
   }
   // Validate the task list and --limit/--seed before a possibly long --text run.
   if (str(a, 'tasks') !== undefined) {
-    parseTaskList(str(a, 'tasks')!);
+    const taskDir = str(a, 'task-dir') ?? defaultTaskDir();
+    for (const spec of parseTaskList(str(a, 'tasks')!)) taskFile(spec, taskDir);
     checkSubsetOptions(num(a, 'limit'), num(a, 'seed'));
   }
   const dir = (await modelArg(model, a)).dir;
+  const notModel = notAModelFolder(dir);
+  if (notModel) throw new CompactError(notModel);
   const text = str(a, 'text') ? await runTextEval(a, dir) : undefined;
   const tasks = str(a, 'tasks') !== undefined ? await runTaskEval(a, dir) : undefined;
   if (bool(a, 'json')) {

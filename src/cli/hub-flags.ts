@@ -1,6 +1,8 @@
 import { CompactError } from '../errors.ts';
-import { checkPushTarget, pushToHub, type PushResult } from '../io/hub/push.ts';
-import { resolveModel, type ResolvedModel } from '../io/hub/resolve-model.ts';
+// The hub modules load @huggingface/hub (and its WebAssembly chunker): imported on first use, so
+// `compact --help` and `--version` start without them.
+import type { PushResult } from '../io/hub/push.ts';
+import type { ResolvedModel } from '../io/hub/resolve-model.ts';
 import type { HubOptions } from '../io/hub/hub-settings.ts';
 import { bool, str, type FlagType, type ParsedArgs } from './args.ts';
 import { downloadBar } from './download-bar.ts';
@@ -24,6 +26,7 @@ export function hubOptions(a: ParsedArgs, quiet = bool(a, 'quiet')): HubOptions 
 
 /** The model argument as a local folder (downloading a hub model into the cache). */
 export async function modelArg(model: string, a: ParsedArgs, weights = true): Promise<ResolvedModel> {
+  const { resolveModel } = await import('../io/hub/resolve-model.ts');
   return resolveModel(model, { ...hubOptions(a), weights });
 }
 
@@ -34,11 +37,13 @@ export async function pushTarget(a: ParsedArgs): Promise<string | undefined> {
     if (bool(a, 'private')) throw new CompactError('--private applies to --push-to-hub only');
     return undefined;
   }
+  const { checkPushTarget } = await import('../io/hub/push.ts');
   await checkPushTarget(repo, { endpoint: str(a, 'hub-url') });
   return repo;
 }
 
 export async function push(path: string, repo: string, a: ParsedArgs, message: string): Promise<PushResult> {
+  const { pushToHub } = await import('../io/hub/push.ts');
   try {
     return await pushToHub(path, repo, { endpoint: str(a, 'hub-url'), private: bool(a, 'private'), message });
   } catch (e) {

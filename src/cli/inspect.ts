@@ -3,7 +3,7 @@ import { dtypeSize } from '../io/dtype.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import { countParams, countTensors, reduction, type ParamBreakdown } from '../report/params.ts';
 import { fmtBytes, fmtInt, fmtPct, table } from '../report/format.ts';
-import { CompactError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import type { ModelSpec } from '../families/types.ts';
 
 export interface InspectReport {
@@ -93,10 +93,10 @@ export async function inspectModel(dir: string, whatIf?: { vocab?: number; ffn?:
 
 function whatIfCounts(spec: ModelSpec, before: ParamBreakdown, vocab: number, ffn: number) {
   if (!Number.isInteger(vocab) || vocab < 1 || vocab > spec.vocabSize) {
-    throw new CompactError(`--vocab must be an integer in [1, ${spec.vocabSize}], got ${vocab}`);
+    throw new UsageError(`--vocab must be an integer in [1, ${spec.vocabSize}], got ${vocab}`);
   }
   if (!Number.isInteger(ffn) || ffn < 1 || ffn > spec.intermediate) {
-    throw new CompactError(`--ffn must be an integer in [1, ${spec.intermediate}], got ${ffn}`);
+    throw new UsageError(`--ffn must be an integer in [1, ${spec.intermediate}], got ${ffn}`);
   }
   const after = countParams(spec, { vocab, intermediate: ffn });
   return { vocab_size: vocab, intermediate_size: ffn, after, reduction: reduction(before, after) };

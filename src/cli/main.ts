@@ -1,15 +1,15 @@
-import { CompactError } from '../errors.ts';
+import { CompactError, UsageError } from '../errors.ts';
+import { didYouMean } from '../suggest.ts';
+export { interruptNote } from '../io/interrupt-note.ts';
+
+/** Exit statuses (README, "Exit status"): usage mistakes, bad input or runtime failure; 130 on Ctrl-C (bin/compact.mjs). */
+export const EXIT_USAGE = 2;
+export const EXIT_ERROR = 1;
 import { parseArgs, bool, num } from './args.ts';
 import { formatInspect, inspectModel } from './inspect.ts';
-import { pruneCommand } from './prune.ts';
-import { evalCommand } from './eval.ts';
-import { exportCommand } from './export.ts';
-import { experimentsCommand } from './experiments.ts';
-import { generateCommand } from './generate.ts';
-import { compareCommand } from './compare.ts';
+import { packageVersion } from './version.ts';
 import { clearProgressLine } from '../report/progress.ts';
 import { HUB_FLAGS, HUB_USAGE, modelArg } from './hub-flags.ts';
-import { pushCommand } from './push.ts';
 
 const USAGE = `compact — make Hugging Face causal LMs smaller (COMPACT: vocabulary + FFN pruning)
 
@@ -22,23 +22,25 @@ usage:
   compact generate <model-dir> --prompt "TEXT" [--max-new-tokens N] [--temperature T --top-p P --seed S]
   compact push <dir-or-file> --push-to-hub org/name [--private]
   compact experiments   regenerate docs/results.md (every method on wiki-28m)
-  compact help
+  compact help | --version
 
 <model-dir> may be a Hugging Face id: org/name, org/name@revision (downloaded into the HF cache).
 Run \`compact <command> --help\` for a command's flags.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
+// Loaded on first use: the engine (onnxruntime-node's native library) costs more start-up time
+// than everything else together, and `--help`, `--version` and `inspect` never need it.
 const commands: Record<string, Command> = {
-  prune: pruneCommand,
-  eval: evalCommand,
-  export: exportCommand,
-  experiments: experimentsCommand,
-  generate: generateCommand,
-  compare: compareCommand,
-  push: pushCommand,
+  prune: async (argv) => (await import('./prune.ts')).pruneCommand(argv),
+  eval: async (argv) => (await import('./eval.ts')).evalCommand(argv),
+  export: async (argv) => (await import('./export.ts')).exportCommand(argv),
+  experiments: async (argv) => (await import('./experiments.ts')).experimentsCommand(argv),
+  push: async (argv) => (await import('./push.ts')).pushCommand(argv),
+  generate: async (argv) => (await import('./generate.ts')).generateCommand(argv),
+  compare: async (argv) => (await import('./compare.ts')).compareCommand(argv),
   async inspect(argv) {
-    const a = parseArgs(argv, { json: 'boolean', vocab: 'number', ffn: 'number', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
+    const a = parseArgs(argv, { json: 'boolean', vocab: 'integer', ffn: 'integer', help: 'boolean', quiet: 'boolean', ...HUB_FLAGS }, 'inspect');
     if (bool(a, 'help') || a.positional.length !== 1) {
       console.log('usage: compact inspect <model-dir> [--json] [--vocab V\'] [--ffn I\']\n\n' +
         'Family, dimensions, dtype and the parameter breakdown (vocab 2VD or VD tied, FFN 3LDI, attention, norms),\n' +
@@ -59,10 +61,15 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return cmd ? 0 : 2;
   }
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    console.log(packageVersion());
+    return 0;
+  }
   const run = commands[cmd];
   if (!run) {
-    console.error(`error: unknown command "${cmd}" (known: ${Object.keys(commands).join(', ')})`);
-    return 2;
+    const hint = didYouMean(cmd, Object.keys(commands));
+    console.error(`error: unknown command "${cmd}"${hint || ` (known: ${Object.keys(commands).join(', ')})`}`);
+    return EXIT_USAGE;
   }
   try {
     return await run(rest);
@@ -70,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
     clearProgressLine();
     if (e instanceof CompactError) {
       console.error(`error: ${e.message}`);
-      return 1;
+      return e instanceof UsageError ? EXIT_USAGE : EXIT_ERROR;
     }
     throw e;
   }

@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { CompactError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import { parseMaxShardSize } from '../io/safetensors-writer.ts';
 import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP, DEFAULT_SEED, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
 import { fmtBytes, fmtDuration, fmtInt, fmtPct, table } from '../report/format.ts';
@@ -7,6 +8,10 @@ import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport } from './export.ts';
+import { progressPrinter } from '../report/progress-events.ts';
+import { checkAddressSpace } from './address-space.ts';
+import { readModelConfig } from '../families/model-config.ts';
+import { setInterruptNote } from '../io/interrupt-note.ts';
 import { recordWrittenFiles } from '../report/file-manifest.ts';
 import { shellCommand, withoutFlags } from './shell-words.ts';
 import { HUB_FLAGS, HUB_USAGE, hubOptions, push, pushTarget, PUSH_FLAGS, PUSH_USAGE } from './hub-flags.ts';
@@ -45,7 +50,7 @@ calibration:
   --calib FILE            plain text or JSON lines with a "text" field (default: ${DEFAULT_CALIBRATION_NAME})
   --calib-tokens N        tokens of calibration (default ${DEFAULT_CALIB_TOKENS})
   --seq-len N             tokens per sequence (default ${DEFAULT_SEQ_LEN}, capped by max_position_embeddings)
-  --allow-short-calib     use a calibration text shorter than --calib-tokens
+  --allow-short-calib     use a calibration text shorter than --calib-tokens (it still needs ≥ 64 tokens)
 engine and output:
   --device cpu|webgpu     (default cpu)    --threads N (default: all cores)
   --output-dtype f32|f16|bf16  (default: the input's)
@@ -54,7 +59,8 @@ engine and output:
   --export-path FILE      where that GGUF goes instead
   --eval-text FILE        score the dense and the pruned model on FILE (bits per byte), into the report
                           and the model card
-  --force                 replace an existing --out
+  --force                 replace an existing --out (only one compact wrote, with its compact-report.json,
+                          or an empty folder; anything else is refused)
   --json                  print the report as JSON      --quiet  no progress on stderr
 ${HUB_USAGE}
 ${PUSH_USAGE}`;
@@ -69,7 +75,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     const x = argv[i]!;
     if (x === '--planner-text') {
       const v = argv[++i];
-      if (v === undefined) throw new CompactError('compact prune: --planner-text needs a value');
+      if (v === undefined) throw new UsageError('compact prune: --planner-text needs a value');
       plannerTexts.push(v);
     } else if (x.startsWith('--planner-text=')) plannerTexts.push(x.slice('--planner-text='.length));
     else rest.push(x);
@@ -77,9 +83,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const a = parseArgs(
     rest,
     {
-      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'number', 'planner-step': 'number', 'planner-objective': 'string', 'planner-search': 'string', 'ffn-multiple': 'number', holdout: 'number', vocab: 'number', 'vocab-ratio': 'number', ffn: 'number', 'ffn-ratio': 'number',
-      'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'number',
-      'seq-len': 'number', 'allow-short-calib': 'boolean', device: 'string', threads: 'number', 'output-dtype': 'string',
+      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'integer', 'planner-step': 'number', 'planner-objective': 'string', 'planner-search': 'string', 'ffn-multiple': 'integer', holdout: 'number', vocab: 'integer', 'vocab-ratio': 'number', ffn: 'integer', 'ffn-ratio': 'number',
+      'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'integer',
+      'seq-len': 'integer', 'allow-short-calib': 'boolean', device: 'string', threads: 'integer', 'output-dtype': 'string',
       'max-shard-size': 'string', export: 'string', 'export-path': 'string', 'eval-text': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
       ...HUB_FLAGS, ...PUSH_FLAGS,
     },
@@ -89,22 +95,25 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     console.log(PRUNE_USAGE);
     return 0;
   }
-  if (a.positional.length !== 1 || !str(a, 'out')) {
-    console.error(PRUNE_USAGE);
-    return 2;
-  }
+  if (a.positional.length !== 1) throw new UsageError(a.positional.length === 0 ? 'compact prune: give the model folder (compact prune <model-dir> --out <dir> …; see compact prune --help)' : `compact prune: one model folder, got ${a.positional.length}: ${a.positional.join(' ')}`);
+  if (!str(a, 'out')) throw new UsageError('compact prune: --out <dir> is required (the folder the pruned checkpoint is written to)');
   const device = str(a, 'device');
-  if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new CompactError(`--device must be cpu or webgpu, got ${device}`);
+  if (device !== undefined && device !== 'cpu' && device !== 'webgpu') throw new UsageError(`--device must be cpu or webgpu, got ${device}`);
   const dt = str(a, 'output-dtype');
-  if (dt !== undefined && !DTYPES[dt.toLowerCase()]) throw new CompactError(`--output-dtype must be f32, f16 or bf16, got ${dt}`);
+  if (dt !== undefined && !DTYPES[dt.toLowerCase()]) throw new UsageError(`--output-dtype must be f32, f16 or bf16, got ${dt}`);
   const exportFormat = str(a, 'export');
-  if (exportFormat !== undefined && exportFormat !== 'gguf') throw new CompactError(`--export must be gguf, got ${exportFormat} (for ONNX run compact export --format onnx)`);
-  if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new CompactError('--export-path needs --export gguf');
+  if (exportFormat !== undefined && exportFormat !== 'gguf') throw new UsageError(`--export must be gguf, got ${exportFormat} (for ONNX run compact export --format onnx)`);
+  if (str(a, 'export-path') !== undefined && exportFormat === undefined) throw new UsageError('--export-path needs --export gguf');
+  // Checked with the other paths before any weight is read (prune/preflight.ts, called by pruneModel).
+  const exportPath = exportFormat ? (str(a, 'export-path') ?? join(str(a, 'out')!, 'model.gguf')) : undefined;
+  // A local folder is checked before any work; a hub id once downloaded (pruneModel) is not.
+  if (existsSync(join(a.positional[0]!, 'config.json'))) checkAddressSpace(readModelConfig(a.positional[0]!).spec, num(a, 'threads'));
   const pushRepo = await pushTarget(a);
   const report = await pruneModel({
     model: a.positional[0]!,
     hub: hubOptions(a),
     out: str(a, 'out')!,
+    exportPath,
     force: bool(a, 'force'),
     method: str(a, 'method') as PruneOptions['method'],
     ratio: num(a, 'ratio'),
@@ -130,6 +139,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     threads: num(a, 'threads'),
     outputDtype: dt ? DTYPES[dt.toLowerCase()] : undefined,
     maxShardBytes: str(a, 'max-shard-size') ? parseMaxShardSize(str(a, 'max-shard-size')!) : undefined,
+    onProgress: bool(a, 'quiet') ? undefined : progressPrinter(),
     quiet: bool(a, 'quiet'),
     evalText: str(a, 'eval-text'),
     // The card shows how to rebuild the folder: flags that cannot change a byte of it are left out
@@ -137,7 +147,12 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     command: shellCommand(['compact', 'prune', ...withoutFlags(argv, ['threads', 'push-to-hub'], ['quiet', 'json', 'force', 'private'])]),
     commandLine: shellCommand(['compact', 'prune', ...argv]),
   });
-  const exported = exportFormat ? await exportGguf(report.output, str(a, 'export-path') ?? join(report.output, 'model.gguf')) : null;
+  let exported = null;
+  if (exportPath !== undefined) {
+    setInterruptNote(`the pruned checkpoint is complete in ${report.output}; the GGUF ${exportPath} was not written`);
+    exported = await exportGguf(report.output, exportPath, { force: bool(a, 'force'), inputs: [report.input], flag: '--export-path' });
+    setInterruptNote(null);
+  }
   if (exported) report.files = await recordWrittenFiles(report.output, [exported.output]);
   const pushed = pushRepo ? await push(report.output, pushRepo, a, `compact prune of ${report.hub ? `${report.hub.repo}@${report.hub.commit}` : basename(resolve(report.input))}`) : null;
   if (bool(a, 'json')) console.log(JSON.stringify({ ...report, ...(exported ? { export: exported } : {}), ...(pushed ? { push: pushed } : {}) }, null, 2));

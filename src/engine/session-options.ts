@@ -9,6 +9,8 @@ export function sessionOptions(opts: { device?: 'cpu' | 'webgpu'; threads?: numb
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
+    // Fatal only: an error reaches us as the rejected call's message; logged as well, it would be
+    // a second, coloured line on stderr (e.g. an allocation failing under ulimit -v).
+    logSeverityLevel: 4,
   };
 }

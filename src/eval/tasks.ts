@@ -10,7 +10,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CompactError } from '../errors.ts';
+import { CompactError, UsageError } from '../errors.ts';
+import { didYouMean } from '../suggest.ts';
 import { isJsonObject, parseJson } from '../json-text.ts';
 import { bunzip2 } from './bzip2.ts';
 import { mulberry32 } from '../random.ts';
@@ -226,20 +227,26 @@ export const TASK_NAMES: readonly string[] = TASKS.map((t) => t.name);
 /** "arc_easy,piqa" → specs; unknown names are an error listing the known ones; "all" = every task. */
 export function parseTaskList(list: string): TaskSpec[] {
   const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (names.length === 0) throw new CompactError(`--tasks is empty (known: ${TASK_NAMES.join(', ')}, or all)`);
+  if (names.length === 0) throw new UsageError(`--tasks is empty (known: ${TASK_NAMES.join(', ')}, or all)`);
   const out: TaskSpec[] = [];
   for (const n of names) {
     const found = n === 'all' ? TASKS : TASKS.filter((t) => t.name === n);
-    if (found.length === 0) throw new CompactError(`unknown task "${n}" (known: ${TASK_NAMES.join(', ')}, or all)`);
+    if (found.length === 0) throw new UsageError(`unknown task "${n}"${didYouMean(n, [...TASK_NAMES, 'all'])} (known: ${TASK_NAMES.join(', ')}, or all)`);
     for (const t of found) if (!out.includes(t)) out.push(t);
   }
   return out;
 }
 
-/** Reads and validates a task's file from `taskDir` (bzip2-compressed HellaSwag decoded in JS). */
-export function loadTask(spec: TaskSpec, taskDir: string): LoadedTask {
+/** The task's file in `taskDir`, or a CompactError naming what is missing (checked before any model work). */
+export function taskFile(spec: TaskSpec, taskDir: string): string {
   const file = spec.files.map((f) => join(taskDir, f)).find((p) => existsSync(p));
   if (!file) throw new CompactError(`${join(taskDir, spec.files[0]!)}: missing (task ${spec.name} reads ${spec.files.join(' or ')} from --task-dir)`);
+  return file;
+}
+
+/** Reads and validates a task's file from `taskDir` (bzip2-compressed HellaSwag decoded in JS). */
+export function loadTask(spec: TaskSpec, taskDir: string): LoadedTask {
+  const file = taskFile(spec, taskDir);
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
@@ -260,8 +267,8 @@ export function loadTask(spec: TaskSpec, taskDir: string): LoadedTask {
 
 /** Validates --limit and --seed (the CLI calls it before any long-running work). */
 export function checkSubsetOptions(limit: number | undefined, seed: number | undefined): void {
-  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new CompactError(`--limit must be a positive integer, got ${limit}`);
-  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new CompactError(`--seed must be an integer in [0, 4294967295], got ${seed}`);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new UsageError(`--limit must be a positive integer, got ${limit}`);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new UsageError(`--seed must be an integer in [0, 4294967295], got ${seed}`);
 }
 
 

@@ -1,4 +1,4 @@
-import { CompactError } from '../errors.ts';
+import { CompactError, UsageError } from '../errors.ts';
 import { Engine, type EngineOptions } from '../engine/runner.ts';
 import { loadTokenizer } from '../tokenizer/tokenize.ts';
 
@@ -32,6 +32,11 @@ export interface TextEvalResult {
  */
 export async function evaluateText(modelDir: string, text: string, opts: TextEvalOptions = {}): Promise<TextEvalResult> {
   if (text.length === 0) throw new CompactError('evaluation text is empty');
+  // Checked before the model loads; a fractional count would silently be rounded by the window loop.
+  if (opts.maxTokens !== undefined && !(Number.isSafeInteger(opts.maxTokens) && opts.maxTokens >= 1)) {
+    throw new UsageError(`--max-tokens must be a positive integer, got ${opts.maxTokens}`);
+  }
+  if (opts.seqLen !== undefined && !(Number.isSafeInteger(opts.seqLen) && opts.seqLen >= 1)) throw new UsageError(`--seq-len must be a positive integer, got ${opts.seqLen}`);
   const tok = loadTokenizer(modelDir);
   const engine = await Engine.open(modelDir, opts);
   try {
@@ -58,6 +63,8 @@ export async function evaluateText(modelDir: string, text: string, opts: TextEva
     const res = await engine.forward(inputs, { targets }, (p) => opts.onProgress?.(p.layer + 1, p.layers, p.tokens));
     let nll = 0;
     for (const lp of res.logprobs!) for (let i = 0; i < lp.length; i++) nll -= lp[i]!;
+    // A NaN or infinite log-likelihood would print as a bits/byte figure and, in the planner, win or lose every comparison.
+    if (!Number.isFinite(nll)) throw new CompactError(`${modelDir}: the model's log-likelihood of the text is ${nll} (non-finite activations); its weights or their scale are broken`);
     const bytes = scored === ids.length && tok.decode(ids) === text ? Buffer.byteLength(text, 'utf8') : Buffer.byteLength(tok.decode(ids.subarray(0, scored)), 'utf8');
     return {
       bpb: nll / Math.LN2 / bytes,

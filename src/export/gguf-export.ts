@@ -16,8 +16,7 @@
  * - `slidingPattern`: sliding layers must follow a period p (layer i slides iff i mod p < p − 1),
  *   which `attention.sliding_window_pattern` expresses.
  */
-import { access, constants, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import { inverseFrequencies } from '../families/rope.ts';
@@ -26,10 +25,11 @@ import type { ModelSpec } from '../families/types.ts';
 import { validateCheckpoint } from '../engine/weights.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../io/atomic-dir.ts';
+import { guardOutput } from '../io/output-guard.ts';
 import { ggufTokenizer } from './gguf-tokenizer.ts';
 import { checkFormatSupport, supportedText } from './support.ts';
 import { planTensors } from './gguf-tensors.ts';
-import { encodeHeader, ggufChunks, kv, type GgmlTypeName, type GgufValue } from './gguf-writer.ts';
+import { encodeHeader, GGUF_MAGIC, ggufChunks, kv, type GgmlTypeName, type GgufValue } from './gguf-writer.ts';
 
 /** The architectures this exporter writes, and the families that map to each, for help texts. */
 export const GGUF_SUPPORT_TEXT = supportedText('gguf');
@@ -40,8 +40,12 @@ const FILE_TYPE: Record<GgmlTypeName, number> = { F32: 0, F16: 1, BF16: 32 };
 export interface GgufExportOptions {
   /** Type of 2-D tensors; default: the checkpoint's storage type (F64 → F32). */
   dtype?: GgmlTypeName;
-  /** Replace an existing file (default true, like any exporter writing one file). */
-  overwrite?: boolean;
+  /** Replace an existing file (only a GGUF file or an empty one: see io/output-guard.ts). */
+  force?: boolean;
+  /** Folders the file may not be in or replace a file of (default: the model folder itself). */
+  inputs?: string[];
+  /** The flag that named the file, for messages (default --out). */
+  flag?: string;
 }
 
 export interface GgufExportReport {
@@ -75,21 +79,9 @@ function ropeFreqFactors(spec: ModelSpec): Float32Array | null {
   return Float32Array.from(plain, (f, j) => f / scaled[j]!);
 }
 
-async function checkWritable(out: string): Promise<void> {
-  const dir = dirname(resolve(out));
-  const s = await stat(dir).catch(() => null);
-  if (!s) throw new CompactError(`${out}: cannot write: folder ${dir} does not exist`);
-  if (!s.isDirectory()) throw new CompactError(`${out}: cannot write: ${dir} is not a folder`);
-  try {
-    await access(dir, constants.W_OK);
-  } catch {
-    throw new CompactError(`${out}: cannot write: folder ${dir} is not writable`);
-  }
-  const target = await stat(out).catch(() => null);
-  if (target?.isDirectory()) throw new CompactError(`${out}: is a folder; --out names the .gguf file to write`);
-}
-
 export async function exportGguf(modelDir: string, out: string, opts: GgufExportOptions = {}): Promise<GgufExportReport> {
+  const guard = { force: opts.force, inputs: opts.inputs ?? [modelDir], magic: GGUF_MAGIC, flag: opts.flag };
+  guardOutput(out, { kind: 'file', ...guard });
   checkFormatSupport(modelDir, 'gguf');
   const { raw, spec, file } = readModelConfig(modelDir);
   const fmt = spec.family.formats.gguf!;
@@ -191,9 +183,8 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
     const tensors = planTensors(spec, ckpt, () => spec.layerRoles, { dtype, rows, qNormScale, ropeFreqs: ropeFreqFactors(spec) });
     const { header, dataBytes } = encodeHeader(md, tensors);
 
-    await checkWritable(out);
     try {
-      await writeFileAtomic(out, ggufChunks(md, tensors), { overwrite: opts.overwrite ?? true });
+      await writeFileAtomic(out, ggufChunks(md, tensors), guard);
     } catch (e) {
       if (e instanceof CompactError) throw e;
       const code = (e as NodeJS.ErrnoException).code;

@@ -26,6 +26,9 @@ import { foldNormWeight, isNormRole, roleName } from '../families/templates.ts';
 import { validateCheckpoint } from '../engine/weights.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
 import { withOutputDir } from '../io/atomic-dir.ts';
+
+/** The export's record in its folder (not listed in `files`: it is not part of the model). */
+export const EXPORT_RECORD = 'compact-export.json';
 import { EXTERNAL_DATA_THRESHOLD, type ExternalDataSink, type ExternalRef } from '../engine/onnx-proto.ts';
 import { isJsonObject, patchJsonText } from '../json-text.ts';
 import { buildDecoderGraph, ropeTableBytes } from './onnx-decoder.ts';
@@ -141,6 +144,8 @@ export async function exportOnnx(modelDir: string, out: string, opts: OnnxExport
         await writeFile(join(tmp, 'tokenizer_config.json'), `${JSON.stringify({ model_max_length: spec.maxPositions }, null, 2)}\n`);
         files.push('tokenizer_config.json');
       }
+      // Marks the folder as compact's, so a later --force may replace it (io/output-guard.ts).
+      await writeFile(join(tmp, EXPORT_RECORD), `${JSON.stringify({ tool: 'compact', format: 'onnx', input: modelDir, model_type: modelType, external_data: external, files }, null, 2)}\n`);
     });
     return { input: modelDir, output: out, modelType, bytes, externalData: external, files };
   } finally {

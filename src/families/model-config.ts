@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactError } from '../errors.ts';
 import { readJsonObjectText } from '../json-text.ts';
@@ -15,8 +16,24 @@ export interface ModelConfig {
 
 export function readModelConfig(dir: string): ModelConfig {
   const file = join(dir, 'config.json');
+  const why = notAModelFolder(dir);
+  if (why) throw new CompactError(why);
   const { text, obj } = readJsonObjectText(file);
   return { file, text, raw: obj, spec: resolveSpec(obj, file) };
+}
+
+/** Why `dir` is not a model folder at all (missing, a file, no config.json), or null. */
+export function notAModelFolder(dir: string): string | null {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? `${dir}: no such model folder` : null;
+  }
+  if (!st.isDirectory()) return `${dir} is a file, expected a model folder (the folder with config.json and the weights)`;
+  if (!existsSync(join(dir, 'config.json'))) return `not a model folder: no config.json in ${dir}`;
+  return null;
 }
 
 function num(cfg: Record<string, unknown>, key: string, file: string, fallback?: number): number {

@@ -4,58 +4,74 @@
  * give garbage. So everything is built in a sibling temporary folder (same parent, hence the same
  * filesystem, hence an atomic rename) and moved into place only once complete.
  */
-import { randomBytes } from 'node:crypto';
-import { promises as fsp, rmSync, realpathSync } from 'node:fs';
+import { promises as fsp, rmSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { CompactError } from '../errors.ts';
-
-const TMP_TAG = '.compact-tmp-';
-const OLD_TAG = '.compact-old-';
+import { guardOutput, resolveReal } from './output-guard.ts';
+import { sweepStale, tempPath } from './temp-names.ts';
 
 export interface OutputDirOptions {
-  /** Replace `out` if it exists. */
+  /** Replace `out` if it exists (only a folder compact wrote, or an empty one: see output-guard.ts). */
   force?: boolean;
-  /** The input folder: `out` may not be it, inside it, or contain it. */
+  /** The input folder: `out` may not be it, inside it, contain it or any file it links to. */
   input?: string;
+  /** Extra input folders protected the same way. */
+  inputs?: string[];
+}
+
+function inputsOf(opts: { input?: string; inputs?: string[] }): string[] {
+  return [...(opts.input !== undefined ? [opts.input] : []), ...(opts.inputs ?? [])];
 }
 
 export async function withOutputDir<T>(out: string, opts: OutputDirOptions, build: (tmpDir: string) => Promise<T>): Promise<T> {
+  const guard = { kind: 'folder' as const, force: opts.force, inputs: inputsOf(opts) };
+  guardOutput(out, guard);
   const outAbs = resolveReal(out);
-  if (opts.input !== undefined) checkNotInput(out, outAbs, opts.input);
   const parent = path.dirname(outAbs);
-  const base = path.basename(outAbs);
   await fsp.mkdir(parent, { recursive: true });
-  const existed = await exists(outAbs);
-  if (existed && !opts.force) throw new CompactError(`${out} exists; pass --force to replace it`);
-  await removeStale(parent, base, existed);
+  await sweepStale(parent, path.basename(outAbs));
 
-  const tmp = path.join(parent, `${base}${TMP_TAG}${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = tempPath(outAbs, 'tmp');
   await fsp.mkdir(tmp);
   const release = track(tmp);
   try {
     const result = await build(tmp);
-    await moveIntoPlace(tmp, outAbs, out, opts.force === true);
+    // Checked again: something may have created or changed `out` while we were building.
+    guardOutput(out, guard);
+    await moveIntoPlace(tmp, outAbs);
     return result;
   } finally {
     release();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await fsp.rm(tmp, { recursive: true, force: true, maxRetries: 3 });
   }
+}
+
+export interface WriteFileOptions {
+  /** Replace an existing file (only one compact wrote: see `magic`, or an empty one). */
+  force?: boolean;
+  /** Input model folders the file may not be in, or be a file of. */
+  inputs?: string[];
+  /** The leading bytes of files compact writes at this kind of path ("GGUF"). */
+  magic?: string;
+  /** The flag the path came from, for messages. */
+  flag?: string;
 }
 
 /**
  * Writes one file atomically (temporary sibling + rename), e.g. a GGUF. `data` may be an
- * (async) iterable of chunks so large files can be streamed. Replaces an existing file unless
- * `overwrite` is false, in which case that is a CompactError.
+ * (async) iterable of chunks so large files can be streamed. The path goes through the output
+ * guard first: never into the input, never over an existing file without `force`.
  */
 export async function writeFileAtomic(
   file: string,
   data: string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-  opts: { overwrite?: boolean } = {},
+  opts: WriteFileOptions = {},
 ): Promise<void> {
+  const guard = { kind: 'file' as const, force: opts.force, inputs: opts.inputs, magic: opts.magic, flag: opts.flag };
+  guardOutput(file, guard);
   const abs = path.resolve(file);
-  if (opts.overwrite === false && (await exists(abs))) throw new CompactError(`${file} exists; pass --force to replace it`);
-  const tmp = path.join(path.dirname(abs), `${path.basename(abs)}${TMP_TAG}${process.pid}-${randomBytes(4).toString('hex')}`);
+  await sweepStale(path.dirname(abs), path.basename(abs));
+  const tmp = tempPath(abs, 'tmp');
   const release = track(tmp);
   try {
     const fh = await fsp.open(tmp, 'wx');
@@ -69,6 +85,7 @@ export async function writeFileAtomic(
     } finally {
       await fh.close();
     }
+    guardOutput(file, guard);
     await fsp.rename(tmp, abs);
   } finally {
     release();
@@ -84,14 +101,15 @@ async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
   }
 }
 
-async function moveIntoPlace(tmp: string, outAbs: string, out: string, force: boolean): Promise<void> {
-  if (!(await exists(outAbs))) {
+async function moveIntoPlace(tmp: string, outAbs: string): Promise<void> {
+  try {
+    await fsp.lstat(outAbs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     await fsp.rename(tmp, outAbs);
     return;
   }
-  // Checked again: something may have created `out` while we were building.
-  if (!force) throw new CompactError(`${out} exists; pass --force to replace it`);
-  const aside = path.join(path.dirname(outAbs), `${path.basename(outAbs)}${OLD_TAG}${process.pid}-${randomBytes(4).toString('hex')}`);
+  const aside = tempPath(outAbs, 'old');
   await fsp.rename(outAbs, aside);
   try {
     await fsp.rename(tmp, outAbs);
@@ -99,71 +117,7 @@ async function moveIntoPlace(tmp: string, outAbs: string, out: string, force: bo
     await fsp.rename(aside, outAbs).catch(() => undefined);
     throw e;
   }
-  await fsp.rm(aside, { recursive: true, force: true });
-}
-
-/** Absolute path with symlinks resolved as far as the path exists (the rest may not exist yet). */
-function resolveReal(p: string): string {
-  const abs = path.resolve(p);
-  const tail: string[] = [];
-  let cur = abs;
-  for (;;) {
-    try {
-      return path.join(realpathSync(cur), ...tail);
-    } catch {
-      const up = path.dirname(cur);
-      if (up === cur) return abs;
-      tail.unshift(path.basename(cur));
-      cur = up;
-    }
-  }
-}
-
-function isWithin(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
-
-function checkNotInput(out: string, outAbs: string, input: string): void {
-  const inAbs = resolveReal(input);
-  if (outAbs === inAbs) throw new CompactError(`${out} is the input folder; choose another output folder`);
-  if (isWithin(outAbs, inAbs)) throw new CompactError(`${out} is inside the input folder ${input}; choose another output folder`);
-  // Replacing a folder that contains the input would delete the input.
-  if (isWithin(inAbs, outAbs)) throw new CompactError(`${out} contains the input folder ${input}; choose another output folder`);
-}
-
-/** Removes leftovers of runs that died without cleaning up (their pid is gone). */
-async function removeStale(parent: string, base: string, outExists: boolean): Promise<void> {
-  const escaped = base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`^${escaped}(${TMP_TAG.replace(/\./g, '\\.')}|${OLD_TAG.replace(/\./g, '\\.')})(\\d+)-[0-9a-f]+$`);
-  for (const name of await fsp.readdir(parent)) {
-    const m = re.exec(name);
-    if (!m) continue;
-    const pid = Number(m[2]);
-    if (pid === process.pid || isAlive(pid)) continue;
-    // An old output set aside is the only copy if the rename that replaced it never happened.
-    if (m[1] === OLD_TAG && !outExists) continue;
-    await fsp.rm(path.join(parent, name), { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.lstat(p);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
+  await fsp.rm(aside, { recursive: true, force: true, maxRetries: 3 });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,13 +127,37 @@ async function exists(p: string): Promise<boolean> {
 const inFlight = new Set<string>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+/**
+ * Never throws: it runs inside signal and exit handlers, where an exception becomes a stack
+ * trace and exit status 1 instead of the signal's. A write still in flight on libuv's thread
+ * pool can create an entry while the folder is being removed (ENOTEMPTY), hence the retries;
+ * whatever survives carries this pid in its name and is swept by a later run.
+ */
 function cleanupSync(): void {
-  for (const p of inFlight) rmSync(p, { recursive: true, force: true });
+  removeAllSync(inFlight);
   inFlight.clear();
 }
 
+/** Removes every path, retrying each a few times; never throws (exported for its test). */
+export function removeAllSync(paths: Iterable<string>, rm: (p: string) => void = (p) => rmSync(p, { recursive: true, force: true, maxRetries: 2, retryDelay: 5 })): void {
+  for (const p of paths) {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        rm(p);
+        break;
+      } catch {
+        // try again: the racing write has finished or failed by now
+      }
+    }
+  }
+}
+
 function onSignal(signal: NodeJS.Signals): void {
-  cleanupSync();
+  try {
+    cleanupSync();
+  } catch {
+    // cleanupSync does not throw; belt and braces for the exit status
+  }
   uninstall();
   // With our listener gone and no other, re-raising gives the default action and exit status.
   if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);

@@ -109,14 +109,53 @@ function f16ToF32Table(): Uint32Array {
  * of the output overwrites only source elements < i, which were already consumed): that lets
  * readers convert in place without a second buffer as large as the tensor.
  */
-export function bf16ToF32Bits(src: Uint16Array, dst: Uint32Array, n = src.length): void {
-  for (let i = 0; i < n; i++) dst[i] = src[i]! << 16;
+export function bf16ToF32Bits(src: Uint16Array, dst: Uint32Array, n = src.length): number {
+  // The loop touches every value anyway, so it also counts NaN/Inf (exponent all ones): free detection of broken weights.
+  let nonFinite = 0;
+  for (let i = 0; i < n; i++) {
+    const h = src[i]!;
+    if ((h & 0x7f80) === 0x7f80) nonFinite++;
+    dst[i] = h << 16;
+  }
+  return nonFinite;
 }
 
-/** f16 → f32 over `n` elements; same in-place guarantee as `bf16ToF32Bits`. */
-export function f16ToF32Bits(src: Uint16Array, dst: Uint32Array, n = src.length): void {
+/** f16 → f32 over `n` elements; same in-place guarantee as `bf16ToF32Bits`. Returns the count of NaN/Inf values. */
+export function f16ToF32Bits(src: Uint16Array, dst: Uint32Array, n = src.length): number {
   const table = f16ToF32Table();
-  for (let i = 0; i < n; i++) dst[i] = table[src[i]!]!;
+  let nonFinite = 0;
+  for (let i = 0; i < n; i++) {
+    const h = src[i]!;
+    if ((h & 0x7c00) === 0x7c00) nonFinite++;
+    dst[i] = table[h]!;
+  }
+  return nonFinite;
+}
+
+/** NaN and ±Inf values among f32 values (by bit pattern: exponent all ones). */
+export function countNonFiniteF32(values: Float32Array): number {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let n = 0;
+  for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0x7f800000) === 0x7f800000) n++;
+  return n;
+}
+
+/** NaN and ±Inf values in little-endian bytes of a float dtype (0 for integer dtypes). */
+export function countNonFinite(bytes: Uint8Array, dtype: DType): number {
+  if (bytes.length === 0) return 0;
+  let n = 0;
+  if (dtype === 'BF16' || dtype === 'F16') {
+    const mask = dtype === 'BF16' ? 0x7f80 : 0x7c00;
+    const v = viewAs16(bytes);
+    for (let i = 0; i < v.length; i++) if ((v[i]! & mask) === mask) n++;
+  } else if (dtype === 'F32') {
+    const v = viewAs32(bytes);
+    for (let i = 0; i < v.length; i++) if ((v[i]! & 0x7f800000) === 0x7f800000) n++;
+  } else if (dtype === 'F64') {
+    const v = viewAsF64(bytes);
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) n++;
+  }
+  return n;
 }
 
 export function bf16ToF32(src: Uint16Array): Float32Array {

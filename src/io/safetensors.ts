@@ -11,6 +11,8 @@ import path from 'node:path';
 import { CompactError } from '../errors.ts';
 import {
   bf16ToF32Bits,
+  countNonFinite,
+  countNonFiniteF32,
   DTYPE_SIZE,
   f16ToF32Bits,
   HOST_LITTLE_ENDIAN,
@@ -264,6 +266,7 @@ class SafetensorsCheckpoint implements Checkpoint {
     const t = this.info(name);
     const out = allocBytes(t.byteLength);
     await this.#read(t, out, 0, t.byteLength, t.offset);
+    this.#checkFinite(t, countNonFinite(out, t.dtype));
     return out;
   }
 
@@ -284,6 +287,7 @@ class SafetensorsCheckpoint implements Checkpoint {
     const [rowCount, cols] = this.#matrixShape(t, rows);
     const out = allocBytes(rowCount * cols * DTYPE_SIZE[t.dtype]);
     await this.#gatherRows(t, rows, out, 0);
+    this.#checkFinite(t, countNonFinite(out, t.dtype));
     return out;
   }
 
@@ -327,20 +331,24 @@ class SafetensorsCheckpoint implements Checkpoint {
       const out = new Float32Array(count);
       const bytes = new Uint8Array(out.buffer);
       await fill(bytes, 0);
-      return HOST_LITTLE_ENDIAN ? out : toFloat32(bytes, 'F32');
+      const f = HOST_LITTLE_ENDIAN ? out : toFloat32(bytes, 'F32');
+      this.#checkFinite(t, countNonFiniteF32(f));
+      return f;
     }
     if ((t.dtype === 'BF16' || t.dtype === 'F16') && HOST_LITTLE_ENDIAN) {
       const out = new Float32Array(count);
       const bits = new Uint32Array(out.buffer);
       await fill(new Uint8Array(out.buffer), count * 2);
       const src = new Uint16Array(out.buffer, count * 2, count);
-      if (t.dtype === 'BF16') bf16ToF32Bits(src, bits, count);
-      else f16ToF32Bits(src, bits, count);
+      this.#checkFinite(t, t.dtype === 'BF16' ? bf16ToF32Bits(src, bits, count) : f16ToF32Bits(src, bits, count));
       return out;
     }
     const raw = allocBytes(count * (t.dtype === 'F64' ? 8 : 2));
     await fill(raw, 0);
-    return toFloat32(raw, t.dtype);
+    // Counted after conversion: a finite F64 beyond the f32 range becomes ±Inf here.
+    const f = toFloat32(raw, t.dtype);
+    this.#checkFinite(t, countNonFiniteF32(f));
+    return f;
   }
 
   /**
@@ -431,6 +439,16 @@ class SafetensorsCheckpoint implements Checkpoint {
       throw new CompactError(`${label}: file changed on disk since it was opened (${this.#sizes.get(file)} → ${size} bytes)`);
     }
     return fh;
+  }
+
+  /**
+   * Weights with NaN or ±Inf make every score computed from them NaN, and a NaN ranking silently
+   * keeps channels 0…I′−1: refuse them where they are read, naming file, tensor and count.
+   */
+  #checkFinite(t: TensorInfo, nonFinite: number): void {
+    if (nonFinite > 0) {
+      throw new CompactError(`${this.#label(t)}: tensor "${t.name}" has ${nonFinite} non-finite value${nonFinite === 1 ? '' : 's'} (NaN or ±Inf); compact does not use broken weights`);
+    }
   }
 
   #label(t: TensorInfo): string {

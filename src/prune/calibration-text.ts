@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { CompactError } from '../errors.ts';
+import { checkTextFile } from '../io/text-file.ts';
 
 /**
  * The built-in calibration text for users without their own: Herman Melville's *Moby-Dick*
@@ -26,6 +27,7 @@ export function defaultCalibrationText(): string {
  * read as JSON lines when its first non-blank character is `{`.
  */
 export function readCalibrationText(file: string): string {
+  checkTextFile(file);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -9,7 +9,7 @@ import { CompactError } from '../errors.ts';
 import { evaluateText } from '../eval/text-eval.ts';
 import type { EngineOptions } from '../engine/runner.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
-import { Progress } from '../report/progress.ts';
+import { ProgressReporter, type OnProgress } from '../report/progress-events.ts';
 import type { CardQuality } from '../report/model-card.ts';
 
 /** Per layer: Σ energy of the kept channels / Σ energy of all channels. */
@@ -60,10 +60,10 @@ export function readEvalText(file: string): string {
 export const EVAL_SEQ_LEN = 512;
 
 /** Dense and pruned bits per byte on the same text, as `compact eval --text` computes them. */
-export async function measureQuality(dense: string, pruned: string, file: string, text: string, maxPositions: number, engine: EngineOptions, quiet: boolean): Promise<CardQuality> {
+export async function measureQuality(dense: string, pruned: string, file: string, text: string, maxPositions: number, engine: EngineOptions, onProgress: OnProgress | undefined): Promise<CardQuality> {
   const seqLen = Math.min(EVAL_SEQ_LEN, maxPositions);
   const run = async (dir: string, label: string) => {
-    const bar = new Progress(`eval-text ${label}`, 1, 'tokens', process.stderr, quiet);
+    const bar = new ProgressReporter(`eval-text ${label}`, 1, onProgress);
     return evaluateText(dir, text, {
       ...engine,
       seqLen,

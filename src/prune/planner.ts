@@ -22,6 +22,7 @@
  * vocabulary pruning does not, so the calibration tail alone always favours cutting more FFN, and
  * that pick loses elsewhere (README, "Choosing the split").
  */
+import { CompactError } from '../errors.ts';
 import { elapsedEta } from '../report/progress.ts';
 import type { Split } from './budget.ts';
 import type { DownProjHook, Variant, VariantScore } from '../engine/candidate-pass.ts';
@@ -279,6 +280,9 @@ export async function planSplit(a: PlanArgs): Promise<PlanResult> {
       c.skipped = null;
       c.pass = pass;
       c.scores = Object.fromEntries(a.texts.map((t, ti) => [t.name, bpb[ti]!]));
+      if (!bpb.every((b) => Number.isFinite(b))) {
+        throw new CompactError(`planner: candidate with vocab share ${pct(c.share)} (V′ ${c.vocab}, I′ ${c.ffn}) scored non-finite bits/byte (${bpb.join(', ')}); stopping rather than choosing among broken scores`);
+      }
       c.bpb = objective(bpb);
       built++;
       a.say(`${head(c)}: V′ ${c.vocab}, I′ ${c.ffn}, ${a.texts.map((t, ti) => `${t.name} ${bpb[ti]!.toFixed(4)}`).join(', ')} bits/byte; objective ${c.bpb.toFixed(4)}; ${elapsedEta(built, Math.max(toBuild, built), start)}`);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmod, copyFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { CompactError } from '../errors.ts';
+import { CompactError, UsageError } from '../errors.ts';
 import { patchJsonText, readJsonObjectText, type JsonPath } from '../json-text.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import type { ModelSpec } from '../families/types.ts';
@@ -19,14 +19,17 @@ import { pruneTokenizer, type PrunedTokenizer } from '../tokenizer/tokenizer-pru
 import { referencedIds, remapSpecialIds } from '../tokenizer/special-ids.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenize.ts';
 import { countParams, reduction, type ParamBreakdown } from '../report/params.ts';
-import { peakRssBytes, Progress } from '../report/progress.ts';
+import { peakRssBytes } from '../report/progress.ts';
+import { ProgressReporter, type OnProgress } from '../report/progress-events.ts';
 import { corpusCounts, sameFileAs } from './corpus-counts.ts';
 import { defaultCalibrationText, DEFAULT_CALIBRATION_NAME, readCalibrationText } from './calibration-text.ts';
 import { topChannels } from './channel-select.ts';
 import { slicedEntries } from './slice.ts';
 import { act2Needed, magnitudeScores, parseCriterion, randomScores, wandaSpScores, type FfnCriterion } from './criteria.ts';
 import { achievedRatio, candidateSplits, layersToDrop, splitForFfn, splitForShare, splitForVocab, type Split, type VocabLimits } from './budget.ts';
-import { calibrate, calibrationData, maskOf, type CalibrationData, type CalibrationResult } from './calibrate.ts';
+import { calibrate, calibrationData, maskOf, MIN_CALIB_TOKENS, type CalibrationData, type CalibrationResult } from './calibrate.ts';
+import { checkPrunePaths } from './preflight.ts';
+import { checkFormatSupport } from '../export/support.ts';
 import { planSplit, PLANNER_OBJECTIVES, PLANNER_SEARCHES, type CandidateModel, type PlannerObjective, type PlannerReport, type PlannerSearch, type PlannerTextInput } from './planner.ts';
 import { referenceText, REFERENCE_TEXT_NAME } from './reference-text.ts';
 import { scoreVariants } from '../engine/candidate-pass.ts';
@@ -50,6 +53,8 @@ export interface PruneOptions {
   hub?: HubOptions;
   out: string;
   force?: boolean;
+  /** The GGUF the caller writes after the prune (--export gguf): checked with the other paths before any work. */
+  exportPath?: string;
   /**
    * compact (default): vocabulary + FFN; with --ratio and neither --vocab nor --ffn the split is
    * planned. vocab-only / ffn-only: one axis takes the whole --ratio. shortgpt: drop whole layers.
@@ -84,6 +89,9 @@ export interface PruneOptions {
   threads?: number;
   outputDtype?: 'F32' | 'F16' | 'BF16';
   maxShardBytes?: number;
+  /** Progress events (calibration steps, the planner's lines); the library prints nothing itself. */
+  onProgress?: OnProgress;
+  /** No progress events even with `onProgress`. */
   quiet?: boolean;
   /** Planner: what the pick minimises (default robust; calib = the calibration tail alone). */
   plannerObjective?: PlannerObjective;
@@ -180,61 +188,66 @@ type Plan =
   | { kind: 'layers'; vocab: number; drop: number; ratio: number };
 
 function checkFraction(name: string, r: number | undefined): number | undefined {
-  if (r !== undefined && !(r > 0 && r < 1)) throw new CompactError(`--${name} must be in (0, 1), got ${r}`);
+  if (r !== undefined && !(r > 0 && r < 1)) throw new UsageError(`--${name} must be in (0, 1), got ${r}`);
   return r;
 }
 
 /** Sizes the user gave (absolute or as fractions), validated; undefined where not given. */
-function givenSizes(opts: PruneOptions, spec: ModelSpec, tok: TokenizerFile): { vocab?: number; ffn?: number } {
-  if (opts.vocab !== undefined && opts.vocabRatio !== undefined) throw new CompactError('give --vocab or --vocab-ratio, not both');
-  if (opts.ffn !== undefined && opts.ffnRatio !== undefined) throw new CompactError('give --ffn or --ffn-ratio, not both');
+function givenSizes(opts: PruneOptions, spec: ModelSpec, tok: TokenizerFile, minVocab: number): { vocab?: number; ffn?: number } {
+  if (opts.vocab !== undefined && opts.vocabRatio !== undefined) throw new UsageError('give --vocab or --vocab-ratio, not both');
+  if (opts.ffn !== undefined && opts.ffnRatio !== undefined) throw new UsageError('give --ffn or --ffn-ratio, not both');
   const vr = checkFraction('vocab-ratio', opts.vocabRatio);
   const fr = checkFraction('ffn-ratio', opts.ffnRatio);
   const vocab = opts.vocab ?? (vr !== undefined ? Math.round(vr * tok.size) : undefined);
   const ffn = opts.ffn ?? (fr !== undefined ? Math.max(1, Math.round(fr * spec.intermediate)) : undefined);
-  if (vocab !== undefined && (!Number.isInteger(vocab) || vocab < 1 || vocab > tok.size)) {
-    throw new CompactError(`--vocab must be an integer in [1, ${tok.size}] (the tokenizer's size), got ${vocab}`);
+  if (vocab !== undefined && (!Number.isInteger(vocab) || vocab < minVocab || vocab > tok.size)) {
+    // The same bounds whichever side is crossed: the tokens every cut keeps, and the tokenizer's size.
+    throw new UsageError(`--vocab must be an integer in [${minVocab}, ${tok.size}] (the tokens every cut keeps: added/special tokens, byte alphabet, ids the configs name; up to the tokenizer's size), got ${vocab}`);
   }
   if (ffn !== undefined && (!Number.isInteger(ffn) || ffn < 1 || ffn > spec.intermediate)) {
-    throw new CompactError(`--ffn must be an integer in [1, ${spec.intermediate}] (intermediate_size), got ${ffn}`);
+    throw new UsageError(`--ffn must be an integer in [1, ${spec.intermediate}] (intermediate_size), got ${ffn}`);
   }
   return { vocab, ffn };
 }
 
 function feasible(s: Split, what: string): Split {
-  if (s.infeasible) throw new CompactError(`${what}: ${s.infeasible}`);
+  if (s.infeasible) throw new UsageError(`${what}: ${s.infeasible}`);
   return s;
 }
 
 function resolvePlan(opts: PruneOptions, method: PruneMethod, spec: ModelSpec, tok: TokenizerFile, limits: VocabLimits): Plan {
-  const given = givenSizes(opts, spec, tok);
+  const given = givenSizes(opts, spec, tok, limits.minVocab);
   const ratio = checkFraction('ratio', opts.ratio);
   const what = `--ratio ${ratio}`;
   if (method === 'shortgpt') {
-    if (given.vocab !== undefined || given.ffn !== undefined) throw new CompactError('--method shortgpt removes whole layers: it takes --ratio, not --vocab/--ffn');
-    if (ratio === undefined) throw new CompactError('--method shortgpt needs --ratio R (the layers to drop are chosen to remove R of the parameters)');
-    if (spec.layers < 2) throw new CompactError(`--method shortgpt: the model has ${spec.layers} layer; nothing can be dropped`);
+    if (given.vocab !== undefined || given.ffn !== undefined) throw new UsageError('--method shortgpt removes whole layers: it takes --ratio, not --vocab/--ffn');
+    if (ratio === undefined) throw new UsageError('--method shortgpt needs --ratio R (the layers to drop are chosen to remove R of the parameters)');
+    if (spec.layers < 2) throw new UsageError(`--method shortgpt: the model has ${spec.layers} layer; nothing can be dropped`);
     const { drop, ratio: achieved } = layersToDrop(spec, ratio, limits.tokenizerSize);
     return { kind: 'layers', vocab: limits.tokenizerSize, drop, ratio: achieved };
   }
-  if (method === 'vocab-only' && given.ffn !== undefined) throw new CompactError('--method vocab-only keeps every FFN channel: drop --ffn/--ffn-ratio');
-  if (method === 'ffn-only' && given.vocab !== undefined) throw new CompactError('--method ffn-only keeps the whole vocabulary: drop --vocab/--vocab-ratio');
+  if (method === 'vocab-only' && given.ffn !== undefined) throw new UsageError('--method vocab-only keeps every FFN channel: drop --ffn/--ffn-ratio');
+  if (method === 'ffn-only' && given.vocab !== undefined) throw new UsageError('--method ffn-only keeps the whole vocabulary: drop --vocab/--vocab-ratio');
+  if (ratio === undefined && given.vocab === undefined && given.ffn === undefined && method === 'compact') {
+    // Without one the output would be a copy less its padding rows: never what was meant.
+    throw new UsageError('compact prune needs a budget: --ratio R, or --vocab V\' / --vocab-ratio r and/or --ffn I\' / --ffn-ratio r');
+  }
   if (ratio === undefined) {
     const vocab = given.vocab ?? tok.size;
     const ffn = given.ffn ?? spec.intermediate;
-    if (method === 'vocab-only' && given.vocab === undefined) throw new CompactError('--method vocab-only needs --vocab, --vocab-ratio or --ratio');
-    if (method === 'ffn-only' && given.ffn === undefined) throw new CompactError('--method ffn-only needs --ffn, --ffn-ratio or --ratio');
+    if (method === 'vocab-only' && given.vocab === undefined) throw new UsageError('--method vocab-only needs --vocab, --vocab-ratio or --ratio');
+    if (method === 'ffn-only' && given.ffn === undefined) throw new UsageError('--method ffn-only needs --ffn, --ffn-ratio or --ratio');
     return { kind: 'fixed', vocab, ffn, split: null };
   }
-  if (given.vocab !== undefined && given.ffn !== undefined) throw new CompactError('with --ratio give at most one of --vocab and --ffn (the other is solved for)');
+  if (given.vocab !== undefined && given.ffn !== undefined) throw new UsageError('with --ratio give at most one of --vocab and --ffn (the other is solved for)');
   if (method === 'vocab-only') return fixed(feasible(splitForShare(spec, ratio, 1, limits), `${what} from the vocabulary alone`));
   if (method === 'ffn-only') return fixed(feasible(splitForShare(spec, ratio, 0, limits), `${what} from the FFN alone`));
   if (given.vocab !== undefined) return fixed(feasible(splitForVocab(spec, ratio, given.vocab, limits), `${what} with --vocab ${given.vocab}`));
   if (given.ffn !== undefined) return fixed(feasible(splitForFfn(spec, ratio, given.ffn, limits), `${what} with --ffn ${given.ffn}`));
   const step = opts.plannerStep ?? DEFAULT_PLANNER_STEP;
-  if (!(step > 0 && step <= 0.5)) throw new CompactError(`--planner-step must be in (0, 0.5], got ${step}`);
+  if (!(step > 0 && step <= 0.5)) throw new UsageError(`--planner-step must be in (0, 0.5], got ${step}`);
   const splits = candidateSplits(spec, ratio, step, limits);
-  if (splits.every((s) => s.infeasible)) throw new CompactError(`${what}: no split of the vocabulary and FFN reaches it (${splits[splits.length - 1]!.infeasible})`);
+  if (splits.every((s) => s.infeasible)) throw new UsageError(`${what}: no split of the vocabulary and FFN reaches it (${splits[splits.length - 1]!.infeasible})`);
   return { kind: 'planned', splits };
 }
 
@@ -291,7 +304,7 @@ interface Cut {
 async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOptions, progress = false): Promise<void> {
   let entries = slicedEntries(src.ckpt, src.spec, { vocabRows: cut.pruned.newToOld, ffnChannels: cut.channels, outputDtype: opts.outputDtype ?? null });
   if (cut.layers) entries = renumberLayers(entries, src.spec, cut.layers);
-  if (progress) entries = withWriteProgress(entries, !!opts.quiet);
+  if (progress) entries = withWriteProgress(entries, opts.quiet ? undefined : opts.onProgress);
   await writeCheckpoint(dir, entries, { maxShardBytes: opts.maxShardBytes });
   await writeFile(join(dir, 'tokenizer.json'), serializeTokenizerJson(cut.pruned.json));
   const layerChanges = cut.layers ? layerConfigChanges(src.configRaw, src.spec, cut.layers) : {};
@@ -319,22 +332,22 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   if (!existsSync(tokPath)) throw new CompactError(`${tokPath}: missing (vocabulary pruning needs the model's tokenizer.json)`);
   const tok = readTokenizerFile(tokPath);
   const method = opts.method ?? 'compact';
-  if (!(PRUNE_METHODS as readonly string[]).includes(method)) throw new CompactError(`--method must be one of ${PRUNE_METHODS.join(', ')}, got ${String(method)}`);
+  if (!(PRUNE_METHODS as readonly string[]).includes(method)) throw new UsageError(`--method must be one of ${PRUNE_METHODS.join(', ')}, got ${String(method)}`);
   const policy = opts.vocabPolicy ?? 'id';
-  if (policy === 'freq' && !opts.vocabCorpus) throw new CompactError('--vocab-policy freq needs --vocab-corpus FILE');
-  if (policy !== 'id' && policy !== 'freq') throw new CompactError(`--vocab-policy must be id or freq, got ${String(policy)}`);
+  if (policy === 'freq' && !opts.vocabCorpus) throw new UsageError('--vocab-policy freq needs --vocab-corpus FILE');
+  if (policy !== 'id' && policy !== 'freq') throw new UsageError(`--vocab-policy must be id or freq, got ${String(policy)}`);
   const criterion = parseCriterion(opts.ffnCriterion);
-  if (method === 'shortgpt' && opts.ffnCriterion !== undefined) throw new CompactError('--method shortgpt removes whole layers: --ffn-criterion does not apply');
+  if (method === 'shortgpt' && opts.ffnCriterion !== undefined) throw new UsageError('--method shortgpt removes whole layers: --ffn-criterion does not apply');
   const seed = opts.seed ?? DEFAULT_SEED;
-  if (!Number.isInteger(seed)) throw new CompactError(`--seed must be an integer, got ${opts.seed}`);
+  if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${opts.seed}`);
   const holdout = opts.holdout ?? DEFAULT_HOLDOUT;
-  if (!(holdout > 0 && holdout < 0.5)) throw new CompactError(`--holdout must be in (0, 0.5), got ${opts.holdout}`);
+  if (!(holdout > 0 && holdout < 0.5)) throw new UsageError(`--holdout must be in (0, 0.5), got ${opts.holdout}`);
   const seqLen = Math.min(opts.seqLen ?? DEFAULT_SEQ_LEN, spec.maxPositions);
-  if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new CompactError(`--seq-len must be an integer ≥ 2, got ${opts.seqLen}`);
+  if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new UsageError(`--seq-len must be an integer ≥ 2, got ${opts.seqLen}`);
   const plannerObjective = opts.plannerObjective ?? 'robust';
-  if (!(PLANNER_OBJECTIVES as readonly string[]).includes(plannerObjective)) throw new CompactError(`--planner-objective must be one of ${PLANNER_OBJECTIVES.join(', ')}, got ${String(plannerObjective)}`);
+  if (!(PLANNER_OBJECTIVES as readonly string[]).includes(plannerObjective)) throw new UsageError(`--planner-objective must be one of ${PLANNER_OBJECTIVES.join(', ')}, got ${String(plannerObjective)}`);
   const plannerSearch = opts.plannerSearch ?? 'coarse-to-fine';
-  if (!(PLANNER_SEARCHES as readonly string[]).includes(plannerSearch)) throw new CompactError(`--planner-search must be one of ${PLANNER_SEARCHES.join(', ')}, got ${String(plannerSearch)}`);
+  if (!(PLANNER_SEARCHES as readonly string[]).includes(plannerSearch)) throw new UsageError(`--planner-search must be one of ${PLANNER_SEARCHES.join(', ')}, got ${String(plannerSearch)}`);
   // Read (and so check) every planner text now, before any long work.
   const userTexts = (opts.plannerTexts ?? []).map((f) => ({ file: f, text: readCalibrationText(f) }));
   for (const u of userTexts) {
@@ -342,7 +355,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
     if (opts.calib && sameFileAs(u.file, opts.calib)) throw new CompactError(`${u.file}: is also the --calib text; the planner already holds out its tail (--holdout)`);
   }
   const calibTokens = opts.calibTokens ?? DEFAULT_CALIB_TOKENS;
-  if (!(Number.isInteger(calibTokens) && calibTokens >= 1)) throw new CompactError(`--calib-tokens must be a positive integer, got ${opts.calibTokens}`);
+  if (!(Number.isInteger(calibTokens) && calibTokens >= MIN_CALIB_TOKENS)) throw new UsageError(`--calib-tokens must be an integer ≥ ${MIN_CALIB_TOKENS}, got ${opts.calibTokens}`);
 
   const genConfig = await readJsonFile(join(model, 'generation_config.json'));
   const select: SelectOptions = { modelRows: spec.vocabSize, extraIds: [...referencedIds(configRaw), ...referencedIds(genConfig?.obj)] };
@@ -351,16 +364,18 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   for (const id of Array.from(select.extraIds ?? [])) if (id >= 0 && id < tok.size && tok.idToToken[id] !== undefined) mandatory.add(id);
   const ffnMultiple = opts.ffnMultiple ?? 1;
   if (!(Number.isInteger(ffnMultiple) && ffnMultiple >= 1 && ffnMultiple <= spec.intermediate)) {
-    throw new CompactError(`--ffn-multiple must be an integer in [1, ${spec.intermediate}] (intermediate_size), got ${opts.ffnMultiple}`);
+    throw new UsageError(`--ffn-multiple must be an integer in [1, ${spec.intermediate}] (intermediate_size), got ${opts.ffnMultiple}`);
   }
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
   const plan = resolvePlan(opts, method, spec, tok, limits);
+  checkPrunePaths({ model, out: opts.out, force: opts.force, exportPath: opts.exportPath, texts: [{ flag: '--calib', file: opts.calib }, { flag: '--vocab-corpus', file: opts.vocabCorpus }, { flag: '--eval-text', file: opts.evalText }] });
   const evalText = opts.evalText !== undefined ? readEvalText(opts.evalText) : null;
-
+  if (opts.exportPath !== undefined) checkFormatSupport(model, 'gguf');
   await source.complete();
   const ckpt = await openCheckpoint(model);
   const src: Source = { dir: model, spec, configText, configRaw, tok, genConfig, ckpt, select };
-  const say = new Progress('prune', 1, 'tokens', process.stderr, opts.quiet);
+  const onProgress = opts.quiet ? undefined : opts.onProgress;
+  const say = new ProgressReporter('prune', 1, onProgress);
   const engineOpts = { device: opts.device, threads: opts.threads };
   try {
     let textTok: TextTokenizer | null = null;
@@ -395,7 +410,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       const masks = needs === 'common' ? vocabs.map((v) => maskOf(keptByVocab.get(v)!, spec.vocabSize)) : [];
       const all = needs === 'all';
       if (needs !== null || plan.kind === 'layers') {
-        calib = await calibrate(model, data.fit, { masks, all, cosine: plan.kind === 'layers' }, engineOpts, !!opts.quiet);
+        calib = await calibrate(model, data.fit, { masks, all, cosine: plan.kind === 'layers' }, engineOpts, onProgress);
       }
       // The share of calibration positions whose token survives the (final) vocabulary cut is filled in below.
       calibration = {
@@ -470,7 +485,6 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
           const tt = createTokenizer(c.pruned.json, tokConfig ? (remap(tokConfig.obj, 'tokenizer_config.json') as JsonObject) : {}, { modelConfig });
           return { rows: c.pruned.newToOld, channels: c.channels, encode: (t) => tt.encode(t), startId: c.pruned.oldToNew[denseStart]!, vocab: c.vocab, ratio: achievedRatio(spec, c.vocab, c.ffn) };
         };
-        const bar = new Progress('planner', spec.layers, 'layers', process.stderr, opts.quiet);
         const scored = await planSplit({
           splits: plan.splits,
           search: plannerSearch,
@@ -478,7 +492,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
           texts,
           seqLen,
           model: models,
-          score: (variants) => scoreVariants(model, variants, { ...engineOpts, onProgress: (p) => bar.update(p.layer + 1, p.layer + 1, `layer ${p.layer + 1}/${p.layers}`) }),
+          score: (variants) => scoreVariants(model, variants, engineOpts),
           maxPassTokens: d.fitTokens,
           say: (line) => say.message(line),
         });
@@ -557,7 +571,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       };
       await writeFolder(src, cut, tmp, opts, true);
       report.dropped_files = await copyOthers(model, tmp);
-      if (evalText !== null) report.quality = await measureQuality(model, tmp, opts.evalText!, evalText, spec.maxPositions, engineOpts, !!opts.quiet);
+      if (evalText !== null) report.quality = await measureQuality(model, tmp, opts.evalText!, evalText, spec.maxPositions, engineOpts, onProgress);
       const inputCard = existsSync(join(model, 'README.md')) ? await readFile(join(model, 'README.md'), 'utf8') : null;
       await writeModelCard(tmp, report, { inputCardText: inputCard, tied: spec.tied });
       report.files = await manifestOf(tmp, new Set(['compact-report.json']));

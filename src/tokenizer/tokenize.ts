@@ -60,6 +60,10 @@ export interface CreateOptions {
   modelConfig?: JsonObject;
   /** Characters per encode call (a soft target; chunks end at the first safe cut after it). */
   chunkChars?: number;
+  /** Longest chunk when only a prefix is encoded (encodePrefix); default 16 × chunkChars. */
+  maxChunkChars?: number;
+  /** Called with the characters of each encode call: lets tests bound the work a prefix costs. */
+  onEncode?: (chars: number) => void;
   file?: string;
 }
 
@@ -77,30 +81,65 @@ export function createTokenizer(json: JsonObject, config: JsonObject = {}, opts:
   const continuation = plan.continuationJson ? new Tokenizer(plan.continuationJson, config) : tok;
   const chunkChars = opts.chunkChars ?? 4096;
 
-  const encodeOne = (t: Tokenizer, s: string): number[] => t.encode(s, { add_special_tokens: false }).ids;
-  /** Chunk by chunk, cut at safe points: the concatenation is exactly the encoding of the whole text. */
-  const encodeChunks = function* (text: string): Generator<number[]> {
-    if (!plan.splittable || text.length <= chunkChars) {
-      yield encodeOne(tok, text);
+  const maxChunkChars = opts.maxChunkChars ?? 16 * chunkChars;
+  const encodeOne = (t: Tokenizer, s: string, chars: number): number[] => {
+    opts.onEncode?.(chars);
+    return t.encode(s, { add_special_tokens: false }).ids;
+  };
+  /**
+   * Chunk by chunk, cut at safe points: the concatenation is exactly the encoding of the whole
+   * text. With `bounded` (a prefix of a long text is wanted), a chunk never grows past
+   * `maxChunkChars`: without a safe newline in reach the cut falls before a word (" x"), or at
+   * worst on a character boundary. Ids near such a cut may differ from whole-text encoding, which
+   * calibration does not need; what it needs is that a 20 MB text on one line costs a few chunks,
+   * not the whole file in the tokenizer.
+   */
+  const encodeChunks = function* (text: string, minTokens: number): Generator<number[]> {
+    const bounded = Number.isFinite(minTokens);
+    // A tokenizer that cannot be cut exactly gets one chunk large enough for the tokens wanted
+    // (16 characters per token is far more than any real text needs), so the ids it returns
+    // are those of whole-text encoding except near that one cut, well past the prefix used.
+    const target = plan.splittable ? chunkChars : Math.max(maxChunkChars, 16 * minTokens);
+    const limit = plan.splittable ? maxChunkChars : target + maxChunkChars;
+    if ((!plan.splittable && !bounded) || text.length <= target) {
+      yield encodeOne(tok, text, text.length);
       return;
     }
     let start = 0;
     const cut = plan.newlineAfterNonSpace ? /(?<=[^\s\u0085])\n(?=[^\s\u0085]| [^\s\u0085])/g : /\n(?=[^\s\u0085]| [^\s\u0085])/g;
+    const word = /(?<=\S) (?=\S)/g;
     while (start < text.length) {
       let end = text.length;
-      if (text.length - start > chunkChars) {
-        cut.lastIndex = start + chunkChars;
-        const m = cut.exec(text);
-        if (m) end = m.index + 1; // the newline stays with the chunk before the cut
+      if (text.length - start > target) {
+        if (!bounded) {
+          cut.lastIndex = start + target;
+          const m = cut.exec(text);
+          if (m) end = m.index + 1; // the newline stays with the chunk before the cut
+        } else {
+          // Searched in a window only, so the search too is bounded.
+          const from = start + target - 1;
+          const window = text.slice(from, Math.min(text.length, start + limit + 1));
+          const safe = plan.splittable ? ((cut.lastIndex = 1), cut.exec(window)) : null;
+          word.lastIndex = 1;
+          const w = safe ? null : word.exec(window);
+          if (safe) end = from + safe.index + 1;
+          else if (w) end = from + w.index;
+          else if (start + limit < text.length) {
+            end = start + limit;
+            // Never between the halves of a surrogate pair.
+            const c = text.charCodeAt(end - 1);
+            if (c >= 0xd800 && c <= 0xdbff) end++;
+          }
+        }
       }
-      yield encodeOne(start === 0 ? tok : continuation, text.slice(start, end));
+      yield encodeOne(start === 0 || !plan.splittable ? tok : continuation, text.slice(start, end), end - start);
       start = end;
     }
   };
   const encodeUpTo = (text: string, minTokens: number): Int32Array => {
     const parts: number[][] = [];
     let total = 0;
-    for (const ids of encodeChunks(text)) {
+    for (const ids of encodeChunks(text, minTokens)) {
       parts.push(ids);
       total += ids.length;
       if (total >= minTokens) break;

@@ -36,7 +36,7 @@ test('CLI: `compact inspect --json` prints the required fields; bad input exits 
   const j = JSON.parse(ok.stdout);
   for (const k of ['total_params', 'embedding_params', 'ffn_params', 'attention_params', 'vocab_size', 'intermediate_size']) assert.ok(k in j, k);
   const bad = spawnSync(process.execPath, [bin, 'inspect', shared('models/wiki-28m'), '--ffn', '5000'], { encoding: 'utf8' });
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2, 'a usage mistake');
   assert.match(bad.stderr, /^error: --ffn must be an integer in \[1, 1280\], got 5000\n$/);
   const missing = spawnSync(process.execPath, [bin, 'inspect', '/nonexistent-model'], { encoding: 'utf8' });
   assert.equal(missing.status, 1);

@@ -103,7 +103,7 @@ describe('bad input: one-line CompactError naming the file and line', () => {
   });
 
   test('an unknown task name lists the known ones; a missing file names the path', () => {
-    assert.throws(() => parseTaskList('arc_easy,hellaswagg'), isCompactError(new RegExp(`unknown task "hellaswagg" \\(known: ${TASK_NAMES.join(', ')}, or all\\)`)));
+    assert.throws(() => parseTaskList('arc_easy,hellaswagg'), isCompactError(new RegExp(`unknown task "hellaswagg"; did you mean hellaswag\\? \\(known: ${TASK_NAMES.join(', ')}, or all\\)`)));
     assert.deepEqual(parseTaskList('all').map((t) => t.name), TASK_NAMES);
     assert.throws(() => loadTask(task('openbook_qa'), join(dir, 'nowhere')), isCompactError(/nowhere\/openbook_qa\.jsonl: missing/));
   });

@@ -184,7 +184,7 @@ describe('zero-shot scoring on wiki-28m', () => {
     assert.match(tbl, /\nlambada_openai\s+2\/3\s+acc\s.*\n\s+perplexity\s+\d+\.\d\d\n/);
 
     const bad = cli('--tasks', 'arc_easy,nope', '--json');
-    assert.equal(bad.status, 1);
+    assert.equal(bad.status, 2, 'a usage mistake');
     assert.equal(bad.stdout, '');
     assert.match(bad.stderr, /^error: unknown task "nope" \(known: arc_easy, .*hellaswag, or all\)\n$/);
   });

@@ -98,8 +98,9 @@ test('ONNX export refuses to replace a folder without --force, and the CLI print
   console.error = (...args: unknown[]) => void errors.push(args.join(' '));
   try {
     assert.equal(await main(['export', dir, '--format', 'gguf', '--out', join(parent, 'nope', 'm.gguf')]), 1);
-    assert.equal(await main(['export', dir, '--format', 'safetensors', '--out', join(parent, 'x')]), 1);
-    assert.equal(await main(['export', dir, '--format', 'gguf', '--dtype', 'q4', '--out', join(parent, 'x.gguf')]), 1);
+    // Usage mistakes exit 2 (README, "Exit status").
+    assert.equal(await main(['export', dir, '--format', 'safetensors', '--out', join(parent, 'x')]), 2);
+    assert.equal(await main(['export', dir, '--format', 'gguf', '--dtype', 'q4', '--out', join(parent, 'x.gguf')]), 2);
   } finally {
     console.error = orig;
   }

@@ -262,7 +262,7 @@ async function externalVsInline(label: string, src: string, probe: number[]): Pr
 
   // Inline: unchanged, and no external fields.
   assert.equal(ri.externalData, false);
-  assert.deepEqual(files(inline), ['config.json', 'generation_config.json', 'onnx/model.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+  assert.deepEqual(files(inline), ['compact-export.json', 'config.json', 'generation_config.json', 'onnx/model.onnx', 'tokenizer.json', 'tokenizer_config.json']);
   const inlineModel = readFileSync(join(inline, 'onnx', 'model.onnx'));
   assert.equal(sha(inlineModel), INLINE_BEFORE[label], `${label}: inline model.onnx differs from the export before external data`);
   assert.ok(initializers(inlineModel).every((x) => x.external === null && x.location === null && x.raw !== null));
@@ -271,7 +271,7 @@ async function externalVsInline(label: string, src: string, probe: number[]): Pr
   // External: layout, config, and the same model once re-inlined.
   assert.equal(re.externalData, true);
   assert.deepEqual(re.files.sort(), ['config.json', 'generation_config.json', 'onnx/model.onnx', 'onnx/model.onnx_data', 'tokenizer.json', 'tokenizer_config.json']);
-  assert.deepEqual(files(ext), re.files);
+  assert.deepEqual(files(ext), ['compact-export.json', ...re.files].sort());
   const { model, data } = checkLayout(ext);
   assert.equal(re.bytes, model.length + data.length);
   assert.ok(model.length < 64 * 1024, `${label}: model.onnx is ${model.length} bytes`);
@@ -319,7 +319,7 @@ test('external data is deterministic, and the CLI flag forces it either way', as
   assert.ok(!files(join(tmp, 'c')).includes('onnx/model.onnx_data'));
   for (const f of files(join(tmp, 'c'))) assert.ok(readFileSync(join(tmp, 'c', f)).equals(readFileSync(join(tmp, 'd', f))), f);
   // GGUF has no external data.
-  assert.equal(await main(['export', src, '--format', 'gguf', '--out', join(tmp, 'm.gguf'), '--external-data']), 1);
+  assert.equal(await main(['export', src, '--format', 'gguf', '--out', join(tmp, 'm.gguf'), '--external-data']), 2, 'a usage mistake');
 });
 
 test('a model over 2 GiB is refused inline when external data is disallowed, naming the flag', async () => {

@@ -73,7 +73,7 @@ test('bad configs: missing architectures, unsupported architecture, malformed JS
   const dir = mkdtempSync(join(tmpdir(), 'compact-cfg-'));
   writeFileSync(join(dir, 'config.json'), '{"architectures": ["LlamaForCausalLM"],');
   assert.throws(() => readModelConfig(dir), (e: unknown) => e instanceof CompactError && /config.json: malformed JSON/.test(e.message) && !e.message.includes('\n'));
-  assert.throws(() => readModelConfig(join(dir, 'nope')), (e: unknown) => e instanceof CompactError && /config.json: cannot read/.test(e.message));
+  assert.throws(() => readModelConfig(join(dir, 'nope')), (e: unknown) => e instanceof CompactError && /nope: no such model folder/.test(e.message));
 });
 
 test('patchJsonText changes only the named values and keeps number spelling and key order', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ test('output appears only when the build succeeds', async () => {
   const out = path.join(parent, 'pruned');
   const result = await withOutputDir(out, {}, async (tmp) => {
     assert.equal(path.dirname(tmp), parent);
-    assert.match(path.basename(tmp), new RegExp(`^pruned\\.compact-tmp-${process.pid}-[0-9a-f]+$`));
+    assert.match(path.basename(tmp), new RegExp(`^pruned\\.compact-tmp-${process.pid}-[0-9a-f]{8}@[0-9a-f]{8}\\.[0-9a-f]{8}\\.[0-9a-f]{8}$`));
     writeFileSync(path.join(tmp, 'a.txt'), 'hello');
     assert.equal(existsSync(out), false, 'out must not exist before the build finishes');
     return 42;
@@ -64,6 +64,7 @@ test('refuses an existing out without force; force replaces it', async () => {
   const out = path.join(parent, 'pruned');
   mkdirSync(out);
   writeFileSync(path.join(out, 'old.txt'), 'old');
+  writeFileSync(path.join(out, 'compact-report.json'), '{}');
   await assert.rejects(withOutputDir(out, {}, async () => assert.fail('build must not run')), (e: unknown) => {
     assert.ok(e instanceof CompactError);
     assert.equal(e.message, `${out} exists; pass --force to replace it`);
@@ -72,22 +73,10 @@ test('refuses an existing out without force; force replaces it', async () => {
   assert.ok(existsSync(path.join(out, 'old.txt')));
   // A failed forced build leaves the old output untouched.
   await assert.rejects(withOutputDir(out, { force: true }, async () => { throw new Error('nope'); }), /nope/);
-  assert.deepEqual(readdirSync(out), ['old.txt']);
+  assert.deepEqual(readdirSync(out).sort(), ['compact-report.json', 'old.txt']);
   await withOutputDir(out, { force: true }, async (tmp) => writeFileSync(path.join(tmp, 'new.txt'), 'new'));
   assert.deepEqual(readdirSync(out), ['new.txt']);
   assert.deepEqual(readdirSync(parent), ['pruned']);
-});
-
-test('stale temporary folders of dead processes are removed; live ones are kept', async () => {
-  const parent = makeTmpDir('atomic-stale');
-  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
-  const alive = process.ppid;
-  const deadTmp = path.join(parent, `pruned.compact-tmp-${dead}-0badf00d`);
-  const liveTmp = path.join(parent, `pruned.compact-tmp-${alive}-0badf00d`);
-  const otherTmp = path.join(parent, `other.compact-tmp-${dead}-0badf00d`);
-  for (const d of [deadTmp, liveTmp, otherTmp]) mkdirSync(d);
-  await withOutputDir(path.join(parent, 'pruned'), {}, async () => undefined);
-  assert.deepEqual(readdirSync(parent).sort(), ['other.compact-tmp-' + dead + '-0badf00d', 'pruned', path.basename(liveTmp)].sort());
 });
 
 test('SIGTERM during a build removes the temporary folder', async () => {
@@ -118,14 +107,19 @@ test('writeFileAtomic writes whole files, streams chunks, and can refuse to over
     yield new Uint8Array([4, 5]);
     yield new Uint8Array([6]);
   }
-  await writeFileAtomic(file, chunks());
-  assert.deepEqual([...readFileSync(file)], [4, 5, 6]);
-  await assert.rejects(writeFileAtomic(file, 'x', { overwrite: false }), CompactError);
+  await writeFileAtomic(path.join(dir, 'b.gguf'), chunks());
+  assert.deepEqual([...readFileSync(path.join(dir, 'b.gguf'))], [4, 5, 6]);
+  await assert.rejects(writeFileAtomic(file, 'x'), /model\.gguf exists; pass --force to replace it/);
+  await assert.rejects(writeFileAtomic(file, 'x', { force: true, magic: 'GGUF' }), /does not start with "GGUF", so compact did not write it/);
+  assert.deepEqual([...readFileSync(file)], [1, 2, 3]);
+  const g = path.join(dir, 'g.gguf');
+  await writeFileAtomic(g, 'GGUF1');
+  await writeFileAtomic(g, 'GGUF2', { force: true, magic: 'GGUF' });
+  assert.equal(readFileSync(g, 'utf8'), 'GGUF2');
   async function* failing() {
     yield new Uint8Array([7]);
     throw new Error('stream broke');
   }
-  await assert.rejects(writeFileAtomic(file, failing()), /stream broke/);
-  assert.deepEqual([...readFileSync(file)], [4, 5, 6]);
-  assert.deepEqual(readdirSync(dir), ['model.gguf']);
+  await assert.rejects(writeFileAtomic(path.join(dir, 'c.gguf'), failing()), /stream broke/);
+  assert.deepEqual(readdirSync(dir).sort(), ['b.gguf', 'g.gguf', 'model.gguf']);
 });

@@ -4,7 +4,7 @@
  *
  * Held after every kill: no folder at --out, or a complete one (the same files, byte for byte,
  * as an uninterrupted run, and a checkpoint whose tensors all read); anything else beside it is
- * a clearly named `out.compact-tmp-<pid>-<hex>` folder of the dead process. The next run
+ * a clearly named `out.compact-tmp-<pid>-<hex>@<host>.<boot>.<ns>` folder of the dead process. The next run
  * removes those and succeeds.
  *
  * Kill points are events, not only delays, so they land in the intended phase on a slow or busy

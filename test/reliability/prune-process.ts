@@ -38,7 +38,8 @@ export interface Run {
   interrupted: Promise<Observation | null>;
 }
 
-export const TMP_RE = /^out\.compact-(tmp|old)-(\d+)-[0-9a-f]+$/;
+/** `out.compact-<tmp|old>-<pid>-<random>@<host>.<boot>.<pid namespace>` (src/io/temp-names.ts). */
+export const TMP_RE = /^out\.compact-(tmp|old)-(\d+)-[0-9a-f]{8}@[0-9a-f]{8}\.(?:[0-9a-f]{8}|0)\.(?:[0-9a-f]{8}|0)$/;
 
 /** Only this child's temporary folders count: killed runs before it leave theirs behind. */
 function observe(parent: string, pid: number, stderr: string, t0: number): Observation {

@@ -260,8 +260,9 @@ test('the README shows the card of its main command: front matter parses, the fi
   assert.deepEqual([fm.library_name, fm.pipeline_tag], ['transformers', 'text-generation']);
   assert.ok((fm.tags as string[]).includes('compact') && (fm.tags as string[]).includes('pruned'));
   const cmd = /```sh\n(compact prune [^\n]+)\n```/.exec(card)![1]!;
-  const vocab = Number(/--vocab (\d+)/.exec(cmd)![1]);
-  const ffn = Number(/--ffn (\d+)/.exec(cmd)![1]);
+  // The main command plans its split (--ratio): V′ and I′ are the card's own line.
+  const vocab = Number(/V′ = ([\d,]+) tokens/.exec(card)![1]!.replace(/,/g, ''));
+  const ffn = Number(/I′ = ([\d,]+) FFN channels/.exec(card)![1]!.replace(/,/g, ''));
   assert.ok(readme.includes(`npx ${cmd} --force`), 'the excerpt is the card of the README\'s main command');
   const { countParams } = await import('../../src/report/params.ts');
   const { spec } = (await import('../../src/families/model-config.ts')).readModelConfig(shared('models/wiki-28m'));
