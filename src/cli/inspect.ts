@@ -28,6 +28,11 @@ export interface InspectReport {
   ffn_share: number;
   attention_share: number;
   checkpoint_bytes: number;
+  /**
+   * A MoE: experts per layer and per token, the parameters of one expert (all layers), of the
+   * routers, and those one token goes through (active: top-k experts of each layer).
+   */
+  moe?: { experts: number; experts_per_token: number; params_per_expert: number; router_params: number; active_params: number };
   /** Counts summed from the tensors on disk; `agrees` says whether they match the formulas. */
   checkpoint: { total_params: number; embedding_params: number; attention_params: number; ffn_params: number; norm_params: number; other_params: number; agrees: boolean; disagreements: string[] };
   what_if?: { vocab_size: number; intermediate_size: number; after: ParamBreakdown; reduction: number };
@@ -71,6 +76,17 @@ export async function inspectModel(dir: string, whatIf?: { vocab?: number; ffn?:
       ffn_share: formula.ffn_params / formula.total_params,
       attention_share: formula.attention_params / formula.total_params,
       checkpoint_bytes: infos.reduce((a, t) => a + t.byteLength, 0),
+      ...(formula.moe
+        ? {
+            moe: {
+              experts: formula.moe.experts,
+              experts_per_token: formula.moe.experts_per_token,
+              params_per_expert: formula.moe.expert_params,
+              router_params: formula.moe.router_params,
+              active_params: formula.moe.active_params,
+            },
+          }
+        : {}),
       checkpoint: {
         total_params: actual.total,
         embedding_params: actual.embedding,
@@ -124,10 +140,17 @@ export function formatInspect(r: InspectReport): string {
         ['embedding', fmtInt(r.embedding_params), share(r.embedding_params)],
         ['attention', fmtInt(r.attention_params), share(r.attention_params)],
         ['ffn', fmtInt(r.ffn_params), share(r.ffn_params)],
+        ...(r.moe
+          ? [
+              [`  per expert (× ${r.moe.experts})`, fmtInt(r.moe.params_per_expert), share(r.moe.params_per_expert)],
+              ['  routers', fmtInt(r.moe.router_params), share(r.moe.router_params)],
+            ]
+          : []),
         ['norm', fmtInt(r.norm_params), share(r.norm_params)],
         ['total', fmtInt(r.total_params), '100.0%'],
       ],
     ),
+    ...(r.moe ? [`  active per token (${r.moe.experts_per_token} of ${r.moe.experts} experts per layer): ${fmtInt(r.moe.active_params)} (${share(r.moe.active_params)})`] : []),
     '',
     `  on disk: ${fmtBytes(r.checkpoint_bytes)}; ` +
       (r.checkpoint.agrees ? 'tensor sizes agree with the config' : `tensor sizes DISAGREE with the config: ${r.checkpoint.disagreements.join('; ')}`),

@@ -20,7 +20,7 @@
  * The residual stream and every norm stay in f32; with a 16-bit compute type only projections,
  * attention and the FFN body run in it.
  */
-import { isNormRole, layerShape, normAt } from '../families/templates.ts';
+import { isNormRole, normAt, stackedShape } from '../families/templates.ts';
 import type { AttentionKind, ModelSpec, NormPlace, TensorRole } from '../families/types.ts';
 import { attr, DataType, type DataTypeCode, type GraphBuilder } from './onnx-proto.ts';
 
@@ -50,7 +50,11 @@ export interface DecoderLayerIO {
 export interface DecoderLayerValues {
   /** f32 [B, S, D]: the layer output. */
   y: string;
-  /** [B, S, I] in the compute type: act(gate)·up, the input of down_proj (act², Gram sums). */
+  /**
+   * [B, S, I] in the compute type: act(gate)·up, the input of down_proj (act², Gram sums). A MoE
+   * gives [B·S, experts, I], zero where the token is not routed to the expert; both reshape to
+   * rows of the FFN channel space (templates.ffnWidth).
+   */
   ffnInput: string;
 }
 
@@ -60,7 +64,7 @@ export const weightInput = (role: TensorRole): string => `w_${role}`;
 /** Declares the spec's layer weights as graph inputs: norms f32, the rest in `compute`. */
 export function layerWeightInputs(g: GraphBuilder, spec: ModelSpec, compute: DataTypeCode): LayerWeights {
   const w: LayerWeights = {};
-  for (const role of spec.layerRoles) w[role] = g.input(weightInput(role), isNormRole(role) ? DataType.FLOAT : compute, layerShape(spec, role));
+  for (const role of spec.layerRoles) w[role] = g.input(weightInput(role), isNormRole(role) ? DataType.FLOAT : compute, stackedShape(spec, role));
   return w;
 }
 
@@ -153,8 +157,33 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     return toF(linear(ffnInput, 'down', 'down_bias'));
   };
 
+  // --- Mixtral's sparse MoE block, as transformers' MixtralSparseMoeBlock: router logits,
+  // softmax in f32, top-k, the k weights renormalised to sum 1, then Σ_k w_k · expert_k(h) with
+  // expert(h) = w2(silu(w1 h) · w3 h). Every expert runs on every token (dense [E, N, I]) and is
+  // masked by the routing: E/k times the routed FLOPs, exact, and one batched GEMM per weight; the
+  // intermediate is E·N·I per layer, bounded by the batch the caller feeds.
+  const moe = (h: string): string => {
+    const { experts: E, topK } = spec.moe!;
+    const rows = g.op('Reshape', [h, g.constI64('moe_rows', [1, -1, spec.hidden])]); // [1, N, D]
+    const probs = g.op('Softmax', [toF(g.op('Reshape', [linear(h, 'router'), g.constI64('router_rows', [-1, E])]))], { axis: -1 }); // [N, E]
+    const [top, chosen] = g.node('TopK', [probs, g.constI64('top_k', [topK])], { axis: -1, largest: 1, sorted: 1 }, { outputs: 2 }) as [string, string];
+    const weights = g.op('Div', [top, g.op('ReduceSum', [top, g.constI64('last_axis', [-1])], { keepdims: 1 })]);
+    const zeros = g.op('Mul', [probs, g.constF32('zero', [0], [])]);
+    const ones = g.op('Expand', [g.constF32('one', [1], []), g.op('Shape', [top])]);
+    const perExpert = (v: string): string => g.op('Unsqueeze', [g.op('Transpose', [v], { perm: [1, 0] }), g.constI64('last_axis', [-1])]); // [E, N, 1]
+    const routeWeight = toT(perExpert(g.op('ScatterElements', [zeros, chosen, weights], { axis: 1 })));
+    const routed = toT(perExpert(g.op('ScatterElements', [zeros, chosen, ones], { axis: 1 })));
+    const gate = linear(rows, 'expert_gate'); // [E, N, I]
+    const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
+    const inner = g.op('Mul', [g.op('Mul', [activated, linear(rows, 'expert_up')]), routed]);
+    ffnInput = g.op('Transpose', [inner], { perm: [1, 0, 2] }); // [N, E, I]
+    const summed = g.op('ReduceSum', [g.op('Mul', [linear(inner, 'expert_down'), routeWeight]), g.constI64('expert_axis', [0])], { keepdims: 0 });
+    return toF(g.op('Reshape', [summed, g.op('Shape', [h])]));
+  };
+
   // --- Block.forward
   const x1 = residual(io.x, norm(attention(toT(norm(io.x, 'attn_in'))), 'attn_out'));
-  const out = norm(mlp(toT(norm(x1, 'ffn_in'))), 'ffn_out');
+  const ffnIn = toT(norm(x1, 'ffn_in'));
+  const out = norm(spec.moe ? moe(ffnIn) : mlp(ffnIn), 'ffn_out');
   return { y: residual(x1, out, io.y), ffnInput };
 }

@@ -6,6 +6,7 @@
  * serves every layer of a model. The act² sums stay in f32 whatever the compute precision.
  */
 import type { AttentionKind, ModelSpec } from '../families/types.ts';
+import { ffnWidth } from '../families/templates.ts';
 import { emitDecoderLayer, layerWeightInputs } from './decoder-layer.ts';
 import { DataType, GraphBuilder, OPSET, type DataTypeCode } from './onnx-proto.ts';
 
@@ -30,11 +31,12 @@ export const LAYER_IO = {
   cos: 'cos', // T [P ≥ S, rotary_dim/2]
   sin: 'sin',
   y: 'y', // f32 [B, S, D]: layer output
-  act2: 'act2', // f32 [K, I]
+  act2: 'act2', // f32 [K, I] (a MoE: [K, experts·I], see templates.ffnWidth)
 } as const;
 
 export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8Array {
-  const { hidden: D, rotaryDim: R, intermediate: I } = spec;
+  const { hidden: D, rotaryDim: R } = spec;
+  const I = ffnWidth(spec);
   const F = DataType.FLOAT;
   const T: DataTypeCode = opts.precision === 'f16' ? DataType.FLOAT16 : DataType.FLOAT;
   const g = new GraphBuilder(`decoder_layer_${opts.kind}`);

@@ -10,6 +10,7 @@
 import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
+import { ffnWidth } from '../families/templates.ts';
 import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
 import { f32ToF16 } from '../io/dtype.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
@@ -203,14 +204,14 @@ export class Engine {
     // ORT writes each layer's output into `scratch`, copied back into the batch's own buffer: no
     // per-run allocation of B·S·D floats for the GC to chase.
     const scratch = new Float32Array(Math.max(...batches.map((b) => b.hidden.length)));
-    const act2Out = new Float32Array(K * spec.intermediate);
+    const act2Out = new Float32Array(K * ffnWidth(spec));
     let pending = this.#prefetch(loader, 0);
     for (let l = 0; l <= lastLayer; l++) {
       const weights = await pending;
       if (l < lastLayer) pending = this.#prefetch(loader, l + 1);
       const kind = spec.layerTypes[l]!;
       const session = await this.#layerSession(kind, !!req.act2);
-      const acc = act2 ? new Float64Array(K * spec.intermediate) : null;
+      const acc = act2 ? new Float64Array(K * ffnWidth(spec)) : null;
       for (let bi = 0; bi < batches.length; bi++) {
         const b = batches[bi]!;
         const B = b.seqs.length;
@@ -225,7 +226,7 @@ export class Engine {
         for (const [role, t] of weights) feeds[weightInput(role)] = t;
         const y = scratch.subarray(0, b.hidden.length);
         const fetches: Record<string, ort.Tensor> = { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) };
-        if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [K, spec.intermediate]);
+        if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [K, ffnWidth(spec)]);
         await session.run(feeds, fetches);
         if (cosine) cosine[l]! += cosineSum(b.hidden, y, D);
         b.hidden.set(y);
@@ -237,7 +238,7 @@ export class Engine {
       onProgress?.({ layer: l, layers: lastLayer + 1, tokens, elapsedMs: performance.now() - start });
     }
     if (act2) {
-      const I = spec.intermediate;
+      const I = ffnWidth(spec);
       const perSet = Array.from({ length: K }, (_, k) => act2.map((acc) => acc.slice(k * I, (k + 1) * I)));
       if (req.tokenWeightSets) result.act2Sets = perSet;
       else result.act2 = perSet[0]!;

@@ -7,7 +7,7 @@
  */
 import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
-import { foldNormWeight, isNormRole, layerShape, roleName } from '../families/templates.ts';
+import { expertCount, foldNormWeight, isNormRole, layerShape, roleName, stackedShape, templateFor } from '../families/templates.ts';
 import type { ModelSpec, TensorRole } from '../families/types.ts';
 import { bf16ToF32Bits, f16ToF32Bits, f32ToF16, isFloatDType, toFloat32, viewAs16, viewAsF32 } from '../io/dtype.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
@@ -15,13 +15,27 @@ import type { Precision } from './layer-graph.ts';
 
 export interface PlannedTensor {
   role: TensorRole;
+  /** The checkpoint tensor (the first expert's, for a stacked one). */
   name: string;
+  /** Shape as the graph takes it ([experts, …] when stacked). */
   shape: number[];
+  /** Per-expert tensors stacked along a new leading axis, expert by expert; each of `partShape`. */
+  parts?: string[];
+  partShape?: number[];
 }
 
 /** The tensors of decoder layer `layer` the graph takes, with their names and expected shapes. */
 export function layerPlan(spec: ModelSpec, layer: number): PlannedTensor[] {
-  return spec.layerRoles.map((role) => ({ role, name: roleName(spec.family, role, layer), shape: layerShape(spec, role) }));
+  return spec.layerRoles.map((role) => {
+    if (!templateFor(spec.family, role).perExpert) return { role, name: roleName(spec.family, role, layer), shape: layerShape(spec, role) };
+    const parts = Array.from({ length: expertCount(spec) }, (_, e) => roleName(spec.family, role, layer, e));
+    return { role, name: parts[0]!, shape: stackedShape(spec, role), parts, partShape: layerShape(spec, role) };
+  });
+}
+
+/** The checkpoint tensors behind a planned one: itself, or each expert's. */
+function checkpointTensors(t: PlannedTensor): PlannedTensor[] {
+  return t.parts ? t.parts.map((name) => ({ role: t.role, name, shape: t.partShape! })) : [t];
 }
 
 export interface GlobalPlan {
@@ -46,7 +60,7 @@ export function validateCheckpoint(spec: ModelSpec, ckpt: Checkpoint): void {
   const g = globalPlan(spec);
   const all: PlannedTensor[] = [g.embed, g.finalNorm];
   if (!spec.tied) all.push(g.lmHead);
-  for (let l = 0; l < spec.layers; l++) all.push(...layerPlan(spec, l));
+  for (let l = 0; l < spec.layers; l++) all.push(...layerPlan(spec, l).flatMap(checkpointTensors));
   for (const t of all) {
     if (!ckpt.has(t.name)) {
       const why = t.role === 'lm_head' ? ' (config.json says tie_word_embeddings is false)' : '';
@@ -70,11 +84,22 @@ export function validateCheckpoint(spec: ModelSpec, ckpt: Checkpoint): void {
  * norm. Norm weights of (1+w) families get the 1 added here, in f32, as transformers does.
  */
 export async function loadTensor(spec: ModelSpec, ckpt: Checkpoint, t: PlannedTensor, precision: Precision): Promise<ort.Tensor> {
-  const data = await ckpt.readFloat32(t.name);
+  const data = t.parts ? await readStacked(ckpt, t.parts) : await ckpt.readFloat32(t.name);
   const norm = isNormRole(t.role);
   if (norm) foldNormWeight(spec.family, data);
   if (precision === 'f16' && !norm) return new ort.Tensor('float16', f32ToF16(data), t.shape);
   return new ort.Tensor('float32', data, t.shape);
+}
+
+async function readStacked(ckpt: Checkpoint, parts: string[]): Promise<Float32Array> {
+  const each = await Promise.all(parts.map((p) => ckpt.readFloat32(p)));
+  const out = new Float32Array(each.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const a of each) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
 }
 
 /**
@@ -102,7 +127,10 @@ export class LayerLoader {
       const n = t.shape.reduce((a, b) => a * b, 1);
       let buf = pool.get(t.role);
       if (!buf || buf.length !== n) pool.set(t.role, (buf = new Float32Array(n)));
-      await this.#readInto(t.name, buf);
+      if (t.parts) {
+        const n1 = n / t.parts.length;
+        for (let e = 0; e < t.parts.length; e++) await this.#readInto(t.parts[e]!, buf.subarray(e * n1, (e + 1) * n1));
+      } else await this.#readInto(t.name, buf);
       if (isNormRole(t.role)) foldNormWeight(this.spec.family, buf);
       out.set(t.role, new ort.Tensor('float32', buf, t.shape));
     }

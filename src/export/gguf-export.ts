@@ -157,6 +157,11 @@ export async function exportGguf(modelDir: string, out: string, opts: GgufExport
     a('attention.value_length', kv.u32(spec.headDim));
     md.push(['general.file_type', kv.u32(FILE_TYPE[dtype])]);
     if (fmt.vocabSizeKey) a('vocab_size', kv.u32(rows));
+    if (spec.moe) {
+      if (!fmt.experts) throw new CompactError(`${file}: routed experts are not supported by llama.cpp's ${arch} architecture`);
+      a('expert_count', kv.u32(spec.moe.experts));
+      a('expert_used_count', kv.u32(spec.moe.topK));
+    }
     if (fmt.ropeDimensionCount) a('rope.dimension_count', kv.u32(spec.rotaryDim));
     if (rope.type === 'linear') {
       a('rope.scaling.type', kv.str('linear'));

@@ -8,8 +8,10 @@
  *   within each head turns one into the other. Done by reading the rows in permuted order.
  * - (1+w) norms get the 1 added (HF stores offsets; llama.cpp multiplies by the stored weight).
  * - 1-D tensors (norms, biases, rope_freqs) stay F32 whatever the file type, as the converter keeps them.
+ * - Experts (MixtralModel): each role's per-expert tensors stacked [experts, rows, cols] into one
+ *   (`ffn_gate_exps`, `ffn_up_exps`, `ffn_down_exps`); the router `ffn_gate_inp` stays F32.
  */
-import { foldNormWeight, isNormRole, roleName, templateFor, tensorName } from '../families/templates.ts';
+import { expertCount, foldNormWeight, isNormRole, roleName, templateFor, tensorName } from '../families/templates.ts';
 import type { ModelSpec, TensorRole } from '../families/types.ts';
 import { fromFloat32 } from '../io/dtype.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
@@ -54,18 +56,21 @@ export function planTensors(spec: ModelSpec, ckpt: Checkpoint, roles: (layer: nu
   const qPerm = permute ? llamaPermutation(spec.heads, spec.headDim) : null;
   const kPerm = permute ? llamaPermutation(spec.kvHeads, spec.headDim) : null;
 
-  const matrix = (name: string, src: string, shape: number[], order: ArrayLike<number> | null): GgufTensor => ({
+  /** A 2-D tensor, or several of the same shape stacked along a new leading axis (experts). */
+  const matrix = (name: string, src: string | string[], shape: number[], order: ArrayLike<number> | null, type = opts.dtype): GgufTensor => ({
     name,
-    shape,
-    type: opts.dtype,
+    shape: Array.isArray(src) ? [src.length, ...shape] : shape,
+    type,
     async *data() {
       const [rows, cols] = shape as [number, number];
       const per = Math.max(1, Math.floor(CHUNK_ELEMENTS / cols));
-      for (let r0 = 0; r0 < rows; r0 += per) {
-        const n = Math.min(per, rows - r0);
-        const idx = new Int32Array(n);
-        for (let i = 0; i < n; i++) idx[i] = order ? order[r0 + i]! : r0 + i;
-        yield fromFloat32(await ckpt.readRowsFloat32(src, idx), opts.dtype);
+      for (const part of Array.isArray(src) ? src : [src]) {
+        for (let r0 = 0; r0 < rows; r0 += per) {
+          const n = Math.min(per, rows - r0);
+          const idx = new Int32Array(n);
+          for (let i = 0; i < n; i++) idx[i] = order ? order[r0 + i]! : r0 + i;
+          yield fromFloat32(await ckpt.readRowsFloat32(part, idx), type);
+        }
       }
     },
   });
@@ -95,8 +100,16 @@ export function planTensors(spec: ModelSpec, ckpt: Checkpoint, roles: (layer: nu
     for (const role of roles(l)) {
       const src = source(role, l);
       const name = ggufName(spec, role, l);
+      if (templateFor(spec.family, role).perExpert) {
+        const parts = Array.from({ length: expertCount(spec) }, (_, e) => roleName(spec.family, role, l, e));
+        const [rows, cols] = ckpt.info(parts[0]!).shape as [number, number];
+        out.push(matrix(name, parts, [rows, cols], null));
+        continue;
+      }
       const shape = ckpt.info(src).shape;
-      if (shape.length === 2) {
+      if (role === 'router') {
+        out.push(matrix(name, src, [shape[0]!, shape[1]!], null, 'F32'));
+      } else if (shape.length === 2) {
         const order = role === 'q' ? qPerm : role === 'k' ? kPerm : null;
         out.push(matrix(name, src, [shape[0]!, shape[1]!], order));
       } else if (isNormRole(role)) {

@@ -38,6 +38,8 @@ export function checkFormatSupport(dir: string, format: ExportFormat): void {
   const archs = readJsonObject(file).architectures;
   const arch = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : null;
   const fam = arch === null ? undefined : FAMILIES.find((f) => f.architectures.includes(arch));
+  const why = fam?.formatRefusals?.[format];
+  if (fam && why) throw new CompactError(`${file}: ${arch} cannot be exported to ${format.toUpperCase()}: ${why}; supported: ${supportedText(format)}`);
   if (!fam || !formatName(fam, format)) {
     throw new CompactError(`${file}: ${arch ?? 'no "architectures" entry'} cannot be exported to ${format.toUpperCase()}; supported: ${supportedText(format)}`);
   }

@@ -166,6 +166,15 @@ function multiplier(cfg: Record<string, unknown>, key: string, file: string, fal
   return v;
 }
 
+/** Mixtral's experts per layer and per token (transformers' defaults 8 and 2). */
+function resolveMoe(cfg: Record<string, unknown>, family: FamilyDescriptor, file: string): ModelSpec['moe'] {
+  if (!family.moe) return null;
+  const experts = posInt(cfg, family.moe.expertsKey, file, 8);
+  const topK = posInt(cfg, family.moe.topKKey, file, 2);
+  if (topK > experts) throw new CompactError(`${file}: "${family.moe.topKKey}" ${topK} exceeds "${family.moe.expertsKey}" ${experts}`);
+  return { experts, topK };
+}
+
 export function resolveSpec(cfg: Record<string, unknown>, file: string): ModelSpec {
   const family = familyFor(cfg, file);
   const hidden = posInt(cfg, 'hidden_size', file);
@@ -187,6 +196,7 @@ export function resolveSpec(cfg: Record<string, unknown>, file: string): ModelSp
   if (rotaryDim < 2 || rotaryDim % 2 !== 0) throw new CompactError(`${file}: partial_rotary_factor ${partial} rotates ${rotaryDim} of ${headDim} head dims; an even number ≥ 2 is needed`);
   const logitsScaling = multiplier(cfg, 'logits_scaling', file, 1);
   const eos = cfg.eos_token_id;
+  const moe = resolveMoe(cfg, family, file);
   const dtype = (cfg.dtype ?? cfg.torch_dtype ?? null) as string | null;
   return {
     family,
@@ -198,6 +208,7 @@ export function resolveSpec(cfg: Record<string, unknown>, file: string): ModelSp
     headDim,
     rotaryDim,
     intermediate: posInt(cfg, 'intermediate_size', file),
+    moe,
     vocabSize: posInt(cfg, 'vocab_size', file),
     tied: flag(cfg, 'tie_word_embeddings', family.tiedDefault),
     rmsEps: num(cfg, 'rms_norm_eps', file, 1e-6),

@@ -79,6 +79,18 @@ const llamaLike = {
 /** convert_hf_to_gguf's LlamaModel (Llama, Mistral): rope pairs adjacent dims, llama3 scaling as rope_freqs. */
 const llamaGguf: GgufFormat = { arch: 'llama', permuteQK: true, vocabSizeKey: true, ropeDimensionCount: true, ropeFreqs: true };
 
+/**
+ * Mixtral's sparse MoE block in place of the MLP: the router (`gate`, [experts, hidden]) and per
+ * expert w1 (gate), w3 (up), w2 (down). The router belongs to the FFN group and has no FFN axis:
+ * FFN pruning narrows every expert, never the routing.
+ */
+const moeBlock: TensorTemplate[] = [
+  { role: 'router', name: `${L}.block_sparse_moe.gate.weight`, group: 'ffn', gguf: `${B}.ffn_gate_inp.weight` },
+  { role: 'expert_gate', name: `${L}.block_sparse_moe.experts.{e}.w1.weight`, group: 'ffn', perExpert: true, ffnAxis: 0, gguf: `${B}.ffn_gate_exps.weight` },
+  { role: 'expert_up', name: `${L}.block_sparse_moe.experts.{e}.w3.weight`, group: 'ffn', perExpert: true, ffnAxis: 0, gguf: `${B}.ffn_up_exps.weight` },
+  { role: 'expert_down', name: `${L}.block_sparse_moe.experts.{e}.w2.weight`, group: 'ffn', perExpert: true, ffnAxis: 1, gguf: `${B}.ffn_down_exps.weight` },
+];
+
 export const FAMILIES: readonly FamilyDescriptor[] = [
   {
     ...llamaLike,
@@ -193,6 +205,19 @@ export const FAMILIES: readonly FamilyDescriptor[] = [
       gguf: { arch: 'gemma2', trimVocab: true, fixedAttnScale: 46, attnSoftcap: true, finalSoftcap: true, slidingPattern: true },
       onnx: { modelType: 'gemma2' },
     },
+  },
+  {
+    ...llamaLike,
+    name: 'mixtral',
+    architectures: ['MixtralForCausalLM'],
+    modelTypes: ['mixtral'],
+    layer: [...preNorms, ...attention, ...moeBlock],
+    moe: { expertsKey: 'num_local_experts', topKKey: 'num_experts_per_tok' },
+    // Mistral's sliding window: every layer, when the config sets one.
+    slidingWindowAllLayers: true,
+    // convert_hf_to_gguf's MixtralModel: the llama arch with stacked experts.
+    formats: { gguf: { ...llamaGguf, experts: true } },
+    formatRefusals: { onnx: 'transformers.js has no mixtral model type' },
   },
 ];
 

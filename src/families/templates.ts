@@ -5,9 +5,23 @@
  */
 import type { FamilyDescriptor, ModelSpec, NormPlace, TensorRole, TensorTemplate } from './types.ts';
 
-/** Tensor name of a template for layer i. */
-export function tensorName(t: TensorTemplate, layer?: number): string {
-  return layer === undefined ? t.name : t.name.replace('{i}', String(layer));
+/** Tensor name of a template for layer i (and expert e of a per-expert template). */
+export function tensorName(t: TensorTemplate, layer?: number, expert?: number): string {
+  const n = layer === undefined ? t.name : t.name.replace('{i}', String(layer));
+  return expert === undefined ? n : n.replace('{e}', String(expert));
+}
+
+/** Experts per layer: the MoE's count, 1 for a dense FFN. */
+export function expertCount(spec: ModelSpec): number {
+  return spec.moe?.experts ?? 1;
+}
+
+/**
+ * Width of a layer's FFN channel space: I for a dense FFN, experts·I for a MoE (channel j of
+ * expert e at e·I + j). act² vectors and kept-channel lists live in this space.
+ */
+export function ffnWidth(spec: ModelSpec): number {
+  return expertCount(spec) * spec.intermediate;
 }
 
 /** The template of a role (layer templates first, then globals), or null when the family has none. */
@@ -22,22 +36,27 @@ export function templateFor(fam: FamilyDescriptor, role: TensorRole): TensorTemp
   return t;
 }
 
-/** Checkpoint name of a role: a global's name, or layer `layer`'s. */
-export function roleName(fam: FamilyDescriptor, role: TensorRole, layer?: number): string {
-  return tensorName(templateFor(fam, role), layer);
+/** Checkpoint name of a role: a global's name, or layer `layer`'s (expert `expert`'s). */
+export function roleName(fam: FamilyDescriptor, role: TensorRole, layer?: number, expert?: number): string {
+  return tensorName(templateFor(fam, role), layer, expert);
 }
 
 export function hasRole(fam: FamilyDescriptor, role: TensorRole): boolean {
   return fam.layer.some((t) => t.role === role);
 }
 
-/** The template a checkpoint tensor instantiates, and its layer index; null for names the family does not declare. */
-export function templateOf(fam: FamilyDescriptor, name: string): { template: TensorTemplate; layer?: number } | null {
+/** The template a checkpoint tensor instantiates, its layer and expert index; null for names the family does not declare. */
+export function templateOf(fam: FamilyDescriptor, name: string): { template: TensorTemplate; layer?: number; expert?: number } | null {
   for (const t of fam.globals) if (t.name === name) return { template: t };
   const m = /^model\.layers\.(\d+)\./.exec(name);
   if (!m) return null;
   const generic = name.replace(`model.layers.${m[1]}.`, 'model.layers.{i}.');
-  for (const t of fam.layer) if (t.name === generic) return { template: t, layer: Number(m[1]) };
+  for (const t of fam.layer) if (!t.perExpert && t.name === generic) return { template: t, layer: Number(m[1]) };
+  const e = /\.experts\.(\d+)\./.exec(generic);
+  if (e) {
+    const perExpert = generic.replace(`.experts.${e[1]}.`, '.experts.{e}.');
+    for (const t of fam.layer) if (t.perExpert && t.name === perExpert) return { template: t, layer: Number(m[1]), expert: Number(e[1]) };
+  }
   return null;
 }
 
@@ -60,7 +79,13 @@ export function foldNormWeight(fam: FamilyDescriptor, data: Float32Array): Float
   return data;
 }
 
-/** Expected shape of each layer tensor of a config, for validation and for graph declarations. */
+/** Shape of a layer weight as the graph takes it: per-expert tensors stacked [experts, …]. */
+export function stackedShape(spec: ModelSpec, role: TensorRole): number[] {
+  const t = templateFor(spec.family, role);
+  return t.perExpert ? [expertCount(spec), ...layerShape(spec, role)] : layerShape(spec, role);
+}
+
+/** Expected shape of each layer tensor of a config (one expert's, for per-expert tensors), for validation and for graph declarations. */
 export function layerShape(spec: ModelSpec, role: TensorRole): number[] {
   const { hidden: D, heads, kvHeads, headDim: H, intermediate: I } = spec;
   const perHead = (spec.family.qkNormScope ?? 'head') === 'head';
@@ -92,10 +117,15 @@ export function layerShape(spec: ModelSpec, role: TensorRole): number[] {
       return [perHead ? H : kvHeads * H];
     case 'gate':
     case 'up':
+    case 'expert_gate':
+    case 'expert_up':
       return [I, D];
+    case 'router':
+      return [expertCount(spec), D];
     case 'gate_up':
       return [2 * I, D];
     case 'down':
+    case 'expert_down':
       return [D, I];
     case 'gate_bias':
     case 'up_bias':

@@ -11,7 +11,8 @@ export type TensorRole =
   | 'q' | 'k' | 'v' | 'o' | 'q_bias' | 'k_bias' | 'v_bias' | 'o_bias'
   | 'qkv'
   | 'q_norm' | 'k_norm'
-  | 'gate' | 'up' | 'gate_up' | 'down' | 'gate_bias' | 'up_bias' | 'down_bias';
+  | 'gate' | 'up' | 'gate_up' | 'down' | 'gate_bias' | 'up_bias' | 'down_bias'
+  | 'router' | 'expert_gate' | 'expert_up' | 'expert_down';
 
 export type TensorGroup = 'embedding' | 'attention' | 'ffn' | 'norm';
 
@@ -24,8 +25,13 @@ export type NormPlace = 'attn_in' | 'attn_out' | 'ffn_in' | 'ffn_out';
 
 export interface TensorTemplate {
   role: TensorRole;
-  /** Name with `{i}` standing for the layer index. */
+  /** Name with `{i}` standing for the layer index (and `{e}` for the expert, on expert tensors). */
   name: string;
+  /**
+   * One tensor per expert (Mixtral's `experts.{e}.w1`): the engine stacks them [experts, …], and
+   * FFN pruning slices each by that expert's kept channels.
+   */
+  perExpert?: boolean;
   group: TensorGroup;
   /** Axis indexed by token id (sliced by vocabulary pruning). */
   vocabAxis?: number;
@@ -80,6 +86,12 @@ export interface GgufFormat {
   ropeFreqs?: boolean;
   /** Granite's multipliers as `{arch}.embedding_scale` etc. */
   multipliers?: boolean;
+  /**
+   * Routed experts (convert_hf_to_gguf's MixtralModel): `{arch}.expert_count` and
+   * `{arch}.expert_used_count`, the experts' tensors stacked [experts, …] into one per role
+   * (`ffn_gate_exps` …), the router `ffn_gate_inp` kept in F32.
+   */
+  experts?: boolean;
 }
 
 /** transformers.js loading the ONNX export. */
@@ -123,8 +135,15 @@ export interface FamilyDescriptor {
   slidingPatternDefault?: number;
   /** `tie_word_embeddings` when config.json does not say (transformers' per-family default). */
   tiedDefault: boolean;
+  /**
+   * A routed mixture of experts in place of the FFN (Mixtral): the config keys of the expert count
+   * and of the experts each token is routed to.
+   */
+  moe?: { expertsKey: string; topKKey: string };
   /** Export formats; a family without one is refused by that export with the list of those that have it. */
   formats: { gguf?: GgufFormat; onnx?: OnnxFormat };
+  /** Why an export format is missing, for the refusal (e.g. transformers.js has no such model type). */
+  formatRefusals?: { gguf?: string; onnx?: string };
 }
 
 export type AttentionKind = 'full' | 'sliding';
@@ -150,6 +169,8 @@ export interface ModelSpec {
   /** Leading dims of each head that rope rotates (`partial_rotary_factor` · head_dim; else head_dim). */
   rotaryDim: number;
   intermediate: number;
+  /** Routed experts per layer, each an FFN of `intermediate` channels, and how many a token uses; null: one dense FFN. */
+  moe: { experts: number; topK: number } | null;
   /** Rows of the embedding matrix (config `vocab_size`; may exceed the tokenizer). */
   vocabSize: number;
   tied: boolean;

@@ -16,7 +16,7 @@
 import { CompactError } from '../errors.ts';
 import type { ModelSpec, TensorRole } from '../families/types.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
-import { templateFor } from '../families/templates.ts';
+import { ffnWidth, templateFor } from '../families/templates.ts';
 import { layerPlan } from '../engine/weights.ts';
 import { mulberry32 } from '../random.ts';
 
@@ -45,8 +45,20 @@ export async function ffnNorms(ckpt: Checkpoint, spec: ModelSpec, role: TensorRo
   const t = layerPlan(spec, layer).find((p) => p.role === role);
   const axis = templateFor(spec.family, role).ffnAxis;
   if (!t || axis === undefined) throw new Error(`no FFN tensor ${role} in layer ${layer}`);
-  const data = await ckpt.readFloat32(t.name);
-  const [rows, cols] = t.shape as [number, number];
+  // Per-expert tensors: expert after expert, the FFN channel space's order (e·I + j).
+  if (t.parts) {
+    const each: Float64Array[] = [];
+    for (const name of t.parts) each.push(await tensorNorms(ckpt, name, t.partShape as [number, number], axis));
+    const out = new Float64Array(each.reduce((n, a) => n + a.length, 0));
+    each.forEach((a, e) => out.set(a, e * a.length));
+    return out;
+  }
+  return tensorNorms(ckpt, t.name, t.shape as [number, number], axis);
+}
+
+async function tensorNorms(ckpt: Checkpoint, name: string, shape: [number, number], axis: number): Promise<Float64Array> {
+  const data = await ckpt.readFloat32(name);
+  const [rows, cols] = shape;
   const out = new Float64Array(axis === 0 ? rows : cols);
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
@@ -69,7 +81,7 @@ function ffnMatrices(spec: ModelSpec): TensorRole[] {
 
 /** magnitude: per channel, the product of the norms of every weight vector that exists only for it (gate row, up row, down column). */
 export async function magnitudeScores(ckpt: Checkpoint, spec: ModelSpec): Promise<Float64Array[]> {
-  const I = spec.intermediate;
+  const I = ffnWidth(spec);
   const out: Float64Array[] = [];
   for (let l = 0; l < spec.layers; l++) {
     const score = new Float64Array(I).fill(1);
@@ -86,7 +98,7 @@ export async function magnitudeScores(ckpt: Checkpoint, spec: ModelSpec): Promis
 export async function wandaSpScores(ckpt: Checkpoint, spec: ModelSpec, act2All: Float64Array[]): Promise<Float64Array[]> {
   const out: Float64Array[] = [];
   for (let l = 0; l < spec.layers; l++) {
-    const d = await ffnNorms(ckpt, spec, 'down', l);
+    const d = await ffnNorms(ckpt, spec, spec.moe ? 'expert_down' : 'down', l);
     out.push(d.map((x, j) => x * Math.sqrt(act2All[l]![j]!)));
   }
   return out;
@@ -96,5 +108,5 @@ export async function wandaSpScores(ckpt: Checkpoint, spec: ModelSpec, act2All: 
 export function randomScores(spec: ModelSpec, seed: number): Float64Array[] {
   if (!Number.isInteger(seed)) throw new CompactError(`--seed must be an integer, got ${seed}`);
   const next = mulberry32(seed);
-  return Array.from({ length: spec.layers }, () => Float64Array.from({ length: spec.intermediate }, next));
+  return Array.from({ length: spec.layers }, () => Float64Array.from({ length: ffnWidth(spec) }, next));
 }

@@ -23,7 +23,7 @@ import { peakRssBytes } from '../report/progress.ts';
 import { ProgressReporter, type OnProgress } from '../report/progress-events.ts';
 import { corpusCounts, sameFileAs } from './corpus-counts.ts';
 import { defaultCalibrationText, DEFAULT_CALIBRATION_NAME, readCalibrationText } from './calibration-text.ts';
-import { topChannels } from './channel-select.ts';
+import { selectChannels } from './channel-select.ts';
 import { slicedEntries } from './slice.ts';
 import { act2Needed, magnitudeScores, parseCriterion, randomScores, wandaSpScores, type FfnCriterion } from './criteria.ts';
 import { achievedRatio, candidateSplits, layersToDrop, splitForFfn, splitForShare, splitForVocab, type Split, type VocabLimits } from './budget.ts';
@@ -434,7 +434,7 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
       else if (criterion === 'wanda-sp') scores = wanda ??= await wandaSpScores(ckpt, spec, calib!.all!);
       else if (criterion === 'magnitude') scores = magnitude ??= await magnitudeScores(ckpt, spec);
       else scores = randomScores(spec, seed);
-      return scores.map((s) => topChannels(s, ffn));
+      return scores.map((s) => selectChannels(spec, s, ffn));
     };
     const cutFor = async (vocab: number, ffn: number): Promise<Cut> => {
       const pruned = prunedTokenizer(vocab);

@@ -27,7 +27,7 @@ export function slicedEntries(ckpt: Checkpoint, spec: ModelSpec, plan: SlicePlan
     if (!found) {
       throw new CompactError(`${info.file}: tensor "${name}" is not part of the ${spec.family.name} family's layout; refusing to guess how to prune it`);
     }
-    const { template, layer } = found;
+    const { template, layer, expert } = found;
     let axis: number | null = null;
     let indices: Int32Array | null = null;
     if (template.vocabAxis !== undefined && plan.vocabRows) {
@@ -39,7 +39,8 @@ export function slicedEntries(ckpt: Checkpoint, spec: ModelSpec, plan: SlicePlan
     } else if (template.ffnAxis !== undefined && plan.ffnChannels) {
       axis = template.ffnAxis;
       const blocks = template.ffnBlocks ?? 1;
-      indices = blockIndices(plan.ffnChannels[layer!]!, blocks, spec.intermediate);
+      const kept = expert === undefined ? plan.ffnChannels[layer!]! : expertChannels(plan.ffnChannels[layer!]!, expert, spec.intermediate);
+      indices = blockIndices(kept, blocks, spec.intermediate);
       if (info.shape[axis] !== spec.intermediate * blocks) {
         const what = blocks === 1 ? '' : ` (${blocks} blocks of intermediate_size)`;
         throw new CompactError(`${info.file}: tensor "${name}" has ${info.shape[axis]} FFN channels, config.json says intermediate_size ${spec.intermediate}${what}`);
@@ -55,6 +56,11 @@ export function slicedEntries(ckpt: Checkpoint, spec: ModelSpec, plan: SlicePlan
       bytes: async () => convert(await readSliced(ckpt, info, axis, indices), info.dtype, dtype),
     };
   });
+}
+
+/** Expert e's kept channels, from a layer's list over the experts' channel space (e·I + j). */
+function expertChannels(kept: Int32Array, e: number, I: number): Int32Array {
+  return kept.filter((c) => c >= e * I && c < (e + 1) * I).map((c) => c - e * I);
 }
 
 /** Kept channels in each of `blocks` stacked blocks of I (channel j at b·I + j): one index list, block after block. */

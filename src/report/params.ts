@@ -11,6 +11,12 @@ export interface ParamBreakdown {
   vocab_size: number;
   intermediate_size: number;
   num_hidden_layers: number;
+  /**
+   * A MoE (Mixtral): experts per layer, experts per token, and the parameters one token goes
+   * through (the router and top-k experts of each layer, everything outside the FFN). Every
+   * expert counts toward total_params, so a reduction R is a share of all experts' parameters.
+   */
+  moe?: { experts: number; experts_per_token: number; expert_params: number; router_params: number; active_params: number };
 }
 
 export interface Shape {
@@ -31,14 +37,25 @@ export function countParams(spec: ModelSpec, shape: Shape = {}): ParamBreakdown 
   // The paper's 2LD²(1+1/H) assumes head_dim = D/H and a particular KV sharing; counting q, k, v, o
   // and their biases from the real head_dim and KV heads is exact for every family.
   const attnPerLayer = 2 * D * q + 2 * D * kv + (spec.biases.qkv ? q + 2 * kv : 0) + (spec.biases.o ? D : 0);
-  const ffnPerLayer = 3 * D * I + (spec.biases.mlp ? 2 * I + D : 0);
+  const E = spec.moe?.experts ?? 1;
+  const perExpert = 3 * D * I + (spec.biases.mlp ? 2 * I + D : 0);
+  const routerPerLayer = spec.moe ? E * D : 0;
+  const ffnPerLayer = E * perExpert + routerPerLayer;
   const normsPerLayer = spec.family.layer.filter((t) => t.place).length * D
     + (hasRole(spec.family, 'q_norm') ? layerShape(spec, 'q_norm')[0]! + layerShape(spec, 'k_norm')[0]! : 0);
   const attention = L * attnPerLayer;
   const ffn = L * ffnPerLayer;
   const norm = L * normsPerLayer + D;
+  const total = embedding + attention + ffn + norm;
+  const moe = spec.moe && {
+    experts: E,
+    experts_per_token: spec.moe.topK,
+    expert_params: L * perExpert,
+    router_params: L * routerPerLayer,
+    active_params: total - L * (E - spec.moe.topK) * perExpert,
+  };
   return {
-    total_params: embedding + attention + ffn + norm,
+    total_params: total,
     embedding_params: embedding,
     attention_params: attention,
     ffn_params: ffn,
@@ -46,6 +63,7 @@ export function countParams(spec: ModelSpec, shape: Shape = {}): ParamBreakdown 
     vocab_size: V,
     intermediate_size: I,
     num_hidden_layers: L,
+    ...(moe ? { moe } : {}),
   };
 }
 

@@ -43,7 +43,7 @@ async function check(dir: string, prompt: Int32Array, steps: number, tol: number
 
 const prompt = (n: number, V: number) => Int32Array.from({ length: n }, (_, i) => (i * 131 + 7) % V);
 
-for (const name of ['llama3', 'qwen2', 'mistral', 'gemma3', 'phi3', 'phi3-partial-rotary', 'gemma2', 'granite', 'olmo2']) {
+for (const name of ['llama3', 'qwen2', 'mistral', 'gemma3', 'phi3', 'phi3-partial-rotary', 'gemma2', 'granite', 'olmo2', 'mixtral']) {
   test(`kv decoder matches Engine.forward logits step by step: ${name}`, async () => {
     // 12 prompt + 6 generated positions: mistral's window (8) is crossed by both the prefill and the steps.
     await check(join(shared('fixtures/hf-golden', name), 'model'), prompt(12, 1024), 6, 1e-4);

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { inspectModel } from '../../src/cli/inspect.ts';
+import { formatInspect, inspectModel } from '../../src/cli/inspect.ts';
+import { openCheckpoint } from '../../src/io/safetensors.ts';
 import { REPO_ROOT, shared, GOLDEN_CASES } from '../helpers/paths.ts';
 
 test('wiki-28m: 27,899,200 parameters, 57.7% embeddings, formulas agree with tensors', async () => {
@@ -41,4 +42,19 @@ test('CLI: `compact inspect --json` prints the required fields; bad input exits 
   const missing = spawnSync(process.execPath, [bin, 'inspect', '/nonexistent-model'], { encoding: 'utf8' });
   assert.equal(missing.status, 1);
   assert.equal(missing.stderr.trim().split('\n').length, 1);
+});
+
+test('mixtral: per-expert, router and active-per-token counts agree with the tensors on disk; the text shows them', async () => {
+  const dir = shared('fixtures/hf-golden/mixtral/model');
+  const r = await inspectModel(dir);
+  const ck = await openCheckpoint(dir);
+  const size = (pred: (n: string) => boolean) => ck.names().filter(pred).reduce((a, n) => a + ck.info(n).shape.reduce((x, y) => x * y, 1), 0);
+  const perExpert = [0, 1, 2, 3].map((e) => size((n) => n.includes(`.experts.${e}.`)));
+  const router = size((n) => n.endsWith('block_sparse_moe.gate.weight'));
+  await ck.close();
+  assert.deepEqual(perExpert, [101_376, 101_376, 101_376, 101_376]);
+  assert.deepEqual(r.moe, { experts: 4, experts_per_token: 2, params_per_expert: perExpert[0], router_params: router, active_params: r.total_params - 2 * perExpert[0]! });
+  assert.equal(r.ffn_params, 4 * perExpert[0]! + router);
+  assert.match(formatInspect(r), /per expert \(× 4\)\s+101,376/);
+  assert.match(formatInspect(r), /active per token \(2 of 4 experts per layer\): 371,904 \(64\.7%\)/);
 });

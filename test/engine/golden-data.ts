@@ -53,15 +53,23 @@ export const concat = (parts: ArrayLike<number>[]): Float64Array => {
   return out;
 };
 
-/** Golden act2 [layers, tokens, I] summed over tokens, optionally weighted per token. */
+/**
+ * Golden act2 [layers, tokens, I] summed over tokens, optionally weighted per token. A MoE's
+ * [layers, experts, tokens, I] gives experts·I values, expert after expert (the engine's FFN
+ * channel space).
+ */
 export function goldenAct2(g: Golden, layer: number, weight?: (token: number) => number): Float64Array {
-  const [, N, I] = g.act2Shape as [number, number, number];
-  const out = new Float64Array(I);
-  for (let t = 0; t < N; t++) {
-    const w = weight ? weight(t) : 1;
-    if (w === 0) continue;
-    const base = (layer * N + t) * I;
-    for (let c = 0; c < I; c++) out[c]! += w * g.act2[base + c]!;
+  const moe = g.act2Shape.length === 4;
+  const [E, N, I] = (moe ? g.act2Shape.slice(1) : [1, ...g.act2Shape.slice(1)]) as [number, number, number];
+  const out = new Float64Array(E * I);
+  for (let e = 0; e < E; e++) {
+    for (let t = 0; t < N; t++) {
+      const w = weight ? weight(t) : 1;
+      if (w === 0) continue;
+      const base = ((layer * E + e) * N + t) * I;
+      for (let c = 0; c < I; c++) out[e * I + c]! += w * g.act2[base + c]!;
+    }
   }
   return out;
 }
+

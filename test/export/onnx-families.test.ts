@@ -12,11 +12,21 @@ import { exportOnnx } from '../../src/export/onnx-export.ts';
 import { Engine } from '../../src/engine/runner.ts';
 import { loadTokenizer } from '../../src/tokenizer/tokenize.ts';
 import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';
-import { GOLDEN_CASES } from '../helpers/paths.ts';
+import { readModelConfig } from '../../src/families/model-config.ts';
+import { GOLDEN_CASES, shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 import { checkTransformersJs, loadTransformersJs } from './transformers-runtime.ts';
 
-for (const name of GOLDEN_CASES) {
+// Mixtral has no transformers.js model type: its refusal is checked below.
+const ONNX_CASES = GOLDEN_CASES.filter((c) => readModelConfig(shared('fixtures/hf-golden', c, 'model')).spec.family.formats.onnx);
+
+test('Mixtral: the ONNX export refuses in one line naming why (no transformers.js model type)', async () => {
+  const dir = fixtureWithTokenizer('mixtral');
+  const out = join(makeTmpDir('onnx-mixtral'), 'onnx-export');
+  await assert.rejects(exportOnnx(dir, out), /^CompactError: .*config\.json: MixtralForCausalLM cannot be exported to ONNX: transformers\.js has no mixtral model type; supported: [^\n]*$/);
+});
+
+for (const name of ONNX_CASES) {
   test(`ONNX of the ${name} fixture generates in transformers.js as our engine does`, async () => {
     const dir = fixtureWithTokenizer(name);
     const out = join(makeTmpDir(`onnx-${name}`), 'onnx-export');

@@ -12,12 +12,20 @@ import { shared, GOLDEN_CASES } from '../helpers/paths.ts';
 test('every golden config resolves to its family', () => {
   const expected: Record<string, string> = {
     llama3: 'llama', 'llama3-bf16': 'llama', 'llama-untied': 'llama', qwen2: 'qwen2', qwen3: 'qwen3', mistral: 'mistral', gemma3: 'gemma3',
-    phi3: 'phi3', 'phi3-partial-rotary': 'phi3', gemma2: 'gemma2', granite: 'granite', olmo2: 'olmo2',
+    phi3: 'phi3', 'phi3-partial-rotary': 'phi3', gemma2: 'gemma2', granite: 'granite', olmo2: 'olmo2', mixtral: 'mixtral',
   };
   for (const c of GOLDEN_CASES) {
     const { spec } = readModelConfig(shared('fixtures/hf-golden', c, 'model'));
     assert.equal(spec.family.name, expected[c], c);
   }
+});
+
+test('mixtral: experts and experts per token from num_local_experts / num_experts_per_tok; top-k above the count refused', () => {
+  const file = shared('fixtures/hf-golden/mixtral/model/config.json');
+  const cfg = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(resolveSpec(cfg, file).moe, { experts: 4, topK: 2 });
+  assert.equal(readModelConfig(shared('fixtures/hf-golden/llama3/model')).spec.moe, null);
+  assert.throws(() => resolveSpec({ ...cfg, num_experts_per_tok: 5 }, file), (e: unknown) => e instanceof CompactError && /"num_experts_per_tok" 5 exceeds "num_local_experts" 4$/.test(e.message));
 });
 
 test('legacy keys: rope_theta + llama3 rope_scaling, torch_dtype', () => {

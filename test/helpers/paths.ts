@@ -14,4 +14,4 @@ export function shared(...parts: string[]): string {
   return p;
 }
 
-export const GOLDEN_CASES = ['llama3', 'llama3-bf16', 'llama-untied', 'qwen2', 'qwen3', 'mistral', 'gemma3', 'phi3', 'phi3-partial-rotary', 'gemma2', 'granite', 'olmo2'] as const;
+export const GOLDEN_CASES = ['llama3', 'llama3-bf16', 'llama-untied', 'qwen2', 'qwen3', 'mistral', 'gemma3', 'phi3', 'phi3-partial-rotary', 'gemma2', 'granite', 'olmo2', 'mixtral'] as const;

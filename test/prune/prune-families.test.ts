@@ -21,7 +21,7 @@ import { REPO_ROOT, shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';
 
-const NEW_FAMILY_CASES = ['phi3', 'phi3-partial-rotary', 'gemma2', 'granite', 'olmo2'] as const;
+const NEW_FAMILY_CASES = ['phi3', 'phi3-partial-rotary', 'gemma2', 'granite', 'olmo2', 'mixtral'] as const;
 
 const CALIB = () => shared('data/text/calib-wiki.txt');
 
