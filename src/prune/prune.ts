@@ -368,6 +368,9 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   }
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
   const plan = resolvePlan(opts, method, spec, tok, limits);
+  if (plan.kind === 'planned' && spec.moe) {
+    throw new UsageError(`--ratio: the streamed planner does not slice routed experts yet (${spec.family.name} has ${spec.moe.experts} per layer); fix the split with --vocab or --ffn`);
+  }
   checkPrunePaths({ model, out: opts.out, force: opts.force, exportPath: opts.exportPath, texts: [{ flag: '--calib', file: opts.calib }, { flag: '--vocab-corpus', file: opts.vocabCorpus }, { flag: '--eval-text', file: opts.evalText }] });
   const evalText = opts.evalText !== undefined ? readEvalText(opts.evalText) : null;
   if (opts.exportPath !== undefined) checkFormatSupport(model, 'gguf');
