@@ -141,6 +141,11 @@ test('--ratio on every golden family: a standard checkpoint at the ratio, scored
   for (const name of GOLDEN_CASES) {
     const dir = fixtureWithTokenizer(name);
     const { spec } = readModelConfig(dir);
+    if (spec.moe) {
+      // Routed experts are not sliced by the streamed planner yet: refused before any work.
+      await assert.rejects(pruneModel({ model: dir, out: join(makeTmpDir(`ratio-${name}`), 'out'), ratio: 0.25, calib: CALIB(), quiet: true }), /does not slice routed experts/);
+      continue;
+    }
     const report = await pruneModel({
       model: dir,
       out: join(makeTmpDir(`ratio-${name}`), 'out'),
