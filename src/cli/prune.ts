@@ -21,9 +21,9 @@ export const PRUNE_USAGE = `usage: compact prune <model-dir> --out <dir> [flags]
 
 budget (kept sizes; default: keep everything on that axis):
   --ratio R               remove R of all parameters, in (0, 1). Alone (method compact): the vocab/FFN
-                          split is planned: candidates taking 0%, 5%, … 100% of the budget from the
-                          vocabulary are built and scored on held-out calibration text, the best kept.
-                          With --vocab or --ffn, the other is solved for R
+                          split is planned: candidates taking a share of the budget from the vocabulary
+                          (coarse-to-fine over 0%, 5%, … 100%) are scored in memory on held-out text,
+                          the best kept. With --vocab or --ffn, the other is solved for R
   --vocab V'              tokens kept, counting added/special tokens and the byte alphabet
   --vocab-ratio r         kept fraction of the tokenizer's vocabulary, in (0, 1)
   --ffn I'                FFN channels kept in every layer
@@ -47,6 +47,12 @@ method:
   --reconstruct-ridge λ   ridge of the refit toward the plain slice, ρ = λ·mean diag G[S,S] (default ${DEFAULT_REFIT_RIDGE})
   --planner-step s        share step of the planned split (default ${DEFAULT_PLANNER_STEP})
   --holdout f             calibration tokens held out to score planned splits (default ${DEFAULT_HOLDOUT})
+  --planner-objective O   robust (default): smallest worst-case relative bits/byte increase over the dense
+                          model across the calibration tail, the built-in reference text and every
+                          --planner-text | calib: bits/byte on the calibration tail alone
+  --planner-text FILE     another held-out text the robust objective covers (repeatable; as many tokens
+                          as the calibration tail, from its start)
+  --planner-search S      coarse-to-fine (default) | grid (every --planner-step point)
 calibration:
   --calib FILE            plain text or JSON lines with a "text" field (default: ${DEFAULT_CALIBRATION_NAME})
   --calib-tokens N        tokens of calibration (default ${DEFAULT_CALIB_TOKENS})
@@ -70,10 +76,22 @@ ${PUSH_USAGE}`;
 const DTYPES: Record<string, PruneOptions['outputDtype']> = { f32: 'F32', float32: 'F32', f16: 'F16', float16: 'F16', bf16: 'BF16', bfloat16: 'BF16' };
 
 export async function pruneCommand(argv: string[]): Promise<number> {
+  // --planner-text is repeatable: collected here, the rest parsed as usual.
+  const plannerTexts: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i]!;
+    if (x === '--planner-text') {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError('compact prune: --planner-text needs a value');
+      plannerTexts.push(v);
+    } else if (x.startsWith('--planner-text=')) plannerTexts.push(x.slice('--planner-text='.length));
+    else rest.push(x);
+  }
   const a = parseArgs(
-    argv,
+    rest,
     {
-      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'integer', 'planner-step': 'number', 'ffn-multiple': 'integer', reconstruct: 'boolean', 'reconstruct-ridge': 'number', holdout: 'number', vocab: 'integer', 'vocab-ratio': 'number', ffn: 'integer', 'ffn-ratio': 'number',
+      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'integer', 'planner-step': 'number', 'planner-objective': 'string', 'planner-search': 'string', 'ffn-multiple': 'integer', reconstruct: 'boolean', 'reconstruct-ridge': 'number', holdout: 'number', vocab: 'integer', 'vocab-ratio': 'number', ffn: 'integer', 'ffn-ratio': 'number',
       'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'integer',
       'seq-len': 'integer', 'allow-short-calib': 'boolean', device: 'string', threads: 'integer', 'output-dtype': 'string',
       'max-shard-size': 'string', export: 'string', 'export-path': 'string', 'eval-text': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
@@ -111,6 +129,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     ratio: num(a, 'ratio'),
     seed: num(a, 'seed'),
     plannerStep: num(a, 'planner-step'),
+    plannerObjective: str(a, 'planner-objective') as PruneOptions['plannerObjective'],
+    plannerSearch: str(a, 'planner-search') as PruneOptions['plannerSearch'],
+    plannerTexts: plannerTexts.length ? plannerTexts : undefined,
     ffnMultiple: num(a, 'ffn-multiple'),
     reconstruct: bool(a, 'reconstruct'),
     reconstructRidge: num(a, 'reconstruct-ridge'),
@@ -184,17 +205,20 @@ export function formatPruneReport(r: PruneReport): string {
 /** The planner's candidates as a table, the chosen one marked. */
 function formatPlanner(r: PruneReport): string {
   const p = r.planner!;
+  const what = p.objective === 'robust' ? 'worst relative increase over dense' : 'held-out bits/byte';
   return [
-    `  planner: target ${fmtPct(p.target_ratio)}; ${fmtInt(p.fit_tokens)} calibration tokens for importance, ${fmtInt(p.heldout.tokens)} held out (${fmtInt(p.heldout.bytes)} bytes) to score`,
+    `  planner: target ${fmtPct(p.target_ratio)}; ${fmtInt(p.fit_tokens)} calibration tokens for importance, ${fmtInt(p.heldout.tokens)} held out (${fmtInt(p.heldout.bytes)} bytes); ${p.search} search in ${p.passes} streamed passes, ${p.objective} objective`,
+    `  dense bits/byte: ${p.texts.map((t) => `${t.name} ${t.dense_bpb === null ? '—' : t.dense_bpb.toFixed(4)}`).join(', ')}`,
     table(
-      ['', 'vocab share', "V'", "I'", 'reduction', 'held-out bits/byte'],
+      ['', 'vocab share', "V'", "I'", 'reduction', ...p.texts.map((t) => t.name), what],
       p.candidates.map((c, i) => [
         i === p.chosen ? '*' : '',
         fmtPct(c.share),
         fmtInt(c.vocab),
         fmtInt(c.ffn),
         c.ratio === null ? '—' : fmtPct(c.ratio),
-        c.bpb === null ? `skipped: ${c.skipped}` : c.bpb.toFixed(4),
+        ...p.texts.map((t) => (c.scores ? c.scores[t.name]!.toFixed(4) : '')),
+        c.bpb === null ? `skipped: ${c.skipped}` : p.objective === 'robust' ? fmtPct(c.bpb) : c.bpb.toFixed(4),
       ]),
     ),
   ].join('\n');

@@ -13,14 +13,15 @@ import { withOutputDir } from '../io/atomic-dir.ts';
 import { resolveModel } from '../io/hub/resolve-model.ts';
 import type { HubOptions } from '../io/hub/hub-settings.ts';
 import type { HubSource } from '../io/hub/snapshot.ts';
-import { readTokenizerFile, serializeTokenizerJson, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
-import { countTokens, mandatoryIds, selectKeptIds, type SelectOptions } from '../tokenizer/vocab-select.ts';
+import { readTokenizerFile, serializeTokenizerJson, type JsonObject, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
+import { mandatoryIds, selectKeptIds, type SelectOptions } from '../tokenizer/vocab-select.ts';
 import { pruneTokenizer, type PrunedTokenizer } from '../tokenizer/tokenizer-prune.ts';
 import { referencedIds, remapSpecialIds } from '../tokenizer/special-ids.ts';
 import { loadTokenizer, type TextTokenizer } from '../tokenizer/tokenize.ts';
 import { countParams, reduction, type ParamBreakdown } from '../report/params.ts';
 import { peakRssBytes } from '../report/progress.ts';
 import { ProgressReporter, type OnProgress } from '../report/progress-events.ts';
+import { corpusCounts, sameFileAs } from './corpus-counts.ts';
 import { defaultCalibrationText, DEFAULT_CALIBRATION_NAME, readCalibrationText } from './calibration-text.ts';
 import { selectChannels } from './channel-select.ts';
 import { slicedEntries } from './slice.ts';
@@ -33,7 +34,10 @@ import { GramStore } from './gram-store.ts';
 import { CutRefit, type RefitReport } from './down-refit.ts';
 import { DEFAULT_REFIT_RIDGE } from './refit.ts';
 import { ffnWidth } from '../families/templates.ts';
-import { scoreSplits, type PlannerCandidate, type PlannerReport } from './planner.ts';
+import { planSplit, PLANNER_OBJECTIVES, PLANNER_SEARCHES, type CandidateModel, type PlannerObjective, type PlannerReport, type PlannerSearch, type PlannerTextInput } from './planner.ts';
+import { referenceText, REFERENCE_TEXT_NAME } from './reference-text.ts';
+import { scoreVariants } from '../engine/candidate-pass.ts';
+import { createTokenizer } from '../tokenizer/tokenize.ts';
 import { blockInfluence, layerConfigChanges, lowestInfluence, renumberLayers } from './shortgpt.ts';
 import { dominantDtype, keptEnergyShare, measureQuality, readEvalText, vocabCoverage } from './card-data.ts';
 import { writeModelCard, type CardQuality } from '../report/model-card.ts';
@@ -67,6 +71,8 @@ export interface PruneOptions {
   vocabRatio?: number;
   vocabPolicy?: 'id' | 'freq';
   vocabCorpus?: string;
+  /** freq policy: strength of the merge-order prior (default FREQ_PRIOR_STRENGTH; 0 = raw counts). */
+  vocabPriorStrength?: number;
   /** FFN channels kept per layer (I′), or the kept fraction of intermediate_size. */
   ffn?: number;
   ffnRatio?: number;
@@ -98,11 +104,17 @@ export interface PruneOptions {
   onProgress?: OnProgress;
   /** No progress events even with `onProgress`. */
   quiet?: boolean;
+  /** Planner: what the pick minimises (default robust; calib = the calibration tail alone). */
+  plannerObjective?: PlannerObjective;
+  /** Planner: more held-out texts of the user's (files: plain text or JSON lines). */
+  plannerTexts?: string[];
+  /** Planner: coarse-to-fine (default) or every grid point. */
+  plannerSearch?: PlannerSearch;
   /**
-   * Planner: called with each scored candidate's checkpoint folder before it is deleted (the
-   * experiments score every candidate on evaluation text to check the planner's pick).
+   * Planner: texts every scored candidate is also scored on, only to report (the experiments
+   * check the pick on evaluation text this way); they never influence the choice.
    */
-  onPlannerCandidate?: (dir: string, candidate: Readonly<PlannerCandidate>) => Promise<void>;
+  plannerCheckTexts?: Array<{ name: string; text: string }>;
   /** A text to score the dense and the pruned model on (bits per byte), into the report and card. */
   evalText?: string;
   /** The command that rebuilds this output, for the model card (the CLI passes it). */
@@ -347,6 +359,16 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   if (!(holdout > 0 && holdout < 0.5)) throw new UsageError(`--holdout must be in (0, 0.5), got ${opts.holdout}`);
   const seqLen = Math.min(opts.seqLen ?? DEFAULT_SEQ_LEN, spec.maxPositions);
   if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new UsageError(`--seq-len must be an integer ≥ 2, got ${opts.seqLen}`);
+  const plannerObjective = opts.plannerObjective ?? 'robust';
+  if (!(PLANNER_OBJECTIVES as readonly string[]).includes(plannerObjective)) throw new UsageError(`--planner-objective must be one of ${PLANNER_OBJECTIVES.join(', ')}, got ${String(plannerObjective)}`);
+  const plannerSearch = opts.plannerSearch ?? 'coarse-to-fine';
+  if (!(PLANNER_SEARCHES as readonly string[]).includes(plannerSearch)) throw new UsageError(`--planner-search must be one of ${PLANNER_SEARCHES.join(', ')}, got ${String(plannerSearch)}`);
+  // Read (and so check) every planner text now, before any long work.
+  const userTexts = (opts.plannerTexts ?? []).map((f) => ({ file: f, text: readCalibrationText(f) }));
+  for (const u of userTexts) {
+    if (opts.vocabCorpus && sameFileAs(u.file, opts.vocabCorpus)) throw new CompactError(`${u.file}: is also the --vocab-corpus; a held-out text the vocabulary was counted on would score it in-sample`);
+    if (opts.calib && sameFileAs(u.file, opts.calib)) throw new CompactError(`${u.file}: is also the --calib text; the planner already holds out its tail (--holdout)`);
+  }
   const calibTokens = opts.calibTokens ?? DEFAULT_CALIB_TOKENS;
   if (!(Number.isInteger(calibTokens) && calibTokens >= MIN_CALIB_TOKENS)) throw new UsageError(`--calib-tokens must be an integer ≥ ${MIN_CALIB_TOKENS}, got ${opts.calibTokens}`);
 
@@ -362,6 +384,9 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   }
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
   const plan = resolvePlan(opts, method, spec, tok, limits);
+  if (plan.kind === 'planned' && spec.moe) {
+    throw new UsageError(`--ratio: the streamed planner does not slice routed experts yet (${spec.family.name} has ${spec.moe.experts} per layer); fix the split with --vocab or --ffn`);
+  }
   checkPrunePaths({ model, out: opts.out, force: opts.force, exportPath: opts.exportPath, texts: [{ flag: '--calib', file: opts.calib }, { flag: '--vocab-corpus', file: opts.vocabCorpus }, { flag: '--eval-text', file: opts.evalText }] });
   const ridge = opts.reconstructRidge ?? DEFAULT_REFIT_RIDGE;
   if (!(Number.isFinite(ridge) && ridge >= 0)) throw new CompactError(`--reconstruct-ridge must be a number ≥ 0, got ${opts.reconstructRidge}`);
@@ -386,29 +411,33 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   try {
     let textTok: TextTokenizer | null = null;
     const textTokenizer = () => (textTok ??= loadTokenizer(model));
+    // 1. Which cuts need what: vocabulary cuts (one per distinct V′), and the calibration statistics.
+    const vocabs = plan.kind === 'planned' ? [...new Set(plan.splits.filter((s) => !s.infeasible).map((s) => s.vocab))] : [plan.vocab];
+    const ffnCut = plan.kind === 'planned' ? plan.splits.some((s) => !s.infeasible && s.ffn < spec.intermediate) : plan.kind === 'fixed' && plan.ffn < spec.intermediate;
+    const needs = ffnCut ? act2Needed(criterion) : null;
+    const calibNeeded = needs !== null || plan.kind !== 'fixed' || reconstruct;
+    let data: CalibrationData | null = null;
+    let calibText: string | null = null;
+    if (calibNeeded) {
+      const label = opts.calib ?? 'built-in calibration text';
+      const text = (calibText = opts.calib ? readCalibrationText(opts.calib) : defaultCalibrationText());
+      data = calibrationData(textTokenizer(), text, { calibTokens, seqLen, allowShort: !!opts.allowShortCalib, holdout: plan.kind === 'planned' ? holdout : 0, label });
+    }
+
     let freqCounts: Uint32Array | null = null;
     const keptIds = (vocab: number): Int32Array => {
       if (policy === 'id') return selectKeptIds(tok, { policy: 'id', vocabSize: vocab }, select);
-      freqCounts ??= countTokens(textTokenizer(), readCalibrationText(opts.vocabCorpus!));
-      return selectKeptIds(tok, { policy: 'freq', vocabSize: vocab, counts: freqCounts }, select);
+      freqCounts ??= corpusCounts(textTokenizer(), readCalibrationText(opts.vocabCorpus!), calibText, data);
+      return selectKeptIds(tok, { policy: 'freq', vocabSize: vocab, counts: freqCounts, priorStrength: opts.vocabPriorStrength }, select);
     };
-
-    // 1. Which cuts need what: vocabulary cuts (one per distinct V′), and the calibration statistics.
-    const vocabs = plan.kind === 'planned' ? [...new Set(plan.splits.filter((s) => !s.infeasible).map((s) => s.vocab))] : [plan.vocab];
     // Kept ids of every cut now (the masks need them); the tokenizer surgery only when a cut is built,
     // so a planner over a 128k-token vocabulary holds one pruned tokenizer.json at a time.
     const keptByVocab = new Map(vocabs.map((v) => [v, keptIds(v)]));
     const prunedTokenizer = (v: number): PrunedTokenizer => pruneTokenizer(tok, keptByVocab.get(v)!);
-    const needs = cutsFfn ? act2Needed(criterion) : null;
-    const calibNeeded = needs !== null || plan.kind !== 'fixed' || reconstruct;
 
-    let data: CalibrationData | null = null;
     let calib: CalibrationResult | null = null;
     let calibration: PruneReport['calibration'] = null;
-    if (calibNeeded) {
-      const label = opts.calib ?? 'built-in calibration text';
-      const text = opts.calib ? readCalibrationText(opts.calib) : defaultCalibrationText();
-      data = calibrationData(textTokenizer(), text, { calibTokens, seqLen, allowShort: !!opts.allowShortCalib, holdout: plan.kind === 'planned' ? holdout : 0, label });
+    if (data) {
       const masks = needs === 'common' ? vocabs.map((v) => maskOf(keptByVocab.get(v)!, spec.vocabSize)) : [];
       const all = needs === 'all';
       if (reconstruct) grams = await GramStore.create(spec.intermediate);
@@ -465,31 +494,64 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
         say.message(`shortgpt: block influence ${bi.map((b) => b.toFixed(4)).join(', ')}; dropping layers ${dropped.join(', ')}`);
       } else {
         const p0 = performance.now();
-        const scored = await scoreSplits(
-          plan.splits,
-          async (s, dir) => {
-            const c = await cutFor(s.vocab, s.ffn);
-            await writeFolder(src, c, dir, opts);
-            return { vocab: c.vocab, ratio: achievedRatio(spec, c.vocab, c.ffn) };
-          },
-          data!.heldoutText!,
-          join(tmp, '.planner'),
-          { ...engineOpts, seqLen },
-          (line) => say.message(line),
-          opts.onPlannerCandidate,
-        );
+        const d = data!;
+        const n = d.heldoutTokens;
+        const texts: PlannerTextInput[] = [{ name: 'calib-heldout', role: 'heldout', text: d.heldoutText! }];
+        if (plannerObjective === 'robust') {
+          const calibChars = opts.calib ? null : textTokenizer().decode(d.fit.flatMap((x) => [...x]).slice(1)).length + d.heldoutText!.length;
+          texts.push({ name: REFERENCE_TEXT_NAME, role: 'reference', text: referenceText(textTokenizer(), n, calibChars) });
+          // A user's text is scored on as many tokens as the calibration tail, from its start.
+          const names = new Set(texts.map((t) => t.name));
+          for (const u of userTexts) {
+            let name = basename(u.file);
+            for (let k = 2; names.has(name); k++) name = `${basename(u.file)}#${k}`;
+            names.add(name);
+            texts.push({ name, role: 'user', text: textTokenizer().decode(textTokenizer().encodePrefix(u.text, n).subarray(0, n)) });
+          }
+        }
+        for (const c of opts.plannerCheckTexts ?? []) texts.push({ name: c.name, role: 'check', text: c.text });
+        const tokConfig = await readJsonFile(join(model, 'tokenizer_config.json'));
+        const denseStart = textTokenizer().streamStartId;
+        const models = async (sp: Split | null): Promise<CandidateModel> => {
+          if (sp === null) return { rows: Int32Array.from({ length: spec.vocabSize }, (_, i) => i), channels: null, encode: (t) => textTokenizer().encode(t), startId: denseStart, vocab: spec.vocabSize, ratio: 0 };
+          const c = await cutFor(sp.vocab, sp.ffn);
+          // As loadTokenizer would read the written folder: its tokenizer_config, generation_config and config.
+          const remap = <T,>(o: T, file: string): T => remapSpecialIds(o, c.pruned.oldToNew, file);
+          const modelConfig = { ...(genConfig ? remap(genConfig.obj, 'generation_config.json') : {}), ...remap(configRaw, 'config.json') } as JsonObject;
+          const tt = createTokenizer(c.pruned.json, tokConfig ? (remap(tokConfig.obj, 'tokenizer_config.json') as JsonObject) : {}, { modelConfig });
+          // With --reconstruct each candidate is scored with its own refit down_proj (the optimum moves toward the FFN).
+          const refit = c.refit;
+          const downProj = refit ? (l: number) => refit.weights(l) : undefined;
+          return { rows: c.pruned.newToOld, channels: c.channels, encode: (t) => tt.encode(t), startId: c.pruned.oldToNew[denseStart]!, vocab: c.vocab, ratio: achievedRatio(spec, c.vocab, c.ffn), downProj };
+        };
+        const scored = await planSplit({
+          splits: plan.splits,
+          search: plannerSearch,
+          objective: plannerObjective,
+          texts,
+          seqLen,
+          model: models,
+          score: (variants) => scoreVariants(model, variants, engineOpts),
+          maxPassTokens: d.fitTokens,
+          say: (line) => say.message(line),
+        });
         const best = scored.candidates[scored.chosen]!;
         cut = await cutFor(plan.splits[scored.chosen]!.vocab, best.ffn);
         planner = {
           target_ratio: opts.ratio!,
           share_step: opts.plannerStep ?? DEFAULT_PLANNER_STEP,
-          fit_tokens: data!.fitTokens,
-          heldout: { fraction: holdout, tokens: data!.heldoutTokens, bytes: scored.bytes },
+          search: plannerSearch,
+          objective: plannerObjective,
+          fit_tokens: d.fitTokens,
+          heldout: { fraction: holdout, tokens: d.heldoutTokens, bytes: Buffer.byteLength(d.heldoutText!, 'utf8') },
+          texts: scored.texts,
           candidates: scored.candidates,
           chosen: scored.chosen,
+          passes: scored.passes,
+          candidate_bytes_written: 0,
           seconds: (performance.now() - p0) / 1000,
         };
-        say.message(`planner: chose vocab share ${(100 * best.share).toFixed(1)}% (V′ ${best.vocab}, I′ ${best.ffn}), held-out ${best.bpb!.toFixed(4)} bits/byte`);
+        say.message(`planner: chose vocab share ${(100 * best.share).toFixed(1)}% (V′ ${best.vocab}, I′ ${best.ffn}), ${plannerObjective} objective ${best.bpb!.toFixed(4)} after ${scored.passes} streamed passes`);
       }
       if (calibration) {
         let kept = 0;
@@ -624,6 +686,9 @@ function reportFlags(opts: PruneOptions, method: PruneMethod, cut: Cut, policy: 
     ffn_criterion: method === 'shortgpt' ? null : criterion,
     seed: criterion === 'random' ? seed : null,
     planner_step: planned ? (opts.plannerStep ?? DEFAULT_PLANNER_STEP) : null,
+    planner_objective: planned ? (opts.plannerObjective ?? 'robust') : null,
+    planner_search: planned ? (opts.plannerSearch ?? 'coarse-to-fine') : null,
+    planner_texts: planned ? (opts.plannerTexts ?? []).map((f) => basename(f)) : null,
     ffn_multiple: opts.ffnMultiple ?? null,
     reconstruct: Boolean(opts.reconstruct),
     reconstruct_ridge: opts.reconstruct ? (opts.reconstructRidge ?? DEFAULT_REFIT_RIDGE) : null,

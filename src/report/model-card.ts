@@ -16,7 +16,7 @@ import { coveragePlot, energyPlot, plannerPlot, PLOT_FILES } from './card-plots.
 export interface CardPlanner {
   target_ratio: number;
   heldout: { tokens: number; bytes: number };
-  candidates: Array<{ share: number; vocab: number; ffn: number; ratio: number | null; bpb: number | null; skipped: string | null }>;
+  candidates: Array<{ share: number; vocab: number; ffn: number; ratio: number | null; bpb: number | null; skipped: string | null; scores?: Record<string, number> | null }>;
   chosen: number;
 }
 
@@ -178,8 +178,8 @@ function removedSection(r: CardReport, tied: boolean): string[] {
   if (r.planner) {
     const c = r.planner.candidates[r.planner.chosen]!;
     out.push(
-      `- **The split was planned.** To remove ${fmtPct(r.planner.target_ratio)} of the parameters, ${r.planner.candidates.length} splits between vocabulary and FFN were built and scored on ${fmtInt(r.planner.heldout.tokens)} held-out calibration tokens; ` +
-        `the best takes ${fmtPct(c.share)} of the removed parameters from the vocabulary (${c.bpb!.toFixed(4)} bits/byte).`,
+      `- **The split was planned.** To remove ${fmtPct(r.planner.target_ratio)} of the parameters, ${r.planner.candidates.filter((x) => x.bpb !== null).length} splits between vocabulary and FFN were built and scored on ${fmtInt(r.planner.heldout.tokens)} held-out calibration tokens${c.scores && Object.keys(c.scores).length > 1 ? ' and other held-out texts' : ''}; ` +
+        `the best takes ${fmtPct(c.share)} of the removed parameters from the vocabulary (${(c.scores?.['calib-heldout'] ?? c.bpb!).toFixed(4)} bits/byte on the held-out calibration tokens).`,
     );
   }
   if (out.length === 0) out.push('- Nothing: this folder is a re-written copy of the input.');

@@ -21,6 +21,11 @@ export type VocabPolicy =
     vocabSize: number;
     /** Occurrences per token id (e.g. from `countTokens`); missing ids count 0. */
     counts: Map<number, number> | Uint32Array;
+    /**
+     * Strength `a` of the merge-order prior the counts are smoothed with (default
+     * `FREQ_PRIOR_STRENGTH`; 0 = raw counts). See `smoothedCounts`.
+     */
+    priorStrength?: number;
     mergeClosure?: boolean;
   };
 /*
@@ -93,10 +98,13 @@ export function selectKeptIds(tok: TokenizerFile, policy: VocabPolicy, opts: Sel
     order = [];
     for (let id = 0; id < size; id++) if (!kept[id] && existing(id)) order.push(id);
   } else if (policy.policy === 'freq') {
+    const a = policy.priorStrength ?? FREQ_PRIOR_STRENGTH;
+    if (!(a >= 0 && Number.isFinite(a))) throw new CompactError(`${tok.file}: freq policy prior strength must be a finite number ≥ 0, got ${a}`);
     const countOf = countLookup(policy.counts);
+    const score = a === 0 ? Float64Array.from({ length: size }, (_, id) => countOf(id)) : smoothedCounts(size, countOf, a, kept);
     order = [];
     for (let id = 0; id < size; id++) if (!kept[id] && existing(id)) order.push(id);
-    order.sort((a, b) => countOf(b) - countOf(a) || a - b);
+    order.sort((x, y) => score[y]! - score[x]! || x - y);
   } else {
     throw new CompactError(`${tok.file}: unknown vocabulary policy ${JSON.stringify((policy as { policy: unknown }).policy)}`);
   }
@@ -136,6 +144,59 @@ export function selectKeptIds(tok: TokenizerFile, policy: VocabPolicy, opts: Sel
   const out = new Int32Array(count);
   let j = 0;
   for (let id = 0; id < size; id++) if (kept[id]) out[j++] = id;
+  return out;
+}
+
+/**
+ * Default strength of the merge-order prior of the `freq` policy, from the measurements in
+ * docs/results.md ("vocabulary policies"): a few hundred KB of text cannot rank 50k tokens alone.
+ */
+export const FREQ_PRIOR_STRENGTH = 16;
+
+/**
+ * Corpus counts smoothed with the merge-order prior (Gamma–Poisson empirical Bayes). BPE numbers
+ * tokens roughly by frequency in its (large, general) training corpus, so the prior mean μ(id) of a
+ * token's count is a decreasing power law of its id, fitted to this corpus's own counts over
+ * log-spaced id bins; a token's score is the posterior mean of its rate after seeing c occurrences,
+ * μ·(a + c)/(a + μ). With equal counts the order is the id order (μ decreases); a rare-by-id token
+ * overtakes a frequent-by-id one only when the corpus shows it clearly more often, by a margin that
+ * grows with the prior strength a (a → ∞: the id policy; a = 0: raw counts).
+ */
+export function smoothedCounts(size: number, countOf: (id: number) => number, a: number, mandatory: Uint8Array): Float64Array {
+  // Log-binned mean counts over the non-mandatory ids, then a least-squares line in log–log space.
+  const xs: number[] = [];
+  const ys: number[] = [];
+  const ws: number[] = [];
+  for (let lo = 1; lo < size; lo *= 2) {
+    const hi = Math.min(size, lo * 2);
+    let sum = 0;
+    let n = 0;
+    for (let id = lo; id < hi; id++) if (!mandatory[id]) { sum += countOf(id); n++; }
+    if (n === 0 || sum === 0) continue;
+    xs.push(Math.log((lo + hi) / 2));
+    ys.push(Math.log(sum / n));
+    ws.push(n);
+  }
+  let slope = -1;
+  let icept = 0;
+  if (xs.length >= 2) {
+    const W = ws.reduce((p, w) => p + w, 0);
+    const mx = xs.reduce((p, x, i) => p + ws[i]! * x, 0) / W;
+    const my = ys.reduce((p, y, i) => p + ws[i]! * y, 0) / W;
+    let sxy = 0;
+    let sxx = 0;
+    for (let i = 0; i < xs.length; i++) { sxy += ws[i]! * (xs[i]! - mx) * (ys[i]! - my); sxx += ws[i]! * (xs[i]! - mx) ** 2; }
+    // A prior that does not decrease would not encode merge order: keep it strictly decreasing.
+    slope = Math.min(sxx > 0 ? sxy / sxx : -1, -1e-3);
+    icept = my - slope * mx;
+  } else if (xs.length === 1) {
+    icept = ys[0]! + xs[0]!;
+  }
+  const out = new Float64Array(size);
+  for (let id = 0; id < size; id++) {
+    const mu = Math.exp(icept + slope * Math.log(id + 1));
+    out[id] = (mu * (a + countOf(id))) / (a + mu);
+  }
   return out;
 }
 

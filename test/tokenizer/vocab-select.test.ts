@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { CompactError } from '../../src/errors.ts';
 import { byteLevelAlphabet, mergeResult, parseTokenizerJson, type TokenizerFile } from '../../src/tokenizer/tokenizer-file.ts';
-import { countTokens, mandatoryIds, selectKeptIds } from '../../src/tokenizer/vocab-select.ts';
+import { countTokens, FREQ_PRIOR_STRENGTH, mandatoryIds, selectKeptIds } from '../../src/tokenizer/vocab-select.ts';
+import { pruneTokenizer } from '../../src/tokenizer/tokenizer-prune.ts';
+import { serializeTokenizerJson } from '../../src/tokenizer/tokenizer-file.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, RustTokenizer, rustEncode } from './helpers.ts';
 import { createTokenizer, type TextTokenizer } from '../../src/tokenizer/tokenize.ts';
 import { realConfig, realJsonText, wikitext } from './helpers.ts';
 
@@ -62,7 +67,7 @@ test('id policy on SentencePiece BPE pulls in the characters its merges need', (
 
 test('freq policy: the most frequent tokens win, ties by lower id; mandatory always kept', () => {
   const budget = 1500;
-  const plain = selectKeptIds(gpt2, { policy: 'freq', vocabSize: budget, counts, mergeClosure: false });
+  const plain = selectKeptIds(gpt2, { policy: 'freq', vocabSize: budget, counts, priorStrength: 0, mergeClosure: false });
   assert.equal(plain.length, budget);
   const set = new Set(plain);
   for (const id of mandatoryIds(gpt2)) assert.ok(set.has(id));
@@ -72,7 +77,7 @@ test('freq policy: the most frequent tokens win, ties by lower id; mandatory alw
   assert.deepEqual([...plain].filter((id) => !mand.has(id)), order.slice(0, budget - 257).sort((a, b) => a - b));
   // Map counts behave like array counts.
   const asMap = new Map([...counts.entries()].filter(([, c]) => c > 0));
-  assert.deepEqual(selectKeptIds(gpt2, { policy: 'freq', vocabSize: budget, counts: asMap, mergeClosure: false }), plain);
+  assert.deepEqual(selectKeptIds(gpt2, { policy: 'freq', vocabSize: budget, counts: asMap, priorStrength: 0, mergeClosure: false }), plain);
 });
 
 test('freq policy with merge closure: every kept token is derivable from kept pieces', () => {
@@ -96,4 +101,34 @@ test('countTokens counts ids of the encoding', () => {
   assert.equal(c[js.tokenToId('the')!], 1);
   assert.equal(c[js.tokenToId('Ġthe')!], 2);
   assert.equal(c.reduce((s, x) => s + x, 0), 4);
+});
+
+test('freq policy smoothed with the merge-order prior: a → ∞ is the id policy, a = 0 raw counts', () => {
+  const id = selectKeptIds(gpt2, { policy: 'id', vocabSize: 3000 });
+  assert.deepEqual(selectKeptIds(gpt2, { policy: 'freq', vocabSize: 3000, counts, priorStrength: 1e12 }), id);
+  const raw = selectKeptIds(gpt2, { policy: 'freq', vocabSize: 3000, counts, priorStrength: 0 });
+  const smoothed = selectKeptIds(gpt2, { policy: 'freq', vocabSize: 3000, counts });
+  const overlap = (a: Int32Array, b: Int32Array) => { const s = new Set(a); return b.filter((x) => s.has(x)).length; };
+  // In between: closer to merge order than raw counts are, yet not merge order.
+  assert.ok(overlap(smoothed, id) > overlap(raw, id), `${overlap(smoothed, id)} vs ${overlap(raw, id)}`);
+  assert.notDeepEqual(smoothed, id);
+  assert.throws(() => selectKeptIds(gpt2, { policy: 'freq', vocabSize: 3000, counts, priorStrength: -1 }), /prior strength/);
+});
+
+test('freq policy (default prior) at the same V′: as few tokens as merge order on another genre, fewer than raw counts (Rust tokenizer)', async () => {
+  // Counts from 40,000 characters of WikiText-2; the text is political speech (data/sotu-2001-2021.txt).
+  const speech = readFileSync(join(repoRoot, 'data/sotu-2001-2021.txt'), 'utf8').slice(0, 20_000);
+  const tokens = async (kept: Int32Array) => {
+    const rust = RustTokenizer.fromString(serializeTokenizerJson(pruneTokenizer(gpt2, kept).json));
+    const ids = await rustEncode(rust, speech);
+    assert.equal(await rust.decode(ids, false), speech);
+    return ids.length;
+  };
+  const V = 8000;
+  const id = await tokens(selectKeptIds(gpt2, { policy: 'id', vocabSize: V }));
+  const raw = await tokens(selectKeptIds(gpt2, { policy: 'freq', vocabSize: V, counts, priorStrength: 0 }));
+  const smoothed = await tokens(selectKeptIds(gpt2, { policy: 'freq', vocabSize: V, counts, priorStrength: FREQ_PRIOR_STRENGTH }));
+  assert.ok(raw > id * 1.01, `raw counts ${raw} vs id ${id}: the case the prior exists for`);
+  assert.ok(smoothed < raw, `${smoothed} vs raw ${raw}`);
+  assert.ok(smoothed <= id * 1.003, `${smoothed} vs id ${id}`);
 });
