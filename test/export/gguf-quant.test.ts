@@ -102,7 +102,7 @@ async function checkModel(label: string, model: string): Promise<void> {
   try {
     for (const ftype of FTYPES) {
       const path = join(work, `${label}-${ftype}.gguf`);
-      const odd = [...f32.tensors.values()].filter((t) => t.shape.length === 2 && t.shape.at(-1)! % 32 !== 0).map((t) => t.name);
+      const odd = [...f32.tensors.values()].filter((t) => t.shape.length >= 2 && t.shape.at(-1)! % 32 !== 0).map((t) => t.name);
       if ((ftype === 'Q8_0' || ftype === 'Q4_0') && odd.length) {
         // llama.cpp has no fallback for these types: rows not a multiple of 32 stop it, and us.
         await assert.rejects(exportGguf(model, path, { quant: ftype }), (e: Error) => e.name === 'CompactError' && /no fallback/.test(e.message) && e.message.includes(odd[0]!.replace(/^blk\.\d+\./, '')));
