@@ -6,8 +6,12 @@ export const PLOT_FILES = { planner: 'plot-planner.svg', energy: 'plot-ffn-energ
 
 const pct = (v: number): string => `${Math.round(v * 100)}%`;
 
-/** Held-out bits/byte of every scored candidate against its vocabulary share; the chosen one circled. */
-export function plannerPlot(p: { candidates: Array<{ share: number; vocab: number; ffn: number; bpb: number | null }>; chosen: number; target_ratio: number }): Chart | null {
+/**
+ * The planner's objective for every scored candidate against its vocabulary share; the chosen one
+ * circled. `calib`: held-out bits/byte; `robust`: the worst relative increase over the dense model.
+ */
+export function plannerPlot(p: { candidates: Array<{ share: number; vocab: number; ffn: number; bpb: number | null }>; chosen: number; target_ratio: number; objective?: string }): Chart | null {
+  const robust = p.objective === 'robust';
   const pts = p.candidates.filter((c) => c.bpb !== null).map((c) => ({ x: c.share, y: c.bpb! }));
   const c = p.candidates[p.chosen];
   if (pts.length === 0 || !c || c.bpb === null) return null;
@@ -15,14 +19,21 @@ export function plannerPlot(p: { candidates: Array<{ share: number; vocab: numbe
     title: `Planner candidates at ${pct(p.target_ratio)} fewer parameters`,
     xLabel: "vocabulary's share of the removed parameters (%)",
     note: '0% = all from the FFN, 100% = all from the vocabulary',
-    yLabel: 'held-out bits/byte (lower is better)',
+    yLabel: robust ? 'worst increase in bits/byte over dense, across held-out texts (%)' : 'held-out bits/byte (lower is better)',
     series: [{ label: 'candidates', points: pts }],
     marks: [{ x: c.share, y: c.bpb, label: `chosen: V′ ${fmtInt(c.vocab)}, I′ ${fmtInt(c.ffn)}` }],
     xDomain: [0, 1],
     xTicks: [0, 0.2, 0.4, 0.6, 0.8, 1],
     xFormat: pct,
-    yFormat: (v) => v.toFixed(3),
+    yFormat: robust ? (v) => `${(100 * v).toFixed(1)}%` : (v) => v.toFixed(3),
   });
+}
+
+/** The caption under the planner plot, for the objective the pick minimised. */
+export function plannerCaption(objective: string | undefined): string {
+  return objective === 'robust'
+    ? 'Each planned split, scored by its worst relative increase in bits per byte over the dense model across the held-out texts (lower is better); the circled one was written.'
+    : 'Each planned split, scored by bits per byte on held-out calibration text (lower is better); the circled one was written.';
 }
 
 /** Per layer, the share of FFN activation energy the kept channels hold. */

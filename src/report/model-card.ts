@@ -11,13 +11,15 @@ import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ParamBreakdown } from './params.ts';
 import { fmtInt, fmtPct } from './format.ts';
-import { coveragePlot, energyPlot, plannerPlot, PLOT_FILES } from './card-plots.ts';
+import { coveragePlot, energyPlot, plannerCaption, plannerPlot, PLOT_FILES } from './card-plots.ts';
 
 export interface CardPlanner {
   target_ratio: number;
   heldout: { tokens: number; bytes: number };
   candidates: Array<{ share: number; vocab: number; ffn: number; ratio: number | null; bpb: number | null; skipped: string | null; scores?: Record<string, number> | null }>;
   chosen: number;
+  /** What `bpb` holds: held-out bits/byte (`calib`) or the worst relative increase over dense (`robust`). */
+  objective?: string;
 }
 
 export interface CardQuality {
@@ -203,7 +205,7 @@ export async function writeModelCard(dir: string, r: CardReport, opts: WriteCard
     plots.push({ file, alt, caption });
   };
   if (r.planner) {
-    await put(PLOT_FILES.planner, plannerPlot(r.planner)?.svg ?? null, 'planner candidates', 'Each planned split, scored by bits per byte on held-out calibration text (lower is better); the circled one was written.');
+    await put(PLOT_FILES.planner, plannerPlot(r.planner)?.svg ?? null, 'planner candidates', plannerCaption(r.planner.objective));
   }
   if (r.ffn.kept_energy_share && r.ffn.intermediate_after < r.ffn.intermediate_before) {
     await put(PLOT_FILES.energy, energyPlot(r.ffn.kept_energy_share, r.ffn.intermediate_after, r.ffn.intermediate_before)?.svg ?? null, 'activation energy kept per layer', 'Share of each layer\'s FFN activation energy (on the calibration text) that the kept channels hold.');
