@@ -281,7 +281,7 @@ export async function planSplit(a: PlanArgs): Promise<PlanResult> {
       c.pass = pass;
       c.scores = Object.fromEntries(a.texts.map((t, ti) => [t.name, bpb[ti]!]));
       if (!bpb.every((b) => Number.isFinite(b))) {
-        throw new CompactError(`planner: candidate with vocab share ${pct(c.share)} (V′ ${c.vocab}, I′ ${c.ffn}) scored non-finite bits/byte (${bpb.join(', ')}); stopping rather than choosing among broken scores`);
+        throw new CompactError(`planner: candidate with vocab share ${pct(c.share)} (V′ ${c.vocab}, I′ ${c.ffn}) scored non-finite bits/byte on the held-out text (${a.texts.map((t, ti) => `${t.name} ${bpb[ti]}`).join(', ')}); stopping rather than choosing among broken scores`);
       }
       c.bpb = objective(bpb);
       built++;
