@@ -10,7 +10,7 @@
 import { withLibraryErrors } from './errors.ts';
 import { pruneModel as prune } from './prune/prune.ts';
 import { evaluateText as evalText } from './eval/text-eval.ts';
-import { inspectModel as inspect } from './cli/inspect.ts';
+import { inspectModel as inspect } from './prune/inspect-model.ts';
 
 export { CompactError } from './errors.ts';
 export const pruneModel: typeof prune = withLibraryErrors(prune);
@@ -18,7 +18,7 @@ export const evaluateText: typeof evalText = withLibraryErrors(evalText);
 export const inspectModel: typeof inspect = withLibraryErrors(inspect);
 export type { PruneOptions, PruneReport, FfnCriterion } from './prune/prune.ts';
 export type { TextEvalOptions, TextEvalResult } from './eval/text-eval.ts';
-export type { InspectReport } from './cli/inspect.ts';
+export type { InspectReport } from './prune/inspect-model.ts';
 export type { ProgressEvent, OnProgress } from './report/progress-events.ts';
 export { Engine, type EngineOptions, type ForwardRequest, type ForwardResult } from './engine/runner.ts';
 export { readModelConfig } from './families/model-config.ts';

@@ -12,7 +12,7 @@ import type { TaskResult } from '../eval/zero-shot.ts';
 import type { TextEvalResult } from '../eval/text-eval.ts';
 import { fmtBytes, fmtInt, table } from '../report/format.ts';
 import { bool, parseArgs, str } from './args.ts';
-import { inspectModel } from './inspect.ts';
+import { inspectModel } from '../prune/inspect-model.ts';
 import { EVAL_FLAGS, runTaskEval, runTextEval } from './eval.ts';
 
 export const COMPARE_USAGE = `usage: compact compare <model-dir> <model-dir> [<model-dir>…] [--text FILE] [--tasks LIST]

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pruneModel } from '../../src/prune/prune.ts';
 import { evaluateText } from '../../src/eval/text-eval.ts';
-import { inspectModel } from '../../src/cli/inspect.ts';
+import { inspectModel } from '../../src/prune/inspect-model.ts';
 import { shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 

@@ -16,7 +16,7 @@ import { readModelConfig } from '../../src/families/model-config.ts';
 import { templateOf } from '../../src/families/templates.ts';
 import { openCheckpoint } from '../../src/io/safetensors.ts';
 import { writeCheckpoint } from '../../src/io/safetensors-writer.ts';
-import { inspectModel } from '../../src/cli/inspect.ts';
+import { inspectModel } from '../../src/prune/inspect-model.ts';
 import { REPO_ROOT, shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';

@@ -7,7 +7,7 @@ import { pruneModel } from '../../src/prune/prune.ts';
 import { Engine } from '../../src/engine/runner.ts';
 import { openCheckpoint } from '../../src/io/safetensors.ts';
 import { writeCheckpoint } from '../../src/io/safetensors-writer.ts';
-import { inspectModel } from '../../src/cli/inspect.ts';
+import { inspectModel } from '../../src/prune/inspect-model.ts';
 import { loadTokenizer } from '../../src/tokenizer/tokenize.ts';
 import { shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';

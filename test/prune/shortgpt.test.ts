@@ -6,7 +6,7 @@ import { pruneModel } from '../../src/prune/prune.ts';
 import { Engine } from '../../src/engine/runner.ts';
 import { readModelConfig } from '../../src/families/model-config.ts';
 import { countParams } from '../../src/report/params.ts';
-import { inspectModel } from '../../src/cli/inspect.ts';
+import { inspectModel } from '../../src/prune/inspect-model.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
 import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';
 import { CALIB, calibSequences, logitsOf, maxRelDiff, readTensors, writeTensors } from './prune-helpers.ts';
