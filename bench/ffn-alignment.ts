@@ -13,7 +13,7 @@ import { readModelConfig } from '../src/families/model-config.ts';
 import { splitForShare } from '../src/prune/budget.ts';
 import { pruneModel } from '../src/prune/prune.ts';
 import { evaluateText } from '../src/eval/text-eval.ts';
-import { headAtLineEnd } from '../src/cli/experiments.ts';
+import { headAtLineEnd } from '../scripts/lib/experiments.ts';
 import { exportGguf } from '../src/export/gguf-export.ts';
 import { readTokenizerFile } from '../src/tokenizer/tokenizer-file.ts';
 

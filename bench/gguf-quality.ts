@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { headAtLineEnd } from '../src/cli/experiments.ts';
+import { headAtLineEnd } from '../scripts/lib/experiments.ts';
 import { exportGguf } from '../src/export/gguf-export.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenize.ts';
 

@@ -1,5 +1,5 @@
 // `npm run experiments [-- flags]`: regenerates docs/results.md from scratch (see src/cli/experiments.ts).
-import { experimentsCommand } from '../src/cli/experiments.ts';
+import { experimentsCommand } from './lib/experiments.ts';
 import { CompactError } from '../src/errors.ts';
 
 try {

@@ -2,8 +2,8 @@
 // (an interrupted run resumes), then re-renders docs/results.md. Hours on 2 loaded cores.
 //   node --import tsx scripts/planner-robustness.ts [--ratios 0.2,0.35] [--reconstruct] [--step 0.05] [--eval-bytes 120000]
 import { join, resolve } from 'node:path';
-import { runRobustness } from '../src/cli/planner-robustness.ts';
-import { experimentsCommand } from '../src/cli/experiments.ts';
+import { runRobustness } from './lib/planner-robustness.ts';
+import { experimentsCommand } from './lib/experiments.ts';
 
 const repo = resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);

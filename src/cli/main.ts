@@ -21,7 +21,6 @@ usage:
   compact compare <model-dir> <model-dir> [...] [--text FILE] [--tasks LIST] [--json]
   compact generate <model-dir> --prompt "TEXT" [--max-new-tokens N] [--temperature T --top-p P --seed S]
   compact push <dir-or-file> --push-to-hub org/name [--private]
-  compact experiments   regenerate docs/results.md (every method on wiki-28m)
   compact help | --version
 
 <model-dir> may be a Hugging Face id: org/name, org/name@revision (downloaded into the HF cache).
@@ -35,7 +34,6 @@ const commands: Record<string, Command> = {
   prune: async (argv) => (await import('./prune.ts')).pruneCommand(argv),
   eval: async (argv) => (await import('./eval.ts')).evalCommand(argv),
   export: async (argv) => (await import('./export.ts')).exportCommand(argv),
-  experiments: async (argv) => (await import('./experiments.ts')).experimentsCommand(argv),
   push: async (argv) => (await import('./push.ts')).pushCommand(argv),
   generate: async (argv) => (await import('./generate.ts')).generateCommand(argv),
   compare: async (argv) => (await import('./compare.ts')).compareCommand(argv),

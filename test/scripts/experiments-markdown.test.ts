@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROTOCOL, resultsMarkdown, type Results, type Row } from '../../src/cli/experiments.ts';
-import { plannerChart } from '../../src/cli/experiments-chart.ts';
+import { PROTOCOL, resultsMarkdown, type Results, type Row } from '../../scripts/lib/experiments.ts';
+import { plannerChart } from '../../scripts/lib/experiments-chart.ts';
 
 const scores = { eval_tokens: 1, eval_bytes: 100, lambada_acc: 0.04, lambada_stderr: 0.006, hellaswag_acc: 0.25, hellaswag_acc_norm: 0.26, hellaswag_stderr: 0.014, eval_seconds: 1 };
 

@@ -3,7 +3,7 @@
  * vocabulary's share of the removed parameters, one line per ratio, each chosen candidate circled
  * in its line's colour. Drawn by the charting module the model card's plots use.
  */
-import { renderChart, SERIES_COLORS } from '../report/chart.ts';
+import { renderChart, SERIES_COLORS } from '../../src/report/chart.ts';
 import type { Results } from './experiments.ts';
 
 export function plannerChart(r: Results): string {
