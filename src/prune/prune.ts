@@ -13,6 +13,7 @@ import { withOutputDir } from '../io/atomic-dir.ts';
 import { resolveModel } from '../io/hub/resolve-model.ts';
 import type { HubOptions } from '../io/hub/hub-settings.ts';
 import type { HubSource } from '../io/hub/snapshot.ts';
+import type { ResolvedModel } from '../io/hub/resolve-model.ts';
 import { readTokenizerFile, serializeTokenizerJson, type JsonObject, type TokenizerFile } from '../tokenizer/tokenizer-file.ts';
 import { mandatoryIds, selectKeptIds, type SelectOptions } from '../tokenizer/vocab-select.ts';
 import { pruneTokenizer, type PrunedTokenizer } from '../tokenizer/tokenizer-prune.ts';
@@ -338,6 +339,91 @@ async function writeFolder(src: Source, cut: Cut, dir: string, opts: PruneOption
  * FFN criterion, or ShortGPT's layer removal; with --ratio the sizes are solved or planned.
  */
 export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
+  const checked = await validate(opts);
+  const planned = planRun(checked);
+  return await withWeights(planned, async (ctx) => {
+    const calibrated = await calibrateRun(ctx);
+    return await withOutputDir(opts.out, { force: opts.force, input: ctx.model }, async (tmp) => {
+      const chosen = await chooseCut(calibrated);
+      return await writeOutput(calibrated, chosen, tmp);
+    });
+  });
+}
+
+/** The options resolved and checked against the input's config and tokenizer; no weight read yet. */
+interface Checked {
+  opts: PruneOptions;
+  t0: number;
+  source: ResolvedModel;
+  /** The input folder, absolute. */
+  model: string;
+  spec: ModelSpec;
+  configText: string;
+  configRaw: Record<string, unknown>;
+  tok: TokenizerFile;
+  genConfig: { text: string; obj: Record<string, unknown> } | null;
+  select: SelectOptions;
+  method: PruneMethod;
+  policy: 'id' | 'freq';
+  criterion: FfnCriterion;
+  seed: number;
+  holdout: number;
+  seqLen: number;
+  plannerObjective: PlannerObjective;
+  plannerSearch: PlannerSearch;
+  userTexts: Array<{ file: string; text: string }>;
+  calibTokens: number;
+  ffnMultiple: number;
+  limits: VocabLimits;
+}
+
+/** What to build, and the last checks: everything `pruneModel` refuses is refused by now. */
+interface Planned extends Checked {
+  plan: Plan;
+  ridge: number;
+  reconstruct: boolean;
+  /** Whether some cut of the plan removes FFN channels. */
+  cutsFfn: boolean;
+  evalText: string | null;
+}
+
+/** A run with its weights open: the context every later step reads and fills in. */
+interface PruneContext extends Planned {
+  ckpt: Checkpoint;
+  src: Source;
+  onProgress: OnProgress | undefined;
+  say: ProgressReporter;
+  engineOpts: { device: PruneOptions['device']; threads: PruneOptions['threads'] };
+  /** --reconstruct: the calibration Grams (closed with the checkpoint). */
+  grams: GramStore | null;
+  /** Loaded on first use (loadTokenizer). */
+  textTok: TextTokenizer | null;
+}
+
+/** The calibration step's results, with the caches the cuts share. */
+interface Calibrated extends PruneContext {
+  /** One vocabulary cut per distinct V′ of the plan. */
+  vocabs: number[];
+  data: CalibrationData | null;
+  calibText: string | null;
+  keptByVocab: Map<number, Int32Array>;
+  freqCounts: Uint32Array | null;
+  calib: CalibrationResult | null;
+  calibration: PruneReport['calibration'];
+  magnitude: Float64Array[] | null;
+  wanda: Float64Array[] | null;
+  outputEnergies: Map<number, number>;
+}
+
+/** The cut to write, and what choosing it found (ShortGPT's layers, the planner's candidates). */
+interface Chosen {
+  cut: Cut;
+  planner: PlannerReport | null;
+  layers: PruneReport['layers'];
+}
+
+/** Step 1: reads the input's config and tokenizer (a hub model's small files only) and checks the options. */
+async function validate(opts: PruneOptions): Promise<Checked> {
   const t0 = Date.now();
   // A hub model's small files come now; its weights once every option has been checked.
   const source = await resolveModel(opts.model, { ...opts.hub, weights: false });
@@ -383,7 +469,13 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
     throw new UsageError(`--ffn-multiple must be an integer in [1, ${spec.intermediate}] (intermediate_size), got ${opts.ffnMultiple}`);
   }
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
-  const plan = resolvePlan(opts, method, spec, tok, limits);
+  return { opts, t0, source, model, spec, configText, configRaw, tok, genConfig, select, method, policy, criterion, seed, holdout, seqLen, plannerObjective, plannerSearch, userTexts, calibTokens, ffnMultiple, limits };
+}
+
+/** Step 2: resolves what to build, then the checks that follow it (in this order: errors come in the order the flags are checked). */
+function planRun(ctx: Checked): Planned {
+  const { opts, method, spec, model } = ctx;
+  const plan = resolvePlan(opts, method, spec, ctx.tok, ctx.limits);
   if (plan.kind === 'planned' && spec.moe) {
     throw new UsageError(`--ratio: the streamed planner does not slice routed experts yet (${spec.family.name} has ${spec.moe.experts} per layer); fix the split with --vocab or --ffn`);
   }
@@ -401,236 +493,283 @@ export async function pruneModel(opts: PruneOptions): Promise<PruneReport> {
   const reconstruct = !!opts.reconstruct;
   const evalText = opts.evalText !== undefined ? readEvalText(opts.evalText) : null;
   if (opts.exportPath !== undefined) checkFormatSupport(model, 'gguf');
-  await source.complete();
-  const ckpt = await openCheckpoint(model);
-  const src: Source = { dir: model, spec, configText, configRaw, tok, genConfig, ckpt, select };
-  const onProgress = opts.quiet ? undefined : opts.onProgress;
+  return { ...ctx, plan, ridge, reconstruct, cutsFfn, evalText };
+}
+
+/** Downloads (hub) and opens the weights, runs `steps` on them, and closes them (and the Grams) however it ends. */
+async function withWeights<T>(planned: Planned, steps: (ctx: PruneContext) => Promise<T>): Promise<T> {
+  await planned.source.complete();
+  const ckpt = await openCheckpoint(planned.model);
+  const src: Source = { dir: planned.model, spec: planned.spec, configText: planned.configText, configRaw: planned.configRaw, tok: planned.tok, genConfig: planned.genConfig, ckpt, select: planned.select };
+  const onProgress = planned.opts.quiet ? undefined : planned.opts.onProgress;
   const say = new ProgressReporter('prune', 1, onProgress);
-  const engineOpts = { device: opts.device, threads: opts.threads };
-  let grams: GramStore | null = null;
+  const engineOpts = { device: planned.opts.device, threads: planned.opts.threads };
+  const ctx: PruneContext = { ...planned, ckpt, src, onProgress, say, engineOpts, grams: null, textTok: null };
   try {
-    let textTok: TextTokenizer | null = null;
-    const textTokenizer = () => (textTok ??= loadTokenizer(model));
-    // 1. Which cuts need what: vocabulary cuts (one per distinct V′), and the calibration statistics.
-    const vocabs = plan.kind === 'planned' ? [...new Set(plan.splits.filter((s) => !s.infeasible).map((s) => s.vocab))] : [plan.vocab];
-    const ffnCut = plan.kind === 'planned' ? plan.splits.some((s) => !s.infeasible && s.ffn < spec.intermediate) : plan.kind === 'fixed' && plan.ffn < spec.intermediate;
-    const needs = ffnCut ? act2Needed(criterion) : null;
-    const calibNeeded = needs !== null || plan.kind !== 'fixed' || reconstruct;
-    let data: CalibrationData | null = null;
-    let calibText: string | null = null;
-    if (calibNeeded) {
-      const label = opts.calib ?? 'built-in calibration text';
-      const text = (calibText = opts.calib ? readCalibrationText(opts.calib) : defaultCalibrationText());
-      data = calibrationData(textTokenizer(), text, { calibTokens, seqLen, allowShort: !!opts.allowShortCalib, holdout: plan.kind === 'planned' ? holdout : 0, label });
-    }
-
-    let freqCounts: Uint32Array | null = null;
-    const keptIds = (vocab: number): Int32Array => {
-      if (policy === 'id') return selectKeptIds(tok, { policy: 'id', vocabSize: vocab }, select);
-      freqCounts ??= corpusCounts(textTokenizer(), readCalibrationText(opts.vocabCorpus!), calibText, data);
-      return selectKeptIds(tok, { policy: 'freq', vocabSize: vocab, counts: freqCounts, priorStrength: opts.vocabPriorStrength }, select);
-    };
-    // Kept ids of every cut now (the masks need them); the tokenizer surgery only when a cut is built,
-    // so a planner over a 128k-token vocabulary holds one pruned tokenizer.json at a time.
-    const keptByVocab = new Map(vocabs.map((v) => [v, keptIds(v)]));
-    const prunedTokenizer = (v: number): PrunedTokenizer => pruneTokenizer(tok, keptByVocab.get(v)!);
-
-    let calib: CalibrationResult | null = null;
-    let calibration: PruneReport['calibration'] = null;
-    if (data) {
-      const masks = needs === 'common' ? vocabs.map((v) => maskOf(keptByVocab.get(v)!, spec.vocabSize)) : [];
-      const all = needs === 'all';
-      if (reconstruct) grams = await GramStore.create(spec.intermediate);
-      const gram = grams ? grams.put.bind(grams) : undefined;
-      if (needs !== null || plan.kind === 'layers' || reconstruct) {
-        calib = await calibrate(model, data.fit, { masks, all, cosine: plan.kind === 'layers', gram }, engineOpts, onProgress);
-      }
-      // The share of calibration positions whose token survives the (final) vocabulary cut is filled in below.
-      calibration = {
-        source: opts.calib ? basename(opts.calib) : DEFAULT_CALIBRATION_NAME,
-        tokens: data.fitTokens,
-        sequences: data.fit.length,
-        seq_len: seqLen,
-        common_token_share: 1,
-        vocab_coverage: null,
-      };
-    }
-
-    // 2. FFN channels of a cut, by the criterion.
-    let magnitude: Float64Array[] | null = null;
-    let wanda: Float64Array[] | null = null;
-    const channelsFor = async (vocab: number, ffn: number): Promise<Int32Array[] | null> => {
-      if (ffn >= spec.intermediate) return null;
-      let scores: Float64Array[];
-      if (criterion === 'act2-common') scores = calib!.byMask[vocabs.indexOf(vocab)]!;
-      else if (criterion === 'act2-all') scores = calib!.all!;
-      else if (criterion === 'wanda-sp') scores = wanda ??= await wandaSpScores(ckpt, spec, calib!.all!);
-      else if (criterion === 'magnitude') scores = magnitude ??= await magnitudeScores(ckpt, spec);
-      else scores = randomScores(spec, seed);
-      return scores.map((s) => selectChannels(spec, s, ffn));
-    };
-    const outputEnergies = new Map<number, number>();
-    const cutFor = async (vocab: number, ffn: number): Promise<Cut> => {
-      const pruned = prunedTokenizer(vocab);
-      const channels = await channelsFor(vocab, ffn);
-      const refit = channels && grams ? new CutRefit(ckpt, spec, grams, channels, ridge, outputEnergies) : null;
-      return { pruned, vocab: pruned.newToOld.length, channels, ffn, layers: null, maskVocab: vocab, refit };
-    };
-
-    // 3. The cut: fixed, planned (every candidate built and scored on the held-out text), or ShortGPT's.
-    let cut: Cut;
-    let planner: PlannerReport | null = null;
-    let layers: PruneReport['layers'] = null;
-    return await withOutputDir(opts.out, { force: opts.force, input: model }, async (tmp) => {
-      if (plan.kind === 'fixed') {
-        cut = await cutFor(plan.vocab, plan.ffn);
-      } else if (plan.kind === 'layers') {
-        const bi = blockInfluence(calib!.layerCosine!);
-        const dropped = lowestInfluence(bi, plan.drop);
-        const kept = bi.map((_, i) => i).filter((i) => !dropped.includes(i));
-        const pruned = prunedTokenizer(plan.vocab);
-        cut = { pruned, vocab: pruned.newToOld.length, channels: null, ffn: spec.intermediate, layers: kept };
-        layers = { before: spec.layers, after: kept.length, dropped, block_influence: bi };
-        say.message(`shortgpt: block influence ${bi.map((b) => b.toFixed(4)).join(', ')}; dropping layers ${dropped.join(', ')}`);
-      } else {
-        const p0 = performance.now();
-        const d = data!;
-        const n = d.heldoutTokens;
-        const texts: PlannerTextInput[] = [{ name: 'calib-heldout', role: 'heldout', text: d.heldoutText! }];
-        if (plannerObjective === 'robust') {
-          const calibChars = opts.calib ? null : textTokenizer().decode(d.fit.flatMap((x) => [...x]).slice(1)).length + d.heldoutText!.length;
-          texts.push({ name: REFERENCE_TEXT_NAME, role: 'reference', text: referenceText(textTokenizer(), n, calibChars) });
-          // A user's text is scored on as many tokens as the calibration tail, from its start.
-          const names = new Set(texts.map((t) => t.name));
-          for (const u of userTexts) {
-            let name = basename(u.file);
-            for (let k = 2; names.has(name); k++) name = `${basename(u.file)}#${k}`;
-            names.add(name);
-            texts.push({ name, role: 'user', text: textTokenizer().decode(textTokenizer().encodePrefix(u.text, n).subarray(0, n)) });
-          }
-        }
-        for (const c of opts.plannerCheckTexts ?? []) texts.push({ name: c.name, role: 'check', text: c.text });
-        const tokConfig = await readJsonFile(join(model, 'tokenizer_config.json'));
-        const denseStart = textTokenizer().streamStartId;
-        const models = async (sp: Split | null): Promise<CandidateModel> => {
-          if (sp === null) return { rows: Int32Array.from({ length: spec.vocabSize }, (_, i) => i), channels: null, encode: (t) => textTokenizer().encode(t), startId: denseStart, vocab: spec.vocabSize, ratio: 0 };
-          const c = await cutFor(sp.vocab, sp.ffn);
-          // As loadTokenizer would read the written folder: its tokenizer_config, generation_config and config.
-          const remap = <T,>(o: T, file: string): T => remapSpecialIds(o, c.pruned.oldToNew, file);
-          const modelConfig = { ...(genConfig ? remap(genConfig.obj, 'generation_config.json') : {}), ...remap(configRaw, 'config.json') } as JsonObject;
-          const tt = createTokenizer(c.pruned.json, tokConfig ? (remap(tokConfig.obj, 'tokenizer_config.json') as JsonObject) : {}, { modelConfig });
-          // With --reconstruct each candidate is scored with its own refit down_proj (the optimum moves toward the FFN).
-          const refit = c.refit;
-          const downProj = refit ? (l: number) => refit.weights(l) : undefined;
-          return { rows: c.pruned.newToOld, channels: c.channels, encode: (t) => tt.encode(t), startId: c.pruned.oldToNew[denseStart]!, vocab: c.vocab, ratio: achievedRatio(spec, c.vocab, c.ffn), downProj };
-        };
-        const scored = await planSplit({
-          splits: plan.splits,
-          search: plannerSearch,
-          objective: plannerObjective,
-          texts,
-          seqLen,
-          model: models,
-          score: (variants) => scoreVariants(model, variants, engineOpts),
-          maxPassTokens: d.fitTokens,
-          say: (line) => say.message(line),
-        });
-        const best = scored.candidates[scored.chosen]!;
-        cut = await cutFor(plan.splits[scored.chosen]!.vocab, best.ffn);
-        planner = {
-          target_ratio: opts.ratio!,
-          share_step: opts.plannerStep ?? DEFAULT_PLANNER_STEP,
-          search: plannerSearch,
-          objective: plannerObjective,
-          fit_tokens: d.fitTokens,
-          heldout: { fraction: holdout, tokens: d.heldoutTokens, bytes: Buffer.byteLength(d.heldoutText!, 'utf8') },
-          texts: scored.texts,
-          candidates: scored.candidates,
-          chosen: scored.chosen,
-          passes: scored.passes,
-          candidate_bytes_written: 0,
-          seconds: (performance.now() - p0) / 1000,
-        };
-        say.message(`planner: chose vocab share ${(100 * best.share).toFixed(1)}% (V′ ${best.vocab}, I′ ${best.ffn}), ${plannerObjective} objective ${best.bpb!.toFixed(4)} after ${scored.passes} streamed passes`);
-      }
-      if (calibration) {
-        let kept = 0;
-        for (const s of data!.fit) for (const id of s) if (cut.pruned.oldToNew[id]! >= 0) kept++;
-        calibration.common_token_share = kept / data!.fitTokens;
-        const asked = plan.kind === 'planned' ? plan.splits.filter((s) => !s.infeasible).map((s) => s.vocab) : [];
-        calibration.vocab_coverage = vocabCoverage(data!.fit, spec.vocabSize, keptIds, limits.minVocab, tok.size, [cut.vocab, ...asked]);
-      }
-      const energy = calib && cut.channels ? (criterion === 'act2-common' ? calib.byMask[vocabs.indexOf(cut.maskVocab!)] : calib.all) : null;
-      say.message(`vocabulary: keeping ${cut.vocab} of ${tok.size} tokens (${spec.vocabSize} embedding rows) by ${policy} policy`);
-      if (cut.channels) say.message(`ffn: keeping ${cut.ffn} of ${spec.intermediate} channels per layer (${criterion}${calibration ? `, ${calibration.tokens} calibration tokens` : ''})`);
-
-      const before = countParams(spec);
-      const after = countParams(spec, { vocab: cut.vocab, intermediate: cut.ffn, layers: cut.layers?.length });
-      const report: PruneReport = {
-        tool: toolVersion().name,
-        tool_version: toolVersion().version,
-        method,
-        input: source.hub ? opts.model : model,
-        hub: source.hub,
-        command: opts.command ?? null,
-        output: opts.out,
-        flags: reportFlags({ ...opts, ffnMultiple }, method, cut, policy, criterion, seqLen, calibTokens, seed, holdout, plan.kind === 'planned'),
-        family: spec.family.name,
-        weights_dtype: opts.outputDtype ?? dominantDtype(ckpt),
-        vocab: {
-          policy,
-          tokenizer_size_before: tok.size,
-          embedding_rows_before: spec.vocabSize,
-          kept: cut.vocab,
-          kept_ids_sha256: sha256([cut.pruned.newToOld]),
-        },
-        ffn: {
-          criterion: cut.channels ? criterion : null,
-          intermediate_before: spec.intermediate,
-          intermediate_after: cut.ffn,
-          kept_channels_sha256: cut.channels ? sha256(cut.channels) : null,
-          kept_energy_share: energy && cut.channels ? keptEnergyShare(energy, cut.channels) : null,
-          refit: null,
-        },
-        layers,
-        calibration,
-        planner,
-        params: { before, after, reduction: reduction(before, after) },
-        quality: null,
-        dropped_files: [],
-        files: [],
-        run: {
-          command_line: opts.commandLine ?? null,
-          wall_seconds: 0,
-          calibration_seconds: calib?.seconds ?? 0,
-          calibration_tokens_per_second: calib ? calib.tokens / Math.max(calib.seconds, 1e-9) : null,
-          peak_rss_bytes: 0,
-          threads: opts.threads ?? null,
-          device: opts.device ?? 'cpu',
-        },
-      };
-      await writeFolder(src, cut, tmp, opts, true);
-      if (cut.refit) {
-        report.ffn.refit = cut.refit.report();
-        const kept = report.ffn.refit.layers.filter((l) => l.fallback);
-        for (const l of kept) say.message(`refit: layer ${l.layer} keeps the plain slice: ${l.fallback}`);
-        const mean = (k: 'loss_plain' | 'loss_refit') => report.ffn.refit!.layers.reduce((a, l) => a + l[k], 0) / report.ffn.refit!.layers.length;
-        say.message(`refit: down_proj of ${report.ffn.refit.layers.length - kept.length}/${report.ffn.refit.layers.length} layers (λ ${ridge}); calibration loss of the cut ${fmtShare(mean('loss_plain'))} → ${fmtShare(mean('loss_refit'))} of the FFN output energy`);
-      }
-      report.dropped_files = await copyOthers(model, tmp);
-      if (evalText !== null) report.quality = await measureQuality(model, tmp, opts.evalText!, evalText, spec.maxPositions, engineOpts, onProgress);
-      const inputCard = existsSync(join(model, 'README.md')) ? await readFile(join(model, 'README.md'), 'utf8') : null;
-      await writeModelCard(tmp, report, { inputCardText: inputCard, tied: spec.tied });
-      report.files = await manifestOf(tmp, new Set(['compact-report.json']));
-      report.run.wall_seconds = (Date.now() - t0) / 1000;
-      report.run.peak_rss_bytes = peakRssBytes();
-      await writeFile(join(tmp, 'compact-report.json'), JSON.stringify(report, null, 2) + '\n');
-      return report;
-    });
+    return await steps(ctx);
   } finally {
-    await grams?.close();
+    await ctx.grams?.close();
     await ckpt.close();
   }
+}
+
+function textTokenizer(ctx: PruneContext): TextTokenizer {
+  return (ctx.textTok ??= loadTokenizer(ctx.model));
+}
+
+/** Step 3: which cuts need what (vocabulary cuts, one per distinct V′; the calibration statistics), and the calibration pass. */
+async function calibrateRun(ctx: PruneContext): Promise<Calibrated> {
+  const { opts, plan, spec } = ctx;
+  const vocabs = plan.kind === 'planned' ? [...new Set(plan.splits.filter((s) => !s.infeasible).map((s) => s.vocab))] : [plan.vocab];
+  const needs = ctx.cutsFfn ? act2Needed(ctx.criterion) : null;
+  const calibNeeded = needs !== null || plan.kind !== 'fixed' || ctx.reconstruct;
+  let data: CalibrationData | null = null;
+  let calibText: string | null = null;
+  if (calibNeeded) {
+    const label = opts.calib ?? 'built-in calibration text';
+    const text = (calibText = opts.calib ? readCalibrationText(opts.calib) : defaultCalibrationText());
+    data = calibrationData(textTokenizer(ctx), text, { calibTokens: ctx.calibTokens, seqLen: ctx.seqLen, allowShort: !!opts.allowShortCalib, holdout: plan.kind === 'planned' ? ctx.holdout : 0, label });
+  }
+  const cal: Calibrated = { ...ctx, vocabs, data, calibText, keptByVocab: new Map(), freqCounts: null, calib: null, calibration: null, magnitude: null, wanda: null, outputEnergies: new Map() };
+  // Kept ids of every cut now (the masks need them); the tokenizer surgery only when a cut is built,
+  // so a planner over a 128k-token vocabulary holds one pruned tokenizer.json at a time.
+  for (const v of vocabs) cal.keptByVocab.set(v, keptIds(cal, v));
+  if (!data) return cal;
+  const masks = needs === 'common' ? vocabs.map((v) => maskOf(cal.keptByVocab.get(v)!, spec.vocabSize)) : [];
+  const all = needs === 'all';
+  // Also set on the run's context, which closes it.
+  if (ctx.reconstruct) ctx.grams = cal.grams = await GramStore.create(spec.intermediate);
+  const grams = cal.grams;
+  const gram = grams ? grams.put.bind(grams) : undefined;
+  if (needs !== null || plan.kind === 'layers' || ctx.reconstruct) {
+    cal.calib = await calibrate(ctx.model, data.fit, { masks, all, cosine: plan.kind === 'layers', gram }, ctx.engineOpts, ctx.onProgress);
+  }
+  // The share of calibration positions whose token survives the (final) vocabulary cut is filled in below.
+  cal.calibration = {
+    source: opts.calib ? basename(opts.calib) : DEFAULT_CALIBRATION_NAME,
+    tokens: data.fitTokens,
+    sequences: data.fit.length,
+    seq_len: ctx.seqLen,
+    common_token_share: 1,
+    vocab_coverage: null,
+  };
+  return cal;
+}
+
+/** The token ids a vocabulary of V′ `vocab` keeps, by the policy (freq: corpus counts, computed once). */
+function keptIds(cal: Calibrated, vocab: number): Int32Array {
+  const { tok, select } = cal;
+  if (cal.policy === 'id') return selectKeptIds(tok, { policy: 'id', vocabSize: vocab }, select);
+  cal.freqCounts ??= corpusCounts(textTokenizer(cal), readCalibrationText(cal.opts.vocabCorpus!), cal.calibText, cal.data);
+  return selectKeptIds(tok, { policy: 'freq', vocabSize: vocab, counts: cal.freqCounts, priorStrength: cal.opts.vocabPriorStrength }, select);
+}
+
+function prunedTokenizer(cal: Calibrated, vocab: number): PrunedTokenizer {
+  return pruneTokenizer(cal.tok, cal.keptByVocab.get(vocab)!);
+}
+
+/** FFN channels of a cut, by the criterion. */
+async function channelsFor(cal: Calibrated, vocab: number, ffn: number): Promise<Int32Array[] | null> {
+  const { spec, criterion, calib } = cal;
+  if (ffn >= spec.intermediate) return null;
+  let scores: Float64Array[];
+  if (criterion === 'act2-common') scores = calib!.byMask[cal.vocabs.indexOf(vocab)]!;
+  else if (criterion === 'act2-all') scores = calib!.all!;
+  else if (criterion === 'wanda-sp') scores = cal.wanda ??= await wandaSpScores(cal.ckpt, spec, calib!.all!);
+  else if (criterion === 'magnitude') scores = cal.magnitude ??= await magnitudeScores(cal.ckpt, spec);
+  else scores = randomScores(spec, cal.seed);
+  return scores.map((s) => selectChannels(spec, s, ffn));
+}
+
+async function cutFor(cal: Calibrated, vocab: number, ffn: number): Promise<Cut> {
+  const pruned = prunedTokenizer(cal, vocab);
+  const channels = await channelsFor(cal, vocab, ffn);
+  const refit = channels && cal.grams ? new CutRefit(cal.ckpt, cal.spec, cal.grams, channels, cal.ridge, cal.outputEnergies) : null;
+  return { pruned, vocab: pruned.newToOld.length, channels, ffn, layers: null, maskVocab: vocab, refit };
+}
+
+/** Step 4: the cut: fixed, planned (every candidate built and scored on the held-out text), or ShortGPT's. */
+async function chooseCut(cal: Calibrated): Promise<Chosen> {
+  const { plan } = cal;
+  if (plan.kind === 'fixed') return { cut: await cutFor(cal, plan.vocab, plan.ffn), planner: null, layers: null };
+  if (plan.kind === 'layers') return dropLayers(cal, plan);
+  return await planCut(cal, plan);
+}
+
+function dropLayers(cal: Calibrated, plan: Extract<Plan, { kind: 'layers' }>): Chosen {
+  const { spec } = cal;
+  const bi = blockInfluence(cal.calib!.layerCosine!);
+  const dropped = lowestInfluence(bi, plan.drop);
+  const kept = bi.map((_, i) => i).filter((i) => !dropped.includes(i));
+  const pruned = prunedTokenizer(cal, plan.vocab);
+  const cut: Cut = { pruned, vocab: pruned.newToOld.length, channels: null, ffn: spec.intermediate, layers: kept };
+  const layers = { before: spec.layers, after: kept.length, dropped, block_influence: bi };
+  cal.say.message(`shortgpt: block influence ${bi.map((b) => b.toFixed(4)).join(', ')}; dropping layers ${dropped.join(', ')}`);
+  return { cut, planner: null, layers };
+}
+
+/** The texts the planner scores candidates on: the calibration tail, and (robust) the reference and the user's texts; then the check texts. */
+function plannerTexts(cal: Calibrated, d: CalibrationData): PlannerTextInput[] {
+  const { opts } = cal;
+  const n = d.heldoutTokens;
+  const tt = textTokenizer(cal);
+  const texts: PlannerTextInput[] = [{ name: 'calib-heldout', role: 'heldout', text: d.heldoutText! }];
+  if (cal.plannerObjective === 'robust') {
+    const calibChars = opts.calib ? null : tt.decode(d.fit.flatMap((x) => [...x]).slice(1)).length + d.heldoutText!.length;
+    texts.push({ name: REFERENCE_TEXT_NAME, role: 'reference', text: referenceText(tt, n, calibChars) });
+    // A user's text is scored on as many tokens as the calibration tail, from its start.
+    const names = new Set(texts.map((t) => t.name));
+    for (const u of cal.userTexts) {
+      let name = basename(u.file);
+      for (let k = 2; names.has(name); k++) name = `${basename(u.file)}#${k}`;
+      names.add(name);
+      texts.push({ name, role: 'user', text: tt.decode(tt.encodePrefix(u.text, n).subarray(0, n)) });
+    }
+  }
+  for (const c of opts.plannerCheckTexts ?? []) texts.push({ name: c.name, role: 'check', text: c.text });
+  return texts;
+}
+
+/** A planner candidate (null: the dense model) as the planner scores it. */
+async function candidateModel(cal: Calibrated, tokConfig: { obj: Record<string, unknown> } | null, sp: Split | null): Promise<CandidateModel> {
+  const { spec } = cal;
+  const denseStart = textTokenizer(cal).streamStartId;
+  if (sp === null) return { rows: Int32Array.from({ length: spec.vocabSize }, (_, i) => i), channels: null, encode: (t) => textTokenizer(cal).encode(t), startId: denseStart, vocab: spec.vocabSize, ratio: 0 };
+  const c = await cutFor(cal, sp.vocab, sp.ffn);
+  // As loadTokenizer would read the written folder: its tokenizer_config, generation_config and config.
+  const remap = <T,>(o: T, file: string): T => remapSpecialIds(o, c.pruned.oldToNew, file);
+  const modelConfig = { ...(cal.genConfig ? remap(cal.genConfig.obj, 'generation_config.json') : {}), ...remap(cal.configRaw, 'config.json') } as JsonObject;
+  const tt = createTokenizer(c.pruned.json, tokConfig ? (remap(tokConfig.obj, 'tokenizer_config.json') as JsonObject) : {}, { modelConfig });
+  // With --reconstruct each candidate is scored with its own refit down_proj (the optimum moves toward the FFN).
+  const refit = c.refit;
+  const downProj = refit ? (l: number) => refit.weights(l) : undefined;
+  return { rows: c.pruned.newToOld, channels: c.channels, encode: (t) => tt.encode(t), startId: c.pruned.oldToNew[denseStart]!, vocab: c.vocab, ratio: achievedRatio(spec, c.vocab, c.ffn), downProj };
+}
+
+async function planCut(cal: Calibrated, plan: Extract<Plan, { kind: 'planned' }>): Promise<Chosen> {
+  const { opts, plannerObjective, plannerSearch } = cal;
+  const p0 = performance.now();
+  const d = cal.data!;
+  const texts = plannerTexts(cal, d);
+  const tokConfig = await readJsonFile(join(cal.model, 'tokenizer_config.json'));
+  const scored = await planSplit({
+    splits: plan.splits,
+    search: plannerSearch,
+    objective: plannerObjective,
+    texts,
+    seqLen: cal.seqLen,
+    model: (sp) => candidateModel(cal, tokConfig, sp),
+    score: (variants) => scoreVariants(cal.model, variants, cal.engineOpts),
+    maxPassTokens: d.fitTokens,
+    say: (line) => cal.say.message(line),
+  });
+  const best = scored.candidates[scored.chosen]!;
+  const cut = await cutFor(cal, plan.splits[scored.chosen]!.vocab, best.ffn);
+  const planner: PlannerReport = {
+    target_ratio: opts.ratio!,
+    share_step: opts.plannerStep ?? DEFAULT_PLANNER_STEP,
+    search: plannerSearch,
+    objective: plannerObjective,
+    fit_tokens: d.fitTokens,
+    heldout: { fraction: cal.holdout, tokens: d.heldoutTokens, bytes: Buffer.byteLength(d.heldoutText!, 'utf8') },
+    texts: scored.texts,
+    candidates: scored.candidates,
+    chosen: scored.chosen,
+    passes: scored.passes,
+    candidate_bytes_written: 0,
+    seconds: (performance.now() - p0) / 1000,
+  };
+  cal.say.message(`planner: chose vocab share ${(100 * best.share).toFixed(1)}% (V′ ${best.vocab}, I′ ${best.ffn}), ${plannerObjective} objective ${best.bpb!.toFixed(4)} after ${scored.passes} streamed passes`);
+  return { cut, planner, layers: null };
+}
+
+/** Step 5: the report, the pruned folder, the copied files, the quality figures and the model card, into `tmp`. */
+async function writeOutput(cal: Calibrated, chosen: Chosen, tmp: string): Promise<PruneReport> {
+  const { opts, spec, tok, plan, calib, calibration, criterion, policy, say } = cal;
+  const { cut } = chosen;
+  if (calibration) {
+    let kept = 0;
+    for (const s of cal.data!.fit) for (const id of s) if (cut.pruned.oldToNew[id]! >= 0) kept++;
+    calibration.common_token_share = kept / cal.data!.fitTokens;
+    const asked = plan.kind === 'planned' ? plan.splits.filter((s) => !s.infeasible).map((s) => s.vocab) : [];
+    calibration.vocab_coverage = vocabCoverage(cal.data!.fit, spec.vocabSize, (v) => keptIds(cal, v), cal.limits.minVocab, tok.size, [cut.vocab, ...asked]);
+  }
+  const energy = calib && cut.channels ? (criterion === 'act2-common' ? calib.byMask[cal.vocabs.indexOf(cut.maskVocab!)] : calib.all) : null;
+  say.message(`vocabulary: keeping ${cut.vocab} of ${tok.size} tokens (${spec.vocabSize} embedding rows) by ${policy} policy`);
+  if (cut.channels) say.message(`ffn: keeping ${cut.ffn} of ${spec.intermediate} channels per layer (${criterion}${calibration ? `, ${calibration.tokens} calibration tokens` : ''})`);
+
+  const report = buildReport(cal, chosen, energy);
+  await writeFolder(cal.src, cut, tmp, opts, true);
+  if (cut.refit) reportRefit(cal, cut.refit, report);
+  report.dropped_files = await copyOthers(cal.model, tmp);
+  if (cal.evalText !== null) report.quality = await measureQuality(cal.model, tmp, opts.evalText!, cal.evalText, spec.maxPositions, cal.engineOpts, cal.onProgress);
+  const inputCard = existsSync(join(cal.model, 'README.md')) ? await readFile(join(cal.model, 'README.md'), 'utf8') : null;
+  await writeModelCard(tmp, report, { inputCardText: inputCard, tied: spec.tied });
+  report.files = await manifestOf(tmp, new Set(['compact-report.json']));
+  report.run.wall_seconds = (Date.now() - cal.t0) / 1000;
+  report.run.peak_rss_bytes = peakRssBytes();
+  await writeFile(join(tmp, 'compact-report.json'), JSON.stringify(report, null, 2) + '\n');
+  return report;
+}
+
+/** The report as known before the folder is written (refit, dropped files, quality, files and figures are filled in after). */
+function buildReport(cal: Calibrated, chosen: Chosen, energy: Float64Array[] | null | undefined): PruneReport {
+  const { opts, spec, tok, method, policy, criterion, calib, calibration } = cal;
+  const { cut } = chosen;
+  const before = countParams(spec);
+  const after = countParams(spec, { vocab: cut.vocab, intermediate: cut.ffn, layers: cut.layers?.length });
+  return {
+    tool: toolVersion().name,
+    tool_version: toolVersion().version,
+    method,
+    input: cal.source.hub ? opts.model : cal.model,
+    hub: cal.source.hub,
+    command: opts.command ?? null,
+    output: opts.out,
+    flags: reportFlags({ ...opts, ffnMultiple: cal.ffnMultiple }, cal, cut),
+    family: spec.family.name,
+    weights_dtype: opts.outputDtype ?? dominantDtype(cal.ckpt),
+    vocab: {
+      policy,
+      tokenizer_size_before: tok.size,
+      embedding_rows_before: spec.vocabSize,
+      kept: cut.vocab,
+      kept_ids_sha256: sha256([cut.pruned.newToOld]),
+    },
+    ffn: {
+      criterion: cut.channels ? criterion : null,
+      intermediate_before: spec.intermediate,
+      intermediate_after: cut.ffn,
+      kept_channels_sha256: cut.channels ? sha256(cut.channels) : null,
+      kept_energy_share: energy && cut.channels ? keptEnergyShare(energy, cut.channels) : null,
+      refit: null,
+    },
+    layers: chosen.layers,
+    calibration,
+    planner: chosen.planner,
+    params: { before, after, reduction: reduction(before, after) },
+    quality: null,
+    dropped_files: [],
+    files: [],
+    run: {
+      command_line: opts.commandLine ?? null,
+      wall_seconds: 0,
+      calibration_seconds: calib?.seconds ?? 0,
+      calibration_tokens_per_second: calib ? calib.tokens / Math.max(calib.seconds, 1e-9) : null,
+      peak_rss_bytes: 0,
+      threads: opts.threads ?? null,
+      device: opts.device ?? 'cpu',
+    },
+  };
+}
+
+/** --reconstruct: the refit's report, and its lines (layers that kept the plain slice, the loss before and after). */
+function reportRefit(cal: Calibrated, cutRefit: CutRefit, report: PruneReport): void {
+  const refit = (report.ffn.refit = cutRefit.report());
+  const kept = refit.layers.filter((l) => l.fallback);
+  for (const l of kept) cal.say.message(`refit: layer ${l.layer} keeps the plain slice: ${l.fallback}`);
+  const mean = (k: 'loss_plain' | 'loss_refit') => refit.layers.reduce((a, l) => a + l[k], 0) / refit.layers.length;
+  cal.say.message(`refit: down_proj of ${refit.layers.length - kept.length}/${refit.layers.length} layers (λ ${cal.ridge}); calibration loss of the cut ${fmtShare(mean('loss_plain'))} → ${fmtShare(mean('loss_refit'))} of the FFN output energy`);
 }
 
 function fmtShare(x: number): string {
@@ -674,7 +813,9 @@ async function copyOthers(from: string, to: string): Promise<string[]> {
   return dropped;
 }
 
-function reportFlags(opts: PruneOptions, method: PruneMethod, cut: Cut, policy: string, criterion: string, seqLen: number, calibTokens: number, seed: number, holdout: number, planned: boolean): Record<string, unknown> {
+function reportFlags(opts: PruneOptions, cal: Calibrated, cut: Cut): Record<string, unknown> {
+  const { method, policy, criterion, seqLen, calibTokens, seed, holdout } = cal;
+  const planned = cal.plan.kind === 'planned';
   return {
     method,
     ratio: opts.ratio ?? null,
