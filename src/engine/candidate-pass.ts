@@ -19,7 +19,8 @@
 import ort from 'onnxruntime-node';
 import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
-import { buildHeadGraph, HEAD_IO } from './head-graph.ts';
+import { buildHeadGraph } from './head-graph.ts';
+import { runHeadOnTargets } from './head-targets.ts';
 import { buildLayerGraph, LAYER_IO } from './layer-graph.ts';
 import { weightInput } from './decoder-layer.ts';
 import { sessionOptions as engineSessionOptions } from './session-options.ts';
@@ -263,30 +264,12 @@ async function headNll(
   D: number,
   chunk: number,
 ): Promise<{ nll: number; tokens: number }> {
-  const where: Array<[Batch, number]> = [];
-  for (const b of batches) {
-    for (let r = 0; r < b.windows.length * b.len; r++) if (targets[b.windows[Math.floor(r / b.len)]!]![r % b.len]! >= 0) where.push([b, r]);
-  }
   let nll = 0;
-  const x = new Float32Array(Math.min(chunk, where.length) * D);
-  for (let i0 = 0; i0 < where.length; i0 += chunk) {
-    const n = Math.min(chunk, where.length - i0);
-    const t = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) {
-      const [b, r] = where[i0 + i]!;
-      x.set(b.hidden.subarray(r * D, (r + 1) * D), i * D);
-      t[i] = BigInt(targets[b.windows[Math.floor(r / b.len)]!]![r % b.len]!);
-    }
-    const res = await session.run({
-      [HEAD_IO.x]: new ort.Tensor('float32', x.subarray(0, n * D), [n, D]),
-      [HEAD_IO.norm]: norm,
-      [HEAD_IO.weight]: weight,
-      [HEAD_IO.targets]: new ort.Tensor('int64', t, [n]),
-    });
-    const lp = res[HEAD_IO.logprobs]!.data as Float32Array;
-    for (let i = 0; i < n; i++) nll -= lp[i]!;
-  }
-  return { nll, tokens: where.length };
+  const heads = batches.map((b) => ({ seqs: b.windows, len: b.len, hidden: b.hidden }));
+  const tokens = await runHeadOnTargets(session, norm, weight, heads, targets, D, chunk, false, (_s, _p, lp) => {
+    nll -= lp;
+  });
+  return { nll, tokens };
 }
 
 function ropeFeeds(spec: ModelSpec, positions: number): Record<AttentionKind, { cos: ort.Tensor; sin: ort.Tensor }> {

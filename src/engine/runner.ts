@@ -15,6 +15,7 @@ import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts'
 import { f32ToF16 } from '../io/dtype.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { buildHeadGraph, HEAD_IO, type HeadGraphOptions } from './head-graph.ts';
+import { runHeadOnTargets } from './head-targets.ts';
 import { weightInput } from './decoder-layer.ts';
 import { buildLayerGraph, LAYER_IO, type Precision } from './layer-graph.ts';
 import { ropeTables } from './rope-tables.ts';
@@ -491,7 +492,7 @@ export class Engine {
     return { normed, logits, logprobs, argmax };
   }
 
-  /** The head over the rows whose target is not −1, gathered into chunks; NaN elsewhere. */
+  /** The head over the rows whose target is not −1 (head-targets.ts); NaN elsewhere. */
   async #runHeadOnTargets(
     batches: Batch[],
     targets: Int32Array[],
@@ -502,37 +503,11 @@ export class Engine {
     argmax: Int32Array[] | undefined,
     chunk: number,
   ): Promise<void> {
-    const D = this.spec.hidden;
     for (const lp of logprobs) lp.fill(NaN);
-    // (batch, row) of every targeted position, in order.
-    const where: Array<[Batch, number]> = [];
-    for (const b of batches) {
-      for (let r = 0; r < b.seqs.length * b.len; r++) if (targets[b.seqs[Math.floor(r / b.len)]!]![r % b.len]! >= 0) where.push([b, r]);
-    }
-    const x = new Float32Array(Math.min(chunk, where.length) * D);
-    for (let i0 = 0; i0 < where.length; i0 += chunk) {
-      const n = Math.min(chunk, where.length - i0);
-      const t = new BigInt64Array(n);
-      for (let i = 0; i < n; i++) {
-        const [b, r] = where[i0 + i]!;
-        x.set(b.hidden.subarray(r * D, (r + 1) * D), i * D);
-        t[i] = BigInt(targets[b.seqs[Math.floor(r / b.len)]!]![r % b.len]!);
-      }
-      const out = await session.run({
-        [HEAD_IO.x]: new ort.Tensor('float32', x.subarray(0, n * D), [n, D]),
-        [HEAD_IO.norm]: norm,
-        [HEAD_IO.weight]: weight,
-        [HEAD_IO.targets]: new ort.Tensor('int64', t, [n]),
-      });
-      const lp = out[HEAD_IO.logprobs]!.data as Float32Array;
-      const am = argmax ? (out[HEAD_IO.argmax]!.data as BigInt64Array) : null;
-      for (let i = 0; i < n; i++) {
-        const [b, r] = where[i0 + i]!;
-        const s = b.seqs[Math.floor(r / b.len)]!;
-        logprobs[s]![r % b.len] = lp[i]!;
-        if (am) argmax![s]![r % b.len] = Number(am[i]!);
-      }
-    }
+    await runHeadOnTargets(session, norm, weight, batches, targets, this.spec.hidden, chunk, argmax !== undefined, (s, p, lp, am) => {
+      logprobs[s]![p] = lp;
+      if (argmax) argmax[s]![p] = am;
+    });
   }
 }
 
