@@ -8,10 +8,11 @@
  * input folder: a model folder in the Hugging Face cache is a folder of links into `blobs/`, and
  * replacing a blob would destroy the model although no path under the folder is named.
  */
-import { accessSync, constants, lstatSync, mkdtempSync, openSync, readSync, closeSync, readdirSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdtempSync, readdirSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { CompactError } from '../errors.ts';
 import { parseTempName } from './temp-names.ts';
+import { readHead } from './text-file.ts';
 
 /** Files whose presence marks a folder as written by compact (prune report, export record). */
 export const OUTPUT_MARKERS = ['compact-report.json', 'compact-export.json'] as const;
@@ -147,19 +148,13 @@ function foreignFile(file: string, st: Stats, magic: string | undefined): string
   if (st.size === 0) return null;
   if (!magic) return 'is not a file compact wrote';
   const want = Buffer.from(magic, 'latin1');
-  const got = Buffer.alloc(want.length);
-  let n = 0;
+  let got: Buffer;
   try {
-    const fd = openSync(file, 'r');
-    try {
-      n = readSync(fd, got, 0, got.length, 0);
-    } finally {
-      closeSync(fd);
-    }
+    got = readHead(file, want.length);
   } catch (e) {
     return `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
   }
-  return n === want.length && got.equals(want) ? null : `does not start with "${magic}", so compact did not write it`;
+  return got.equals(want) ? null : `does not start with "${magic}", so compact did not write it`;
 }
 
 /**

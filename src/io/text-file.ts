@@ -9,6 +9,17 @@ const SNIFF_BYTES = 64 * 1024;
  * NUL byte and valid UTF-8 in its first 64 KB). A binary file passed by mistake (a checkpoint, a
  * tarball) would otherwise tokenize into garbage calibration without a word.
  */
+/** The first `length` bytes of `file` (fewer if it is shorter); fs errors are thrown as they come. */
+export function readHead(file: string, length: number): Buffer {
+  const head = Buffer.alloc(length);
+  const fd = openSync(file, 'r');
+  try {
+    return head.subarray(0, readSync(fd, head, 0, length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function checkTextFile(file: string, flag?: string): void {
   const shown = flag ? `${flag} ${file}` : file;
   let st;
@@ -19,19 +30,14 @@ export function checkTextFile(file: string, flag?: string): void {
     throw new CompactError(`${shown}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file' : `cannot read (${code ?? (e as Error).message})`}`);
   }
   if (st.isDirectory()) throw new CompactError(`${shown}: is a folder, expected a text file`);
-  const head = Buffer.alloc(Math.min(SNIFF_BYTES, Math.max(0, st.size)));
-  let n = 0;
+  let head: Buffer;
   try {
-    const fd = openSync(file, 'r');
-    try {
-      n = readSync(fd, head, 0, head.length, 0);
-    } finally {
-      closeSync(fd);
-    }
+    head = readHead(file, Math.min(SNIFF_BYTES, Math.max(0, st.size)));
   } catch (e) {
     throw new CompactError(`${shown}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const why = binaryReason(head.subarray(0, n), n < st.size);
+  const n = head.length;
+  const why = binaryReason(head, n < st.size);
   if (why) throw new CompactError(`${shown}: not a text file (${why} in the first ${n} bytes); give plain UTF-8 text or JSON lines`);
 }
 

@@ -11,20 +11,26 @@ function nibble(v: number, top: number): number {
   return (t < top ? t : top) & 0xff;
 }
 
+/** The value of largest magnitude in x[from, from + n), sign kept (the first one on ties), as ggml's reference quantizers pick it. */
+export function signedAbsMax(x: Float32Array, from: number, n: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let j = from; j < from + n; j++) {
+    const v = x[j]!;
+    if (amax < Math.abs(v)) {
+      amax = Math.abs(v);
+      max = v;
+    }
+  }
+  return max;
+}
+
 export function quantizeQ4_0(x: Float32Array, out: Uint8Array): void {
   const nb = x.length / 32;
   for (let i = 0; i < nb; i++) {
     const x0 = i * 32;
     const o = i * 18;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[x0 + j]!;
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
+    const max = signedAbsMax(x, x0, 32);
     const d = f(max / -8);
     const id = d ? f(1 / d) : 0;
     putU16(out, o, toF16(d));

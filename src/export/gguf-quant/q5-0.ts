@@ -6,7 +6,7 @@
  * Value j goes to nibble j (low), value j + 16 to nibble j (high); their 5th bits to qh bits j and j + 16.
  */
 import { f, putU16, toF16 } from './float32.ts';
-import { nibble } from './q4-0.ts';
+import { nibble, signedAbsMax } from './q4-0.ts';
 
 function pack5(out: Uint8Array, at: number, lo: Uint8Array): void {
   let qh = 0;
@@ -29,15 +29,7 @@ export function quantizeQ5_0(x: Float32Array, out: Uint8Array): void {
   for (let i = 0; i < nb; i++) {
     const x0 = i * 32;
     const o = i * 22;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[x0 + j]!;
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
+    const max = signedAbsMax(x, x0, 32);
     const d = f(max / -16);
     const id = d ? f(1 / d) : 0;
     putU16(out, o, toF16(d));
