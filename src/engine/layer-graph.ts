@@ -8,7 +8,7 @@
 import type { AttentionKind, ModelSpec } from '../families/types.ts';
 import { ffnWidth } from '../families/templates.ts';
 import { emitDecoderLayer, layerWeightInputs } from './decoder-layer.ts';
-import { attr, DataType, GraphBuilder, OPSET, type DataTypeCode } from './onnx-proto.ts';
+import { DataType, GraphBuilder, OPSET, type DataTypeCode } from './onnx-proto.ts';
 
 export type Precision = 'f32' | 'f16';
 
@@ -19,7 +19,10 @@ export interface LayerGraphOptions {
    * take the `tokw` input.
    */
   act2: boolean;
-  /** Emit the `gram` output: Σ_t a_t a_tᵀ over every position ([I, I], f32), for the down_proj refit. */
+  /**
+   * Emit the `ffn_in_t` output: down_proj's input transposed ([I, B·S], f32), whose row blocks
+   * are the contiguous GEMM operands of the refit's Gram tiles (runner.ts).
+   */
   gram?: boolean;
   precision: Precision;
 }
@@ -34,7 +37,7 @@ export const LAYER_IO = {
   sin: 'sin',
   y: 'y', // f32 [B, S, D]: layer output
   act2: 'act2', // f32 [K, I] (a MoE: [K, experts·I], see templates.ffnWidth)
-  gram: 'gram', // f32 [I, I]
+  ffnInT: 'ffn_in_t', // f32 [I, B·S]
 } as const;
 
 export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8Array {
@@ -64,11 +67,12 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
     g.output(LAYER_IO.act2, F, ['K', I]);
   }
   if (opts.gram) {
-    // AᵀA with A = [B·S, I]: Gemm's transA hands the transposition to the GEMM (no copy of A).
+    // Not AᵀA itself: an [I, I] f32 output per batch (822 MB at an 8B model's I) would not fit the
+    // memory target beside the layer's weights; the runner forms G tile by tile from Aᵀ.
     const af = T === F ? layer.ffnInput : g.op('Cast', [layer.ffnInput], { to: F });
     const rows = g.op('Reshape', [af, g.constI64('gram_rows', [-1, I])]);
-    g.node('Gemm', [rows, rows], { transA: attr.int(1) }, { outputs: [LAYER_IO.gram] });
-    g.output(LAYER_IO.gram, F, [I, I]);
+    g.node('Transpose', [rows], { perm: [1, 0] }, { outputs: [LAYER_IO.ffnInT] });
+    g.output(LAYER_IO.ffnInT, F, [I, 'T']);
   }
   return g.toModel(OPSET);
 }

@@ -21,6 +21,7 @@ import { buildLayerGraph, LAYER_IO, type Precision } from './layer-graph.ts';
 import { ropeTables } from './rope-tables.ts';
 import { sessionOptions } from './session-options.ts';
 import { globalPlan, LayerLoader, loadTensor, validateCheckpoint } from './weights.ts';
+import { Gemm } from './gemm.ts';
 
 export interface EngineOptions {
   device?: 'cpu' | 'webgpu';
@@ -69,11 +70,22 @@ export interface ForwardRequest {
   /** Stop after this layer (0-based); calibration does not need the lm_head. */
   lastLayer?: number;
   /**
-   * Per layer, the Gram matrix G = Σ_t a_t a_tᵀ of down_proj's input over every position
-   * ([I × I] row-major, float64 sums of the graph's per-batch f32 products), handed over as soon
-   * as the layer is done and not kept: a caller holds at most one layer's I² floats.
+   * Per layer, the Gram matrix G = Σ_t a_t a_tᵀ of down_proj's input over every position, handed
+   * over tile by tile of its upper triangle, batch by batch (the sink sums the batches): the
+   * runner holds one tile, never G.
    */
-  gram?: (layer: number, gram: Float64Array) => void | Promise<void>;
+  gram?: GramSink;
+}
+
+/** Receives the Gram tiles of `ForwardRequest.gram`. */
+export interface GramSink {
+  /** Tile side: tile i covers rows/columns [i·tile, min(I, (i+1)·tile)). */
+  readonly tile: number;
+  /**
+   * One batch's tile (i, j), i ≤ j, of `layer`'s G: [rows of tile i × rows of tile j] row-major
+   * f32, reused by the runner after the call. `first`: the layer's first batch (nothing to add to).
+   */
+  add(layer: number, i: number, j: number, block: Float32Array, first: boolean): void | Promise<void>;
 }
 
 export interface ForwardResult {
@@ -125,6 +137,8 @@ export class Engine {
   readonly #device: 'cpu' | 'webgpu';
   readonly #headChunkRows: number | undefined;
   readonly #sessions = new Map<string, Promise<ort.InferenceSession>>();
+  readonly #threads: number | undefined;
+  #gemm: Gemm<'float32'> | null = null;
   #closed = false;
 
   private constructor(
@@ -138,6 +152,7 @@ export class Engine {
     this.#device = opts.device ?? 'cpu';
     this.#headChunkRows = opts.headChunkRows;
     this.#sessionOptions = sessionOptions({ device: this.#device, threads: opts.threads });
+    this.#threads = opts.threads;
   }
 
   /** Reads config.json and the checkpoint header(s), and validates every tensor the model needs. */
@@ -171,6 +186,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#gemm?.close();
     const sessions = await Promise.allSettled(this.#sessions.values());
     this.#sessions.clear();
     for (const s of sessions) if (s.status === 'fulfilled') await s.value.release();
@@ -212,7 +228,9 @@ export class Engine {
     // per-run allocation of B·S·D floats for the GC to chase.
     const scratch = new Float32Array(Math.max(...batches.map((b) => b.hidden.length)));
     const act2Out = new Float32Array(K * ffnWidth(spec));
-    const gramOut = req.gram ? new Float32Array(spec.intermediate * spec.intermediate) : null;
+    const gramI = spec.intermediate;
+    const gramTile = req.gram ? new Float32Array(Math.min(gramI, req.gram.tile) ** 2) : null;
+    const ffnInT = req.gram ? new Float32Array(gramI * Math.max(...batches.map((b) => b.seqs.length * b.len))) : null;
     let pending = this.#prefetch(loader, 0);
     for (let l = 0; l <= lastLayer; l++) {
       const weights = await pending;
@@ -220,7 +238,6 @@ export class Engine {
       const kind = spec.layerTypes[l]!;
       const session = await this.#layerSession(kind, !!req.act2, !!req.gram);
       const acc = act2 ? new Float64Array(K * ffnWidth(spec)) : null;
-      const gramAcc = req.gram ? new Float64Array(spec.intermediate * spec.intermediate) : null;
       for (let bi = 0; bi < batches.length; bi++) {
         const b = batches[bi]!;
         const B = b.seqs.length;
@@ -236,14 +253,14 @@ export class Engine {
         const y = scratch.subarray(0, b.hidden.length);
         const fetches: Record<string, ort.Tensor> = { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) };
         if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [K, ffnWidth(spec)]);
-        if (gramAcc) fetches[LAYER_IO.gram] = new ort.Tensor('float32', gramOut!, [spec.intermediate, spec.intermediate]);
+        const tokensIn = B * b.len;
+        if (ffnInT) fetches[LAYER_IO.ffnInT] = new ort.Tensor('float32', ffnInT.subarray(0, gramI * tokensIn), [gramI, tokensIn]);
         await session.run(feeds, fetches);
         if (cosine) cosine[l]! += cosineSum(b.hidden, y, D);
         b.hidden.set(y);
         if (acc) for (let i = 0; i < act2Out.length; i++) acc[i]! += act2Out[i]!;
-        if (gramAcc) for (let i = 0; i < gramOut!.length; i++) gramAcc[i]! += gramOut![i]!;
+        if (ffnInT) await this.#gramTiles(l, ffnInT, gramI, tokensIn, req.gram!, gramTile!, bi === 0);
       }
-      if (gramAcc) await req.gram!(l, gramAcc);
       if (act2) act2.push(acc!);
       // The last layer's raw output is not an HF hidden state when the final norm follows.
       if (hidden && !(fullModel && l === lastLayer)) record();
@@ -408,6 +425,23 @@ export class Engine {
       this.#sessions.set(key, s);
     }
     return s;
+  }
+
+  /**
+   * The upper triangle of one batch's AᵀA, tile by tile, from Aᵀ [I × T]: tile (i, j) is the
+   * product of two contiguous row blocks of Aᵀ (onnxruntime f32 GEMM).
+   */
+  async #gramTiles(layer: number, at: Float32Array, I: number, T: number, sink: GramSink, tile: Float32Array, first: boolean): Promise<void> {
+    this.#gemm ??= new Gemm('float32', this.#threads);
+    const s = sink.tile;
+    for (let i = 0, r0 = 0; r0 < I; i++, r0 += s) {
+      const ri = Math.min(s, I - r0);
+      for (let j = i, c0 = r0; c0 < I; j++, c0 += s) {
+        const cj = Math.min(s, I - c0);
+        await this.#gemm.mul(at.subarray(r0 * T), at.subarray(c0 * T), { M: ri, K: T, N: cj, transB: true }, tile);
+        await sink.add(layer, i, j, tile.subarray(0, ri * cj), first);
+      }
+    }
   }
 
   #layerSession(kind: AttentionKind, act2: boolean, gram = false): Promise<ort.InferenceSession> {

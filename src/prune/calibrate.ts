@@ -7,7 +7,7 @@
  * fitted on the data that ranked the channels.
  */
 import { CompactError } from '../errors.ts';
-import { Engine, type EngineOptions } from '../engine/runner.ts';
+import { Engine, type EngineOptions, type GramSink } from '../engine/runner.ts';
 import { ProgressReporter, type OnProgress } from '../report/progress-events.ts';
 import type { TextTokenizer } from '../tokenizer/tokenize.ts';
 import { cutSequences } from './calibration-text.ts';
@@ -65,8 +65,8 @@ export interface CalibrationRequest {
   all: boolean;
   /** Also each layer's mean input/output cosine (ShortGPT). */
   cosine: boolean;
-  /** Also each layer's Gram matrix of down_proj's input, handed over layer by layer (the refit). */
-  gram?: (layer: number, gram: Float64Array) => Promise<void>;
+  /** Also each layer's Gram matrix of down_proj's input, tile by tile (the refit). */
+  gram?: GramSink;
 }
 
 export interface CalibrationResult {

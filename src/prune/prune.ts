@@ -31,6 +31,7 @@ import { achievedRatio, candidateSplits, defaultFfnMultiple, layersToDrop, split
 import { calibrate, calibrationData, maskOf, MIN_CALIB_TOKENS, type CalibrationData, type CalibrationResult } from './calibrate.ts';
 import { checkPrunePaths } from './preflight.ts';
 import { checkFormatSupport } from '../export/support.ts';
+import { Gemm } from '../engine/gemm.ts';
 import { GramStore } from './gram-store.ts';
 import { CutRefit, type RefitReport } from './down-refit.ts';
 import { DEFAULT_REFIT_RIDGE } from './refit.ts';
@@ -396,6 +397,8 @@ interface PruneContext extends Planned {
   engineOpts: { device: PruneOptions['device']; threads: PruneOptions['threads'] };
   /** --reconstruct: the calibration Grams (closed with the checkpoint). */
   grams: GramStore | null;
+  /** --reconstruct: the refit solve's f64 GEMM, shared by every cut (closed with the checkpoint). */
+  refitGemm: Gemm<'float64'> | null;
   /** Loaded on first use (loadTokenizer). */
   textTok: TextTokenizer | null;
 }
@@ -504,11 +507,12 @@ async function withWeights<T>(planned: Planned, steps: (ctx: PruneContext) => Pr
   const onProgress = planned.opts.quiet ? undefined : planned.opts.onProgress;
   const say = new ProgressReporter('prune', 1, onProgress);
   const engineOpts = { device: planned.opts.device, threads: planned.opts.threads };
-  const ctx: PruneContext = { ...planned, ckpt, src, onProgress, say, engineOpts, grams: null, textTok: null };
+  const ctx: PruneContext = { ...planned, ckpt, src, onProgress, say, engineOpts, grams: null, refitGemm: null, textTok: null };
   try {
     return await steps(ctx);
   } finally {
     await ctx.grams?.close();
+    await ctx.refitGemm?.close();
     await ckpt.close();
   }
 }
@@ -538,9 +542,11 @@ async function calibrateRun(ctx: PruneContext): Promise<Calibrated> {
   const masks = needs === 'common' ? vocabs.map((v) => maskOf(cal.keptByVocab.get(v)!, spec.vocabSize)) : [];
   const all = needs === 'all';
   // Also set on the run's context, which closes it.
-  if (ctx.reconstruct) ctx.grams = cal.grams = await GramStore.create(spec.intermediate);
-  const grams = cal.grams;
-  const gram = grams ? grams.put.bind(grams) : undefined;
+  if (ctx.reconstruct) {
+    ctx.grams = cal.grams = await GramStore.create(spec.intermediate);
+    ctx.refitGemm = cal.refitGemm = new Gemm('float64', ctx.engineOpts.threads);
+  }
+  const gram = cal.grams ?? undefined;
   if (needs !== null || plan.kind === 'layers' || ctx.reconstruct) {
     cal.calib = await calibrate(ctx.model, data.fit, { masks, all, cosine: plan.kind === 'layers', gram }, ctx.engineOpts, ctx.onProgress);
   }
@@ -584,7 +590,7 @@ async function channelsFor(cal: Calibrated, vocab: number, ffn: number): Promise
 async function cutFor(cal: Calibrated, vocab: number, ffn: number): Promise<Cut> {
   const pruned = prunedTokenizer(cal, vocab);
   const channels = await channelsFor(cal, vocab, ffn);
-  const refit = channels && cal.grams ? new CutRefit(cal.ckpt, cal.spec, cal.grams, channels, cal.ridge, cal.outputEnergies) : null;
+  const refit = channels && cal.grams ? new CutRefit(cal.ckpt, cal.spec, cal.grams, channels, cal.ridge, cal.outputEnergies, cal.refitGemm!) : null;
   return { pruned, vocab: pruned.newToOld.length, channels, ffn, layers: null, maskVocab: vocab, refit };
 }
 

@@ -1,4 +1,4 @@
-/** The Gram matrices' temporary folder: round trip, removed on close and when the process is killed. */
+/** The Gram matrices' temporary folder: tiles summed and read back as rows, removed on close and when the process is killed. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -7,12 +7,32 @@ import { once } from 'node:events';
 import { GramStore } from '../../src/prune/gram-store.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
 
-test('GramStore returns what was put and removes its folder on close', async () => {
-  const s = await GramStore.create(3);
-  const g = Float64Array.from({ length: 9 }, (_, i) => i / 7);
-  await s.put(2, g);
-  assert.deepEqual(await s.get(2), g);
-  await assert.rejects(s.get(1), /no gram matrix stored for layer 1/);
+test('GramStore sums upper-triangle tiles batch by batch and returns the full symmetric rows', async () => {
+  // I = 5 in tiles of 2: a ragged last tile row and column.
+  const I = 5;
+  const s = await GramStore.create(I, 2);
+  const batches = [0, 1, 2].map((b) => Float64Array.from({ length: I * 3 }, (_, k) => ((k * 7 + b * 3) % 11) / 4 - 1)); // A [3 × I] each
+  const want = new Float64Array(I * I);
+  for (const a of batches) for (let t = 0; t < 3; t++) for (let i = 0; i < I; i++) for (let j = 0; j < I; j++) want[i * I + j]! += a[t * I + i]! * a[t * I + j]!;
+  batches.forEach((a, b) => {
+    for (let i = 0; i < s.tiles; i++) {
+      for (let j = i; j < s.tiles; j++) {
+        const rows = Math.min(2, I - 2 * i);
+        const cols = Math.min(2, I - 2 * j);
+        const tile = new Float32Array(rows * cols);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) for (let t = 0; t < 3; t++) tile[r * cols + c]! += a[t * I + 2 * i + r]! * a[t * I + 2 * j + c]!;
+        s.add(4, i, j, tile, b === 0);
+      }
+    }
+  });
+  const g = s.rows(4);
+  assert.equal(g.blockRows, 2);
+  const got = new Float64Array(I * I);
+  for (let i = 0; i < 3; i++) got.set(g.rows(i) as Float64Array, i * 2 * I);
+  for (let k = 0; k < I * I; k++) assert.ok(Math.abs(got[k]! - want[k]!) <= 1e-5 * (1 + Math.abs(want[k]!)), `entry ${k}: ${got[k]} vs ${want[k]}`);
+  assert.throws(() => s.rows(1), /no gram matrix stored for layer 1/);
+  assert.throws(() => s.add(5, 0, 0, new Float32Array(4), false), /before the layer's first batch/);
+  assert.throws(() => s.add(4, 1, 0, new Float32Array(4), false), /tile \(1, 0\)/);
   await s.close();
   assert.equal(existsSync(s.dir), false);
 });
@@ -20,7 +40,7 @@ test('GramStore returns what was put and removes its folder on close', async () 
 test('a process killed with its GramStore open leaves no folder behind', async () => {
   const script = `const { GramStore } = await import('./src/prune/gram-store.ts');
 const s = await GramStore.create(2);
-await s.put(0, new Float64Array(4));
+s.add(0, 0, 0, new Float32Array(4), true);
 console.log(s.dir);
 setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -10,20 +10,32 @@ import { Engine } from '../../src/engine/runner.ts';
 import { layerPlan } from '../../src/engine/weights.ts';
 import { readModelConfig } from '../../src/families/model-config.ts';
 import { openCheckpoint } from '../../src/io/safetensors.ts';
+import { GramStore } from '../../src/prune/gram-store.ts';
 import { refitDown } from '../../src/prune/refit.ts';
 import { mulberry32 } from '../../src/random.ts';
 import { goldenAct2, readGolden, relErr } from '../engine/golden-data.ts';
 import { shared } from '../helpers/paths.ts';
 import { calibSequences, topK } from './prune-helpers.ts';
 
-/** Every layer's G and act² from one engine pass. */
-async function gramsOf(dir: string, seqs: Int32Array[]): Promise<{ grams: Float64Array[]; act2: Float64Array[] }> {
+/**
+ * Every layer's G (dense, read back from the GramStore's tiles) and act² from one engine pass.
+ * `tile`: the store's tile side (one that does not divide I covers the narrow edge tiles).
+ */
+async function gramsOf(dir: string, seqs: Int32Array[], tile?: number): Promise<{ grams: Float64Array[]; act2: Float64Array[] }> {
   const e = await Engine.open(dir, { threads: 2 });
-  const grams: Float64Array[] = [];
+  const store = await GramStore.create(e.spec.intermediate, tile);
   try {
-    const r = await e.forward(seqs, { act2: true, gram: (l, g) => void (grams[l] = g.slice()) });
+    const r = await e.forward(seqs, { act2: true, gram: store });
+    const I = e.spec.intermediate;
+    const grams = r.act2!.map((_, l) => {
+      const rows = store.rows(l);
+      const G = new Float64Array(I * I);
+      for (let i = 0; i * rows.blockRows < I; i++) G.set(rows.rows(i) as Float64Array, i * rows.blockRows * I);
+      return G;
+    });
     return { grams, act2: r.act2! };
   } finally {
+    await store.close();
     await e.close();
   }
 }
@@ -94,7 +106,7 @@ function normalEquationsRefit(w: Float32Array, H: number, I: number, G: Float64A
 test('the engine Gram matrix of down_proj inputs matches transformers on a golden fixture', async () => {
   const fx = shared('fixtures/hf-golden/llama3');
   const g = await readGolden(fx);
-  const { grams } = await gramsOf(`${fx}/model`, g.ids);
+  const { grams } = await gramsOf(`${fx}/model`, g.ids, 7);
   const I = g.act2Shape[2]!;
   for (let l = 0; l < grams.length; l++) {
     const G = grams[l]!;
@@ -120,9 +132,10 @@ test('the refit equals an independent float64 least-squares solution on a golden
   const { w, H, I } = await downOf(dir, layer);
   const G = grams[layer]!;
   // 80 calibration positions: 60 kept channels leave G[S,S] invertible even without a ridge.
-  for (const [k, lambda] of [[60, 0], [60, 1e-2], [120, 1e-3], [120, 1e-1]] as const) {
+  // Blocks of 16 cover the blocked factor and solves (several diagonal blocks, a ragged last one).
+  for (const [k, lambda, block] of [[60, 0, undefined], [60, 1e-2, 16], [120, 1e-3, 16], [120, 1e-1, undefined]] as const) {
     const S = topK(act2[layer]!, k);
-    const r = refitDown(w, H, I, G, Int32Array.from(S), lambda);
+    const r = await refitDown(w, H, I, G, Int32Array.from(S), lambda, { block, threads: 2 });
     assert.equal(r.fallback, null, `k ${k} λ ${lambda}: ${r.fallback}`);
     const want = normalEquationsRefit(w, H, I, G, S, lambda);
     const err = relErr(r.weight!, want);
@@ -131,12 +144,12 @@ test('the refit equals an independent float64 least-squares solution on a golden
   }
   // 120 channels seen at only 80 positions: G[S,S] is singular, so without a ridge the layer
   // keeps the plain slice and says why — never NaN weights.
-  const r = refitDown(w, H, I, G, Int32Array.from(topK(act2[layer]!, 120)), 0);
+  const r = await refitDown(w, H, I, G, Int32Array.from(topK(act2[layer]!, 120)), 0, { block: 16, threads: 2 });
   assert.equal(r.weight, null);
   assert.match(r.fallback!, /not positive definite/);
 });
 
-test('the refit from G equals Householder QR least squares on the raw activations', () => {
+test('the refit from G equals Householder QR least squares on the raw activations', async () => {
   const rand = mulberry32(7);
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const N = 300, I = 40, H = 6;
@@ -155,7 +168,7 @@ test('the refit from G equals Householder QR least squares on the raw activation
   const S = [0, 2, 3, 7, 8, 11, 15, 16, 20, 21, 25, 28, 30, 33, 34, 36, 39];
   const n = S.length;
   for (const lambda of [0, 0.05]) {
-    const r = refitDown(w, H, I, G, Int32Array.from(S), lambda);
+    const r = await refitDown(w, H, I, G, Int32Array.from(S), lambda, { block: 5, threads: 2 });
     let tr = 0;
     for (const s of S) tr += G[s * I + s]!;
     const sr = Math.sqrt((lambda * tr) / n);
@@ -236,7 +249,7 @@ test('on every layer of wiki-28m the refit never raises the calibration objectiv
     const cases: Array<readonly [number, number]> = l === 0 || l === grams.length - 1 ? [[962, 1e-2], [160, 0]] : [[962, 1e-2]];
     for (const [k, lambda] of cases) {
       const S = Int32Array.from(topK(act2[l]!, k));
-      const r = refitDown(w, H, I, grams[l]!, S, lambda);
+      const r = await refitDown(w, H, I, grams[l]!, S, lambda, { threads: 2 });
       assert.equal(r.fallback, null, `layer ${l} k ${k}: ${r.fallback}`);
       const plainW = new Float64Array(H * k);
       for (let h = 0; h < H; h++) for (let p = 0; p < k; p++) plainW[h * k + p] = w[h * I + S[p]!]!;
