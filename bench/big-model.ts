@@ -7,7 +7,7 @@
  * projection in docs/performance.md: a calibration pass timed layer by layer, and the bare
  * read + bf16→f32 conversion of layers.
  *
- *   node --import tsx bench/big-model.ts [--quick] [--threads N] [--keep-going]
+ *   node --import tsx bench/big-model.ts [--quick] [--threads N] [--keep-going] [--reconstruct] [--layers N]
  *
  * The folder is removed afterwards whatever happens (finally, and on SIGINT/SIGTERM). Free space
  * is checked first: the run needs the model + the pruned output (~27 GB at full size).
@@ -28,7 +28,13 @@ const { quick } = args;
 const PROFILE = join(BENCH_DIR, 'layer-profile-child.ts');
 const RSS_TARGET_MIB = 3 * 1024;
 
-const shape: RandomModelShape = quick ? { ...LLAMA31_8B, hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 128 } : LLAMA31_8B;
+// `--layers N`: the 8B shape with only its first N layers (every tensor full size): peak RSS is
+// per layer (flat from the second on), so a short run measures it in a fraction of the time.
+const layersAt = args.rest.indexOf('--layers');
+const layers = layersAt >= 0 ? Number(args.rest[layersAt + 1]) : null;
+if (layers !== null && !(Number.isInteger(layers) && layers >= 2)) throw new Error(`--layers must be an integer ≥ 2, got ${args.rest[layersAt + 1]}`);
+const full: RandomModelShape = layers === null ? LLAMA31_8B : { ...LLAMA31_8B, layers };
+const shape: RandomModelShape = quick ? { ...LLAMA31_8B, hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 128 } : full;
 const maxShardBytes = quick ? 8e6 : 5e9;
 const sequences = 2;
 const seqLen = quick ? 64 : 512;
@@ -90,7 +96,7 @@ try {
     loadavgBefore: loadBefore,
     loadavgAfter: loadavgText(),
     quick,
-    command: `npm run bench -- --only big${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}`,
+    command: `npm run bench -- --only big${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}${layers !== null ? ` --layers ${layers}` : ''}`,
     reconstruct: args.reconstruct,
     shape,
     checkpointBytes: bytes,
@@ -113,7 +119,7 @@ try {
       layerRssMiB: fwd.layerRssMiB,
     },
     rssTargetMiB: RSS_TARGET_MIB,
-    projection70b: quick
+    projection70b: quick || layers !== null
       ? null
       : (() => {
           const p = project(shape, LLAMA31_70B, {
@@ -127,9 +133,9 @@ try {
           return { ...p, largestTensorGiB: p.largestTensorGiB(run.vocab / shape.vocab) };
         })(),
   };
-  writeResult(args.reconstruct ? 'big-model-reconstruct' : 'big-model', quick, result);
+  writeResult(`big-model${args.reconstruct ? '-reconstruct' : ''}${layers !== null ? `-${layers}-layers` : ''}`, quick, result);
   console.log(
-    `\nbig-model bench${quick ? ' (--quick shapes)' : ''}: Llama-3.1-8B-shaped, ${fmt(bytes / 1e9, 1)} GB bf16 (generated in ${fmt(genSeconds)} s), ${args.threads} threads, load ${loadBefore}`,
+    `\nbig-model bench${quick ? ' (--quick shapes)' : ''}: Llama-3.1-8B-shaped${layers !== null ? ` (first ${layers} of 32 layers)` : ''}, ${fmt(bytes / 1e9, 1)} GB bf16 (generated in ${fmt(genSeconds)} s), ${args.threads} threads, load ${loadBefore}`,
   );
   console.log(
     `  per layer (${fmt(layerParams / 1e6)} M params, ${fmt(result.profile.layerF32MiB)} MiB in f32): read+convert ${fmt(result.profile.loadMsPerLayer)} ms, ` +
