@@ -3,7 +3,7 @@
  * config like the published one) pruned end to end by `pruneModel` at a 35% parameter reduction
  * with 32,768 calibration tokens of calib-wiki.txt, in a child process: wall time and peak RSS.
  *
- *   node --import tsx bench/prune-time.ts [--quick] [--threads N]
+ *   node --import tsx bench/prune-time.ts [--quick] [--threads N] [--reconstruct] [--calib-tokens N]
  *
  * `--quick` uses a tiny width (the vocabulary stays real: 151,936 rows) and 512 calibration tokens.
  * JSON: bench/results/prune-time.json (prune-time-quick.json). Headline printed last.
@@ -22,7 +22,11 @@ const args = parseArgs();
 async function main(): Promise<void> {
   const { quick } = args;
   const shape: RandomModelShape = quick ? { ...QWEN25_05B, hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 128 } : QWEN25_05B;
-  const wantTokens = quick ? 512 : 32768;
+  // `--calib-tokens N`: fewer than the default 32,768 to fit a loaded machine (the refit's solve
+  // does not depend on it; calibration and the Gram sums scale with it).
+  const tokensAt = args.rest.indexOf('--calib-tokens');
+  const wantTokens = tokensAt >= 0 ? Number(args.rest[tokensAt + 1]) : quick ? 512 : 32768;
+  if (!(Number.isInteger(wantTokens) && wantTokens >= 1)) throw new Error(`--calib-tokens must be a positive integer, got ${args.rest[tokensAt + 1]}`);
   const seqLen = quick ? 256 : 2048;
   const target = 0.35;
   const { dir: work, cleanup } = benchWorkDir('prune');
@@ -46,7 +50,7 @@ async function main(): Promise<void> {
       machine: machine(),
       loadavgBefore: loadBefore,
       quick,
-      command: `npm run bench -- --only prune${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}`,
+      command: `npm run bench -- --only prune${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}${tokensAt >= 0 ? ` --calib-tokens ${wantTokens}` : ''}`,
       reconstruct: args.reconstruct,
       shape,
       target,
