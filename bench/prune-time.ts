@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       tokenizeCalibSeconds: tokenizeSeconds,
       run,
     };
-    writeResult(args.reconstruct ? 'prune-time-reconstruct' : 'prune-time', quick, result);
+    writeResult(`prune-time${args.reconstruct ? '-reconstruct' : ''}${tokensAt >= 0 ? `-${wantTokens}-tokens` : ''}`, quick, result);
     const limit = 240;
     console.log(
       `\nprune bench${quick ? ' (--quick shapes)' : ''}: Qwen2.5-0.5B-shaped (${shape.layers} layers, hidden ${shape.hidden}) → V′ ${run.vocab}, I′ ${run.ffn} ` +
