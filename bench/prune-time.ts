@@ -3,7 +3,7 @@
  * config like the published one) pruned end to end by `pruneModel` at a 35% parameter reduction
  * with 32,768 calibration tokens of calib-wiki.txt, in a child process: wall time and peak RSS.
  *
- *   node --import tsx bench/prune-time.ts [--quick] [--threads N] [--reconstruct] [--calib-tokens N]
+ *   node --import tsx bench/prune-time.ts [--quick] [--threads N] [--reconstruct] [--calib-tokens N] [--layers N]
  *
  * `--quick` uses a tiny width (the vocabulary stays real: 151,936 rows) and 512 calibration tokens.
  * JSON: bench/results/prune-time.json (prune-time-quick.json). Headline printed last.
@@ -21,7 +21,13 @@ const args = parseArgs();
 
 async function main(): Promise<void> {
   const { quick } = args;
-  const shape: RandomModelShape = quick ? { ...QWEN25_05B, hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 128 } : QWEN25_05B;
+  // `--layers N`: the 0.5B shape with only its first N of 24 layers (a loaded machine's run; the
+  // per-layer costs are the full shape's).
+  const layersAt = args.rest.indexOf('--layers');
+  const layers = layersAt >= 0 ? Number(args.rest[layersAt + 1]) : null;
+  if (layers !== null && !(Number.isInteger(layers) && layers >= 1)) throw new Error(`--layers must be a positive integer, got ${args.rest[layersAt + 1]}`);
+  const full: RandomModelShape = layers === null ? QWEN25_05B : { ...QWEN25_05B, layers };
+  const shape: RandomModelShape = quick ? { ...QWEN25_05B, hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 128 } : full;
   // `--calib-tokens N`: fewer than the default 32,768 to fit a loaded machine (the refit's solve
   // does not depend on it; calibration and the Gram sums scale with it).
   const tokensAt = args.rest.indexOf('--calib-tokens');
@@ -50,7 +56,7 @@ async function main(): Promise<void> {
       machine: machine(),
       loadavgBefore: loadBefore,
       quick,
-      command: `npm run bench -- --only prune${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}${tokensAt >= 0 ? ` --calib-tokens ${wantTokens}` : ''}`,
+      command: `npm run bench -- --only prune${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}${tokensAt >= 0 ? ` --calib-tokens ${wantTokens}` : ''}${layers !== null ? ` --layers ${layers}` : ''}`,
       reconstruct: args.reconstruct,
       shape,
       target,
@@ -63,7 +69,7 @@ async function main(): Promise<void> {
       tokenizeCalibSeconds: tokenizeSeconds,
       run,
     };
-    writeResult(`prune-time${args.reconstruct ? '-reconstruct' : ''}${tokensAt >= 0 ? `-${wantTokens}-tokens` : ''}`, quick, result);
+    writeResult(`prune-time${args.reconstruct ? '-reconstruct' : ''}${tokensAt >= 0 ? `-${wantTokens}-tokens` : ''}${layers !== null ? `-${layers}-layers` : ''}`, quick, result);
     const limit = 240;
     console.log(
       `\nprune bench${quick ? ' (--quick shapes)' : ''}: Qwen2.5-0.5B-shaped (${shape.layers} layers, hidden ${shape.hidden}) → V′ ${run.vocab}, I′ ${run.ffn} ` +
