@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/llama-cpp-speed.ts [--quick] [--threads N] [--only wiki|qwen] [--reps N]
  *     [--dtype F32|F16|BF16|Q4_K_M|Q5_K_M|Q6_K|Q8_0|Q4_0] [--ffn-multiple LIST] [--pp N] [--tg N]
- *     [--native PATH | --no-native | --native-only]
+ *     [--native PATH | --no-native | --native-only] [--work DIR [--prepare]]
  *
  * Widths (`--ffn-multiple`, a comma list of multiples or `default`): each entry is one width rule
  * for the pruned variants. Both start from bench/common.ts budgetFor's (V′, I′); 1 keeps that I′
@@ -42,18 +42,24 @@
  * of ≈80) while 1 thread or OMP_WAIT_POLICY=passive does not; run it on a quiet machine, or set
  * OMP_WAIT_POLICY=passive in the environment (recorded as `nativeOmpWaitPolicy`).
  *
+ * `--work DIR`: the models and GGUFs are made in DIR and kept (default: a temp folder, removed at the
+ * end); a later run with the same DIR reuses those already there (named by V′, I′ and type), so on a
+ * busy machine `--prepare` (make them, print sizes, time nothing, write no JSON) can run while the
+ * native build compiles. Pruned models made with other settings under the same names are reused
+ * as they are: give each setting its own DIR.
+ *
  * JSON: bench/results/llama-cpp-speed[-DTYPE][-ONLY].json (-quick.json; DTYPE only when not F32).
  * Headline printed last.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { exportGguf, type GgufExportOptions } from '../src/export/gguf-export.ts';
 import { QUANT_FILE_TYPES, type QuantFileType } from '../src/export/gguf-quant/ggml-types.ts';
 import { readModelConfig } from '../src/families/model-config.ts';
 import { defaultFfnMultiple } from '../src/prune/budget.ts';
 import { readTokenizerFile } from '../src/tokenizer/tokenizer-file.ts';
-import { BENCH_DIR, benchWorkDir, budgetFor, calibFile, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, SHARED, writeResult } from './common.ts';
+import { BENCH_DIR, benchWorkDir, budgetFor, type Budget, calibFile, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, SHARED, writeResult } from './common.ts';
 import type { LlamaBenchChildOptions, LlamaBenchRun } from './llama-cpp-child.ts';
 import { QWEN25_05B, writeQwen25Like } from './models.ts';
 
@@ -87,7 +93,10 @@ const nativeFlag = flag('--native');
 if (nativeFlag !== undefined && !existsSync(nativeFlag)) throw new Error(`--native: no binary at ${nativeFlag} (bash bench/native/build.sh builds one)`);
 const NATIVE = args.rest.includes('--no-native') ? undefined : nativeFlag !== undefined ? resolve(nativeFlag) : existsSync(NATIVE_DEFAULT) ? NATIVE_DEFAULT : undefined;
 const nativeOnly = args.rest.includes('--native-only');
-if (nativeOnly && !NATIVE) throw new Error(`--native-only: no native llama.cpp (bash bench/native/build.sh builds ${NATIVE_DEFAULT}, or pass --native PATH)`);
+const prepare = args.rest.includes('--prepare');
+const workFlag = flag('--work');
+if (prepare && workFlag === undefined) throw new Error('--prepare: needs --work DIR (the folder the prepared models stay in)');
+if (nativeOnly && !NATIVE && !prepare) throw new Error(`--native-only: no native llama.cpp (bash bench/native/build.sh builds ${NATIVE_DEFAULT}, or pass --native PATH)`);
 
 /** One run of the native driver bench/native/llama-speed.cpp (its JSON line). */
 interface NativeRun {
@@ -181,23 +190,33 @@ interface Variant {
   ffnDownTypes: Record<string, number> | null;
 }
 
+/** The GGUF of model folder `dir` (made unless a kept --work folder has it), its size and types. */
 async function exportVariant(dir: string, gguf: string): Promise<Pick<Variant, 'ggufBytes' | 'types' | 'ffnDownTypes'>> {
-  const e = await exportGguf(dir, gguf, exportOptions);
+  // The dry run's plan says each tensor's type without writing anything.
+  const planned = await exportGguf(dir, '', { ...exportOptions, dryRun: true });
+  if (!existsSync(gguf)) await exportGguf(dir, gguf, exportOptions);
   let ffnDownTypes: Record<string, number> | null = null;
   if (isQuant) {
-    // The dry run's plan says each tensor's type; the export itself only summarizes them.
-    const plan = (await exportGguf(dir, '', { ...exportOptions, dryRun: true })).plan!;
     ffnDownTypes = {};
-    for (const t of plan) if (t.name.endsWith('ffn_down.weight')) ffnDownTypes[t.type] = (ffnDownTypes[t.type] ?? 0) + 1;
+    for (const t of planned.plan!) if (t.name.endsWith('ffn_down.weight')) ffnDownTypes[t.type] = (ffnDownTypes[t.type] ?? 0) + 1;
   }
-  return { ggufBytes: statSync(gguf).size, types: e.quantization?.types ?? null, ffnDownTypes };
+  const bytes = statSync(gguf).size;
+  if (bytes !== planned.bytes) throw new Error(`${gguf}: ${bytes} bytes on disk, the export plans ${planned.bytes} (a file left by another version? remove it)`);
+  return { ggufBytes: bytes, types: planned.quantization?.types ?? null, ffnDownTypes };
+}
+
+/** A pruned model at budget `b` in `dir`, unless a kept --work folder already has it. */
+function prunedModel(dense: string, dir: string, b: Budget, work: string, o: { calibTokens: number; seqLen: number }): Budget {
+  if (existsSync(join(dir, 'config.json'))) return b;
+  const run = pruneInChild({ model: dense, out: dir, vocab: b.vocab, ffn: b.ffn, calib: calibFile(work, quick), calibTokens: o.calibTokens, seqLen: o.seqLen, allowShort: false, threads: args.threads });
+  return { vocab: run.vocab, ffn: run.ffn, reduction: run.reduction };
 }
 
 async function benchModel(label: string, dense: string, work: string, o: { pp: number; tg: number; calibTokens: number; seqLen: number }) {
   const { spec } = readModelConfig(dense);
   const tokSize = readTokenizerFile(join(dense, 'tokenizer.json')).size;
   const variants: Variant[] = [];
-  const denseGguf = join(work, `${label}-dense.gguf`);
+  const denseGguf = join(work, `${label}-dense-${dtype}.gguf`);
   console.error(`llama.cpp bench: exporting ${label} dense as ${dtype}`);
   variants.push({
     variant: 'dense',
@@ -222,13 +241,17 @@ async function benchModel(label: string, dense: string, work: string, o: { pp: n
       const key = multiples.length > 1 ? `${variant} ${widths}` : variant;
       const dir = join(work, `${label}-v${b.vocab}-i${b.ffn}`);
       console.error(`llama.cpp bench: pruning ${label} → ${variant} (V′ ${b.vocab}, I′ ${b.ffn}, multiple ${m}), load ${loadavgText()}`);
-      const run = pruneInChild({ model: dense, out: dir, vocab: b.vocab, ffn: b.ffn, calib: calibFile(work, quick), calibTokens: o.calibTokens, seqLen: o.seqLen, allowShort: false, threads: args.threads });
-      const gguf = `${dir}.gguf`;
+      const run = prunedModel(dense, dir, b, work, o);
+      const gguf = `${dir}-${dtype}.gguf`;
       console.error(`llama.cpp bench: exporting ${label} ${key} as ${dtype}`);
       variants.push({ variant, key, widths, ffnMultiple: m, gguf, vocab: run.vocab, ffn: run.ffn, reduction: run.reduction, ...(await exportVariant(dir, gguf)) });
     }
   }
 
+  if (prepare) {
+    for (const v of variants) console.log(`  ${label} ${v.key.padEnd(12)} V′ ${v.vocab} I′ ${v.ffn}: ${v.ggufBytes} bytes (×${fmt(v.ggufBytes / variants[0]!.ggufBytes, 3)}) ${v.gguf}`);
+    return null;
+  }
   console.error(`llama.cpp bench: ${label}, ${variants.length} variants × ${reps} rounds, load ${loadavgText()}`);
   const runs = new Map<string, LlamaBenchRun[]>(variants.map((v) => [v.key, []]));
   const nativeRuns = new Map<string, NativeRun[]>(variants.map((v) => [v.key, []]));
@@ -266,24 +289,32 @@ function lscpuModel(): string {
   }
 }
 
-const { dir: work, cleanup } = benchWorkDir('llama-cpp');
+const { dir: work, cleanup } = workFlag === undefined ? benchWorkDir('llama-cpp') : { dir: resolve(workFlag), cleanup: () => {} };
+mkdirSync(work, { recursive: true });
 try {
   const loadBefore = loadavgText();
   const pp = flag('--pp') === undefined ? undefined : positive('--pp', 0);
   const tg = flag('--tg') === undefined ? undefined : positive('--tg', 0);
-  const results: Awaited<ReturnType<typeof benchModel>>[] = [];
+  const results: NonNullable<Awaited<ReturnType<typeof benchModel>>>[] = [];
+  const add = (r: Awaited<ReturnType<typeof benchModel>>) => void (r && results.push(r));
   if (only === undefined || only === 'wiki') {
     const o = quick ? { pp: 64, tg: 16, calibTokens: 512, seqLen: 256 } : { pp: 512, tg: 128, calibTokens: 4096, seqLen: 1024 };
-    results.push(await benchModel('wiki-28m', join(SHARED, 'models/wiki-28m'), work, { ...o, pp: pp ?? o.pp, tg: tg ?? o.tg }));
+    add(await benchModel('wiki-28m', join(SHARED, 'models/wiki-28m'), work, { ...o, pp: pp ?? o.pp, tg: tg ?? o.tg }));
   }
   if (!quick && (only === undefined || only === 'qwen')) {
     const dir = join(work, 'qwen-dense');
-    mkdirSync(dir);
-    await writeQwen25Like(dir, QWEN25_05B);
+    if (!existsSync(dir)) {
+      // Written beside, then renamed: a kept --work folder never holds half a model under this name.
+      rmSync(`${dir}.part`, { recursive: true, force: true });
+      mkdirSync(`${dir}.part`);
+      await writeQwen25Like(`${dir}.part`, QWEN25_05B);
+      renameSync(`${dir}.part`, dir);
+    }
     // Shorter runs with llama.node: its binary has no SIMD (see systemInfo), ≈ 1 minute per dense F32 run even so.
     const o = nativeOnly ? { pp: 512, tg: 128 } : { pp: 128, tg: 32 };
-    results.push(await benchModel('Qwen2.5-0.5B-shaped', dir, work, { pp: pp ?? o.pp, tg: tg ?? o.tg, calibTokens: 1024, seqLen: 512 }));
+    add(await benchModel('Qwen2.5-0.5B-shaped', dir, work, { pp: pp ?? o.pp, tg: tg ?? o.tg, calibTokens: 1024, seqLen: 512 }));
   }
+  if (prepare) process.exit(0);
   const loadAfter = loadavgText();
   const name = ['llama-cpp-speed', ...(dtype === 'F32' ? [] : [dtype.toLowerCase()]), ...(only ? [only] : [])].join('-');
   writeResult(name, quick, {
