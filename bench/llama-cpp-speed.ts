@@ -4,7 +4,7 @@
  * 20% and 35%, on our GGUF exports of wiki-28m and of a Qwen2.5-0.5B-shaped random model.
  *
  *   node --import tsx bench/llama-cpp-speed.ts [--quick] [--threads N] [--only wiki|qwen] [--reps N]
- *     [--dtype F32|F16|BF16|Q4_K_M|Q5_K_M|Q6_K|Q8_0|Q4_0] [--ffn-multiple LIST] [--pp N] [--tg N]
+ *     [--dtype F32|F16|BF16|Q4_K_M|Q5_K_M|Q6_K|Q8_0|Q4_0] [--ffn-multiple LIST] [--targets 0.2,0.35] [--pp N] [--tg N]
  *     [--native PATH | --no-native | --native-only] [--work DIR [--prepare]]
  *
  * Widths (`--ffn-multiple`, a comma list of multiples or `default`): each entry is one width rule
@@ -87,6 +87,9 @@ const positive = (name: string, fallback: number): number => {
 const reps = positive('--reps', quick ? 1 : 3);
 const multiples = (flag('--ffn-multiple') ?? (quick ? 'default' : '1,default')).split(',');
 for (const m of multiples) if (m !== 'default' && !/^[1-9]\d*$/.test(m)) throw new Error(`--ffn-multiple: a comma list of positive whole numbers or "default", got ${m}`);
+// Parameter reductions of the pruned variants (a subset is useful with --prepare: one process per variant).
+const targets = (flag('--targets') ?? '0.2,0.35').split(',').map(Number);
+if (!targets.every((t) => t > 0 && t < 1)) throw new Error(`--targets: a comma list of reductions in (0, 1), got ${flag('--targets')}`);
 const CHILD = join(BENCH_DIR, 'llama-cpp-child.ts');
 const NATIVE_DEFAULT = join(BENCH_DIR, 'native/.build/llama-speed');
 const nativeFlag = flag('--native');
@@ -232,7 +235,7 @@ async function benchModel(label: string, dense: string, work: string, o: { pp: n
   const seen = new Set<string>();
   for (const entry of multiples) {
     const m = entry === 'default' ? defaultFfnMultiple(spec.intermediate) : Number(entry);
-    for (const target of [0.2, 0.35]) {
+    for (const target of targets) {
       const variant = `${Math.round(target * 100)}%`;
       const b = budgetFor(spec, tokSize, target, m);
       const widths = b.ffn === budgetFor(spec, tokSize, target).ffn ? 'exact' : 'aligned';
@@ -358,8 +361,8 @@ try {
     }
   }
   const head = results.at(-1)!;
-  const r35 = head.rows.filter((r) => r.variant === '35%').at(-1)!;
-  const what = `${head.label} pruned 35% (I′ ${r35.ffn}, ${r35.widths}) is ×${fmt(r35.sizeRatio, 3)} the dense ${dtype} GGUF's size`;
+  const r35 = head.rows.filter((r) => r.variant === '35%').at(-1) ?? head.rows.at(-1)!;
+  const what = `${head.label} pruned ${r35.variant} (I′ ${r35.ffn}, ${r35.widths}) is ×${fmt(r35.sizeRatio, 3)} the dense ${dtype} GGUF's size`;
   if (r35.llamaNode) console.log(`llama.cpp: ${what}, decodes ×${fmt(r35.llamaNode.decodeSpeedup, 2)} and prefills ×${fmt(r35.llamaNode.prefillSpeedup, 2)} the dense model's tokens/s`);
   if (r35.native) console.log(`native llama.cpp: ${what}, decodes ×${fmt(r35.native.paired.decodeSpeedup, 2)} and prefills ×${fmt(r35.native.paired.prefillSpeedup, 2)} the dense model's tokens/s`);
   if (!r35.llamaNode && !r35.native) console.log(`llama.cpp: ${what} (no runtime timed)`);
