@@ -364,7 +364,13 @@ try {
   const r35 = head.rows.filter((r) => r.variant === '35%').at(-1) ?? head.rows.at(-1)!;
   const what = `${head.label} pruned ${r35.variant} (I′ ${r35.ffn}, ${r35.widths}) is ×${fmt(r35.sizeRatio, 3)} the dense ${dtype} GGUF's size`;
   if (r35.llamaNode) console.log(`llama.cpp: ${what}, decodes ×${fmt(r35.llamaNode.decodeSpeedup, 2)} and prefills ×${fmt(r35.llamaNode.prefillSpeedup, 2)} the dense model's tokens/s`);
-  if (r35.native) console.log(`native llama.cpp: ${what}, decodes ×${fmt(r35.native.paired.decodeSpeedup, 2)} and prefills ×${fmt(r35.native.paired.prefillSpeedup, 2)} the dense model's tokens/s`);
+  if (r35.native) {
+    const n = r35.native;
+    console.log(
+      `native llama.cpp: ${what}, decodes ×${fmt(n.paired.decodeSpeedup, 2)} and prefills ×${fmt(n.paired.prefillSpeedup, 2)} the dense model's tokens/s ` +
+        `(per CPU-second: ×${fmt(n.cpu!.decodeSpeedup, 2)} and ×${fmt(n.cpu!.prefillSpeedup, 2)})`,
+    );
+  }
   if (!r35.llamaNode && !r35.native) console.log(`llama.cpp: ${what} (no runtime timed)`);
 } finally {
   cleanup();
