@@ -24,6 +24,13 @@ import { isNormRole, normAt, stackedShape } from '../families/templates.ts';
 import type { AttentionKind, ModelSpec, NormPlace, TensorRole } from '../families/types.ts';
 import { attr, DataType, type DataTypeCode, type GraphBuilder } from './onnx-proto.ts';
 
+/**
+ * Name of the attention node of the calibration graph (one decoder layer, `attnName` not given;
+ * the KV-cache and export graphs keep generated names). session-options.ts keeps it on the CPU
+ * provider under `--device webgpu`: see there.
+ */
+export const ATTENTION_NODE = 'attention';
+
 /** Graph value of each layer weight, by role (only the roles the spec has). */
 export type LayerWeights = Partial<Record<TensorRole, string>>;
 
@@ -145,7 +152,8 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     const inputs = [q, k, v, c?.pastKey ?? '', c?.pastValue ?? '', io.seqlensK, io.totalLen];
     if (!explicitRotary) inputs.push(io.rotary.cos, io.rotary.sin);
     const outputs = c ? [io.attnName ?? `attn_${g.nodes.length}`, c.presentKey, c.presentValue] : 3;
-    const [attn] = g.node('GroupQueryAttention', inputs, gqa, { domain: 'com.microsoft', outputs });
+    const name = io.attnName === undefined ? ATTENTION_NODE : undefined;
+    const [attn] = g.node('GroupQueryAttention', inputs, gqa, { domain: 'com.microsoft', outputs, name });
     return toF(linear(attn!, 'o', 'o_bias'));
   };
 
