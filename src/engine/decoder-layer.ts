@@ -10,7 +10,7 @@
  * partial rotary, attention scale and soft-capping, residual multipliers (Granite).
  *
  * Weights are in Hugging Face's [out, in] layout, used by com.microsoft:FusedMatMul(transB=1),
- * which hands the transposition to the GEMM. Attention is com.microsoft:GroupQueryAttention:
+ * which hands the transposition to the GEMM (on WebGPU, which lacks it: Transpose + MatMul). Attention is com.microsoft:GroupQueryAttention:
  * causal, GQA, sliding window (`local_window_size` = w: key s visible from query t iff t − s < w,
  * transformers' rule) and softcap, checked against transformers by test/engine/golden.test.ts. Rotary
  * is GQA's own (rotary_interleaved=0 = transformers' rotate_half) when it rotates whole heads at
@@ -52,6 +52,11 @@ export interface DecoderLayerIO {
   compute?: DataTypeCode;
   /** Name of the attention output value (exports name it per layer), else a generated one. */
   attnName?: string;
+  /**
+   * Projections as Transpose + MatMul instead of FusedMatMul(transB): the WebGPU provider has no
+   * FusedMatMul kernel, so they would fall back to the CPU provider and the GPU would idle.
+   */
+  transposeMatMul?: boolean;
 }
 
 export interface DecoderLayerValues {
@@ -94,7 +99,9 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     return role ? rms(toF(v), W(role)) : v;
   };
   const linear = (v: string, weight: TensorRole, bias?: TensorRole): string => {
-    const y = g.op('FusedMatMul', [v, W(weight)], { transB: 1 }, 'com.microsoft');
+    const y = io.transposeMatMul
+      ? g.op('MatMul', [v, g.op('Transpose', [W(weight)], { perm: stackedShape(spec, weight).length === 3 ? [0, 2, 1] : [1, 0] })])
+      : g.op('FusedMatMul', [v, W(weight)], { transB: 1 }, 'com.microsoft');
     return bias && w[bias] ? g.op('Add', [y, W(bias)]) : y;
   };
   const split = (v: string, sizes: number[]): string[] => g.node('Split', [v, g.constI64('split_sizes', sizes)], { axis: -1 }, { outputs: sizes.length });

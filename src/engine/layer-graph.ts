@@ -22,6 +22,8 @@ export interface LayerGraphOptions {
   /** Emit the `gram` output: Σ_t a_t a_tᵀ over every position ([I, I], f32), for the down_proj refit. */
   gram?: boolean;
   precision: Precision;
+  /** The provider the graph is for: WebGPU gets its projections as Transpose + MatMul (decoder-layer.ts). */
+  device?: 'cpu' | 'webgpu';
 }
 
 /** Names of the graph's non-weight inputs and outputs. */
@@ -51,7 +53,7 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
   const cos = g.input(LAYER_IO.cos, T, ['P', R / 2]);
   const sin = g.input(LAYER_IO.sin, T, ['P', R / 2]);
   const w = layerWeightInputs(g, spec, T);
-  const layer = emitDecoderLayer(g, spec, w, { kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T });
+  const layer = emitDecoderLayer(g, spec, w, { kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T, transposeMatMul: opts.device === 'webgpu' });
   g.output(LAYER_IO.y, F, ['B', 'S', D]);
 
   if (opts.act2) {

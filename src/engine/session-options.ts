@@ -11,8 +11,9 @@ import { ATTENTION_NODE } from './decoder-layer.ts';
  * 1e-2–2.5e-1 relative on the golden fixtures), while shorter prompts and sliding-window layers,
  * which take the plain path, match the CPU to 1e-7. Whether real GPUs of the other vendors are
  * hit cannot be checked from here, so attention runs where it is known to be right
- * (docs/reliability.md §9). The projections (com.microsoft:FusedMatMul) fall back to the CPU too:
- * the WebGPU provider has no kernel for them.
+ * (docs/reliability.md §9). Everything else in the layer and head graphs has a WebGPU kernel
+ * (projections included: layer-graph.ts emits them as Transpose + MatMul for WebGPU) but the
+ * shape arithmetic onnxruntime itself places on the CPU.
  */
 const WEBGPU: ort.InferenceSession.WebGpuExecutionProviderOption = { name: 'webgpu', forceCpuNodeNames: [ATTENTION_NODE] };
 
