@@ -6,6 +6,7 @@ import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP
 import { fmtBytes, fmtDuration, fmtInt, fmtPct, table } from '../report/format.ts';
 import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { DEFAULT_REFIT_RIDGE } from '../prune/refit.ts';
+import { refitUnit, refitUnits } from '../prune/down-refit.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport, ggufTypeOption } from './export.ts';
@@ -227,8 +228,11 @@ function formatPlanner(r: PruneReport): string {
 /** One line: how many layers were refit, the mean calibration loss of the cut before and after. */
 function formatRefit(f: NonNullable<PruneReport['ffn']['refit']>): string {
   const n = f.layers.length;
-  const kept = f.layers.filter((l) => l.fallback).map((l) => l.layer);
+  const fellBack = f.layers.filter((l) => l.fallback);
   const mean = (k: 'loss_plain' | 'loss_refit') => f.layers.reduce((a, l) => a + l[k], 0) / Math.max(n, 1);
   const pc = (x: number) => `${(100 * x).toFixed(2)}%`;
-  return `  down_proj refit (λ ${f.ridge}): ${n - kept.length}/${n} layers; calibration loss of the cut ${pc(mean('loss_plain'))} → ${pc(mean('loss_refit'))} of the FFN output energy${kept.length ? `; plain slice kept in layer${kept.length > 1 ? 's' : ''} ${kept.join(', ')}` : ''}`;
+  const units = refitUnits(f);
+  // A dense model lists its layers ("layers 1, 4"); a MoE names each expert ("layer 1 expert 3, …").
+  const kept = units === 'layers' ? `layer${fellBack.length > 1 ? 's' : ''} ${fellBack.map((l) => l.layer).join(', ')}` : fellBack.map(refitUnit).join(', ');
+  return `  down_proj refit (λ ${f.ridge}): ${n - fellBack.length}/${n} ${units}; calibration loss of the cut ${pc(mean('loss_plain'))} → ${pc(mean('loss_refit'))} of the FFN output energy${fellBack.length ? `; plain slice kept in ${kept}` : ''}`;
 }
