@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Engine } from '../../src/engine/runner.ts';
 import { readModelConfig } from '../../src/families/model-config.ts';
 import type { ModelSpec } from '../../src/families/types.ts';
@@ -16,9 +17,13 @@ import { openCheckpoint, type Checkpoint } from '../../src/io/safetensors.ts';
 import { expertChannels, selectChannels } from '../../src/prune/channel-select.ts';
 import { CutRefit } from '../../src/prune/down-refit.ts';
 import { GramStore } from '../../src/prune/gram-store.ts';
+import { pruneModel, type PruneOptions } from '../../src/prune/prune.ts';
 import { readGolden, relErr, type Golden } from '../engine/golden-data.ts';
+import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';
 import { shared } from '../helpers/paths.ts';
+import { makeTmpDir } from '../helpers/tmp-dir.ts';
 import { expertGram, moeLayerReference, type MoeLayerRef } from './moe-reference.ts';
+import { CALIB, calibSequences, readTensors } from './prune-helpers.ts';
 
 const FX = shared('fixtures/hf-golden/mixtral');
 const MODEL = `${FX}/model`;
@@ -164,11 +169,29 @@ test("the engine's per-expert Gram matrices match the float64 reference over the
         const want = expertGram(refs[l]!.inputs[e]!, I);
         const err = relErr(grams[l]!.subarray(e * I * I, (e + 1) * I * I), want);
         worst = Math.max(worst, err);
-        // f32 products of an f32 forward pass against float64 throughout.
-        assert.ok(err < 1e-4, `layer ${l} expert ${e}: G vs float64 reference ${err}`);
+        // f32 products of an f32 forward pass against float64 throughout (measured 6.4e-7).
+        assert.ok(err < 1e-5, `layer ${l} expert ${e}: G vs float64 reference ${err}`);
       }
     }
-    console.log(`mixtral per-expert G: max relative error vs float64 ${worst.toExponential(2)}`);
+    // The refit from the engine's G, as the pipeline runs it, against QR on the reference's rows.
+    const store = await GramStore.create(I, E);
+    let refitErr = 0;
+    try {
+      for (let l = 0; l < spec.layers; l++) await store.put(l, grams[l]!);
+      const channels = keptChannels(spec, refs, 100);
+      const refit = new CutRefit(ck, spec, store, channels, 1e-2);
+      for (let l = 0; l < spec.layers; l++) {
+        for (let e = 0; e < E; e++) {
+          const w = await ck.readFloat32(`model.layers.${l}.block_sparse_moe.experts.${e}.w2.weight`);
+          const want = qrRefit(refs[l]!.inputs[e]!.map((r) => r.x), w, spec.hidden, I, expertChannels(channels[l]!, e, I), 1e-2);
+          refitErr = Math.max(refitErr, relErr((await refit.weights(l, e))!, want));
+        }
+      }
+    } finally {
+      await store.close();
+    }
+    assert.ok(refitErr < 1e-4, `refit from the engine's G vs QR on the float64 rows: ${refitErr}`);
+    console.log(`mixtral per-expert G: max relative error vs float64 ${worst.toExponential(2)}; refit from it vs QR ${refitErr.toExponential(2)}`);
   } finally {
     await engine.close();
     await ck.close();
@@ -250,4 +273,100 @@ test('an expert no calibration token reached keeps the plain slice and says so',
     await store.close();
     await ck.close();
   }
+});
+
+/** Dense column index of each column of `sliced` [H × n] within `dense` [H × I]: the plain slice's kept channels. */
+function keptColumns(dense: Float32Array, sliced: Float32Array, H: number, I: number): Int32Array {
+  const n = sliced.length / H;
+  const out = new Int32Array(n);
+  for (let p = 0; p < n; p++) {
+    const c = Array.from({ length: I }, (_, i) => i).filter((i) => Array.from({ length: H }, (_, h) => h).every((h) => dense[h * I + i] === sliced[h * n + p]));
+    assert.equal(c.length, 1, `column ${p} of the plain slice matches ${c.length} dense columns`);
+    out[p] = c[0]!;
+  }
+  return out;
+}
+
+test('compact prune --reconstruct on Mixtral: only the experts\' w2 change, each the ridge solution for its G; the output loads', async () => {
+  const dir = fixtureWithTokenizer('mixtral');
+  const tmp = makeTmpDir('refit-moe-prune');
+  const base: PruneOptions = { model: dir, out: '', vocab: 700, ffn: 100, calib: CALIB(), calibTokens: 512, seqLen: 64, threads: 2, quiet: true };
+  const plainDir = join(tmp, 'plain');
+  const refitDir = join(tmp, 'refit');
+  await pruneModel({ ...base, out: plainDir });
+  const report = await pruneModel({ ...base, out: refitDir, reconstruct: true });
+  assert.equal(readFileSync(join(refitDir, 'config.json'), 'utf8'), readFileSync(join(plainDir, 'config.json'), 'utf8'));
+  const plain = await readTensors(plainDir);
+  const refit = await readTensors(refitDir);
+  const dense = await readTensors(dir);
+  assert.deepEqual([...refit.keys()].sort(), [...plain.keys()].sort());
+
+  const { spec } = readModelConfig(dir);
+  const I = spec.intermediate;
+  const D = spec.hidden;
+  const grams: Float64Array[] = [];
+  const engine = await Engine.open(dir, { threads: 2 });
+  try {
+    await engine.forward(calibSequences(dir, 512, 64), { gram: (l, G) => void (grams[l] = G.slice()) });
+  } finally {
+    await engine.close();
+  }
+  let worst = 0;
+  for (const [name, t] of refit) {
+    const p = plain.get(name)!;
+    assert.deepEqual(t.shape, p.shape, name);
+    const m = /^model\.layers\.(\d+)\.block_sparse_moe\.experts\.(\d+)\.w2\.weight$/.exec(name);
+    if (!m) {
+      assert.deepEqual(t.data, p.data, `${name}: changed by the refit`);
+      continue;
+    }
+    const [l, e] = [Number(m[1]), Number(m[2])];
+    const w = dense.get(name)!.data;
+    const S = keptColumns(w, p.data, D, I);
+    const G = grams[l]!.subarray(e * I * I, (e + 1) * I * I);
+    // Optimality of the ridge problem: W′(G[S,S] + ρI) = W·G[:,S] + ρ·W[:,S], checked on the written weights.
+    const n = S.length;
+    let tr = 0;
+    for (const s of S) tr += G[s * I + s]!;
+    const rho = (1e-2 * tr) / n;
+    let num = 0;
+    let den = 0;
+    for (let h = 0; h < D; h++) {
+      for (let q = 0; q < n; q++) {
+        let lhs = rho * t.data[h * n + q]!;
+        for (let k = 0; k < n; k++) lhs += t.data[h * n + k]! * G[S[k]! * I + S[q]!]!;
+        let rhs = rho * w[h * I + S[q]!]!;
+        for (let i = 0; i < I; i++) rhs += w[h * I + i]! * G[i * I + S[q]!]!;
+        num = Math.max(num, Math.abs(lhs - rhs));
+        den = Math.max(den, Math.abs(rhs));
+      }
+    }
+    worst = Math.max(worst, num / den);
+    // The written weights are f32 roundings of the float64 solution.
+    assert.ok(num / den < 1e-5, `${name}: normal-equation residual ${num / den}`);
+  }
+  console.log(`mixtral --reconstruct: written w2 normal-equation residual ≤ ${worst.toExponential(2)}`);
+
+  const r = report.ffn.refit!;
+  const E = spec.moe!.experts;
+  assert.deepEqual(r.layers.map((x) => [x.layer, x.expert]), Array.from({ length: spec.layers * E }, (_, k) => [Math.floor(k / E), k % E]));
+  for (const x of r.layers) {
+    assert.equal(x.fallback, null, `layer ${x.layer} expert ${x.expert}`);
+    assert.ok(x.loss_refit < x.loss_plain, `layer ${x.layer} expert ${x.expert}: ${x.loss_refit} vs ${x.loss_plain}`);
+  }
+  const e = await Engine.open(refitDir, { threads: 2 });
+  try {
+    const out = await e.forward([Int32Array.of(1, 5, 9, 200, 17, 300)], { logits: true });
+    assert.ok(out.logits![0]!.every(Number.isFinite));
+  } finally {
+    await e.close();
+  }
+
+  // 64 positions (~32 per expert) for 100 kept channels, no ridge: every expert's G[S,S] is singular.
+  const singular = await pruneModel({ ...base, calibTokens: 64, seqLen: 64, out: join(tmp, 'singular'), reconstruct: true, reconstructRidge: 0 });
+  const plainSingular = await pruneModel({ ...base, calibTokens: 64, seqLen: 64, out: join(tmp, 'plain-singular') });
+  assert.equal(plainSingular.ffn.refit ?? null, null);
+  for (const x of singular.ffn.refit!.layers) assert.match(x.fallback ?? '', /not positive definite/, `layer ${x.layer} expert ${x.expert}`);
+  const ps = await readTensors(join(tmp, 'plain-singular'));
+  for (const [name, t] of await readTensors(join(tmp, 'singular'))) assert.deepEqual(t.data, ps.get(name)!.data, name);
 });
