@@ -57,10 +57,11 @@ export interface DecoderLayerValues {
    */
   ffnInput: string;
   /**
-   * A MoE only: the same values expert-major, [experts, B·S, I] (each expert's down_proj input,
-   * before the routing weight scales its output), for per-expert Gram sums.
+   * A MoE only, expert-major [experts, B·S, I]: each expert's down_proj input scaled by the token's
+   * routing weight for that expert (zero where not routed). W_e of it is the expert's share of
+   * the block output, so its Gram sums give the refit the block's own error (docs/refit.md).
    */
-  expertInput?: string;
+  weightedExpertInput?: string;
 }
 
 /** Graph input name of a weight: the role prefixed, so names never collide with activations. */
@@ -155,7 +156,7 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
   };
 
   let ffnInput = '';
-  let expertInput: string | undefined;
+  let weightedExpertInput: string | undefined;
   const mlp = (h: string): string => {
     const [gate, up] = w.gate_up ? (split(linear(h, 'gate_up'), [I, I]) as [string, string]) : [linear(h, 'gate', 'gate_bias'), linear(h, 'up', 'up_bias')];
     const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
@@ -182,7 +183,7 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     const gate = linear(rows, 'expert_gate'); // [E, N, I]
     const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
     const inner = g.op('Mul', [g.op('Mul', [activated, linear(rows, 'expert_up')]), routed]);
-    expertInput = inner;
+    weightedExpertInput = g.op('Mul', [inner, routeWeight]);
     ffnInput = g.op('Transpose', [inner], { perm: [1, 0, 2] }); // [N, E, I]
     const summed = g.op('ReduceSum', [g.op('Mul', [linear(inner, 'expert_down'), routeWeight]), g.constI64('expert_axis', [0])], { keepdims: 0 });
     return toF(g.op('Reshape', [summed, g.op('Shape', [h])]));
@@ -192,5 +193,5 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
   const x1 = residual(io.x, norm(attention(toT(norm(io.x, 'attn_in'))), 'attn_out'));
   const ffnIn = toT(norm(x1, 'ffn_in'));
   const out = norm(spec.moe ? moe(ffnIn) : mlp(ffnIn), 'ffn_out');
-  return { y: residual(x1, out, io.y), ffnInput, expertInput };
+  return { y: residual(x1, out, io.y), ffnInput, weightedExpertInput };
 }

@@ -21,7 +21,8 @@ export interface LayerGraphOptions {
   act2: boolean;
   /**
    * Emit the `gram` output: Σ_t a_t a_tᵀ over every position ([I, I], f32), for the down_proj refit;
-   * a MoE gives one per expert over the positions routed to it ([experts, I, I]).
+   * a MoE gives one per expert over the positions routed to it, each a_t scaled by the token's
+   * routing weight for the expert ([experts, I, I]).
    */
   gram?: boolean;
   precision: Precision;
@@ -66,10 +67,11 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
     g.node('MatMul', [wrows, sq], {}, { outputs: [LAYER_IO.act2] });
     g.output(LAYER_IO.act2, F, ['K', I]);
   }
-  if (opts.gram && layer.expertInput) {
-    // Per expert A_eᵀA_e with A_e = [B·S, I], zero at positions not routed to e (those add
-    // nothing): one batched product over the experts, E/k times the routed FLOPs like the FFN.
-    const a = layer.expertInput;
+  if (opts.gram && layer.weightedExpertInput) {
+    // Per expert A_eᵀA_e with A_e = [B·S, I] the routing-weighted inputs, zero at positions not
+    // routed to e (those add nothing): one batched product over the experts, E/k times the
+    // routed FLOPs like the FFN.
+    const a = layer.weightedExpertInput;
     const af = T === F ? a : g.op('Cast', [a], { to: F });
     const Ie = spec.intermediate;
     g.node('FusedMatMul', [af, af], { transA: attr.int(1) }, { outputs: [LAYER_IO.gram], domain: 'com.microsoft' });

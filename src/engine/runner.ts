@@ -73,7 +73,8 @@ export interface ForwardRequest {
    * ([I × I] row-major, float64 sums of the graph's per-batch f32 products), handed over as soon
    * as the layer is done and not kept: a caller holds at most one layer's I² floats. A MoE gives
    * one G per expert over the positions routed to it, [experts × I × I] (expert e's at e·I²),
-   * with a the expert's input act(gate_e)·up_e, not scaled by the routing weight.
+   * with a_t = w_te·act(gate_e)·up_e, the expert's input scaled by the token's (renormalised)
+   * routing weight: W_e·a_t is the expert's share of the block output at t.
    */
   gram?: (layer: number, gram: Float64Array) => void | Promise<void>;
 }

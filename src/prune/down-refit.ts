@@ -2,8 +2,8 @@
  * The refit of every layer's down_proj for one cut: reads that layer's G from the GramStore and
  * its dense down_proj from the checkpoint when the writer asks for the tensor, so one layer's
  * G (I² float64) and weights are in memory at a time. A MoE refits each expert's down_proj (w2)
- * on its own G, over the tokens routed to it, with that expert's kept channels, one expert at a
- * time. The per-layer (per-expert) outcome is kept for the report.
+ * on its own G, over the tokens routed to it (weighted by their routing weights), with that
+ * expert's kept channels, one expert at a time. The per-layer (per-expert) outcome is kept for the report.
  */
 import { layerPlan } from '../engine/weights.ts';
 import { expertCount, roleName } from '../families/templates.ts';
@@ -28,7 +28,8 @@ export interface RefitReport {
   ridge: number;
   /**
    * G is summed over every calibration position (one G per layer serves every cut); a MoE's
-   * expert G over every position routed to that expert, its input not scaled by the routing weight.
+   * expert G over every position routed to that expert, each input scaled by the token's routing
+   * weight for the expert (so an expert's losses are shares of its contribution to the block output).
    */
   gram_positions: 'all';
   /** Layer by layer (a MoE: expert by expert within a layer). */

@@ -9,11 +9,18 @@ import type { ModelSpec } from '../../src/families/types.ts';
 import type { Checkpoint } from '../../src/io/safetensors.ts';
 import { matvec, rmsNorm } from '../engine/reference.ts';
 
+export interface RoutedInput {
+  row: number;
+  x: Float64Array;
+  /** The token's renormalised routing weight for this expert. */
+  weight: number;
+}
+
 export interface MoeLayerRef {
   /** Per token (row = sequence·S + position): the experts it is routed to and their weights. */
   routes: Array<Array<{ expert: number; weight: number }>>;
-  /** Per expert, the rows routed to it and their inputs x (one Float64Array of I per row). */
-  inputs: Array<Array<{ row: number; x: Float64Array }>>;
+  /** Per expert, the rows routed to it, their inputs x (one Float64Array of I per row) and routing weights. */
+  inputs: Array<Array<RoutedInput>>;
   /** The layer output (the residual stream after the MoE block), per token. */
   out: Float64Array[];
 }
@@ -95,7 +102,7 @@ export async function moeLayerReference(spec: ModelSpec, ck: Checkpoint, layer: 
         const g = matvec(w[e]!.w1, hn, I);
         const u = matvec(w[e]!.w3, hn, I);
         const a = g.map((gv, i) => (gv / (1 + Math.exp(-gv))) * u[i]!);
-        inputs[e]!.push({ row, x: a });
+        inputs[e]!.push({ row, x: a, weight });
         const d = matvec(w[e]!.w2, a, D);
         for (let i = 0; i < D; i++) y[i]! += weight * d[i]!;
       }
@@ -105,16 +112,21 @@ export async function moeLayerReference(spec: ModelSpec, ck: Checkpoint, layer: 
   return { routes, inputs, out };
 }
 
-/** G_e = Σ over the rows routed to e of x xᵀ, optionally each scaled by a row weight (float64). */
-export function expertGram(inputs: Array<{ row: number; x: Float64Array }>, I: number, weight?: (row: number) => number): Float64Array {
+/** G_e = Σ over the rows routed to e of (c x)(c x)ᵀ, c = scale(row) (default 1), in float64. */
+export function expertGram(inputs: RoutedInput[], I: number, scale?: (r: RoutedInput) => number): Float64Array {
   const G = new Float64Array(I * I);
-  for (const { row, x } of inputs) {
-    const c = weight ? weight(row) : 1;
+  for (const r of inputs) {
+    const c = scale ? scale(r) ** 2 : 1;
     for (let i = 0; i < I; i++) {
-      const xi = c * x[i]!;
+      const xi = c * r.x[i]!;
       if (xi === 0) continue;
-      for (let j = 0; j < I; j++) G[i * I + j]! += xi * x[j]!;
+      for (let j = 0; j < I; j++) G[i * I + j]! += xi * r.x[j]!;
     }
   }
   return G;
+}
+
+/** The rows the pipeline's expert G is summed over: each routed input times its routing weight. */
+export function weightedRows(inputs: RoutedInput[]): Float64Array[] {
+  return inputs.map((r) => r.x.map((v) => v * r.weight));
 }

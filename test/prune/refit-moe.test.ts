@@ -1,10 +1,11 @@
 /**
  * The per-expert down_proj refit of a mixture of experts (--reconstruct on Mixtral): the engine's
- * per-expert Gram matrices against a float64 Mixtral layer written here from transformers'
- * modeling code (routing and expert inputs recomputed from the golden fixture's weights and
- * hidden states, the reference itself checked against transformers' next hidden state and
- * act²), each expert's refit against Householder QR least squares on that expert's raw routed
- * inputs, and the calibration objective of every expert never worse than the plain slice.
+ * per-expert Gram matrices (over the tokens routed to the expert, each input scaled by its
+ * routing weight) against a float64 Mixtral layer written here from transformers' modeling code
+ * (routing and expert inputs recomputed from the golden fixture's weights and hidden states, the
+ * reference itself checked against transformers' next hidden state and act²), each expert's
+ * refit against Householder QR least squares on that expert's weighted routed inputs, and the
+ * calibration objective of every expert never worse than the plain slice.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ import { readGolden, relErr, type Golden } from '../engine/golden-data.ts';
 import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';
 import { shared } from '../helpers/paths.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
-import { expertGram, moeLayerReference, type MoeLayerRef } from './moe-reference.ts';
+import { expertGram, moeLayerReference, weightedRows, type MoeLayerRef } from './moe-reference.ts';
 import { CALIB, calibSequences, readTensors } from './prune-helpers.ts';
 
 const FX = shared('fixtures/hf-golden/mixtral');
@@ -94,7 +95,7 @@ function qrRefit(X: Float64Array[], w: Float32Array, H: number, I: number, S: In
   return out;
 }
 
-/** Σ over the routed rows of ‖W x − V x_S‖², straight from the rows (V [H × n], the kept channels' order). */
+/** Σ over the rows of ‖W x − V x_S‖², straight from the rows (V [H × n], the kept channels' order). */
 function rowObjective(X: Float64Array[], w: Float32Array, H: number, I: number, S: Int32Array, v: ArrayLike<number>): number {
   let total = 0;
   for (const x of X) {
@@ -166,7 +167,7 @@ test("the engine's per-expert Gram matrices match the float64 reference over the
     for (let l = 0; l < spec.layers; l++) {
       assert.equal(grams[l]!.length, E * I * I, `layer ${l}: one I × I matrix per expert`);
       for (let e = 0; e < E; e++) {
-        const want = expertGram(refs[l]!.inputs[e]!, I);
+        const want = expertGram(refs[l]!.inputs[e]!, I, (r) => r.weight);
         const err = relErr(grams[l]!.subarray(e * I * I, (e + 1) * I * I), want);
         worst = Math.max(worst, err);
         // f32 products of an f32 forward pass against float64 throughout (measured 6.4e-7).
@@ -183,7 +184,7 @@ test("the engine's per-expert Gram matrices match the float64 reference over the
       for (let l = 0; l < spec.layers; l++) {
         for (let e = 0; e < E; e++) {
           const w = await ck.readFloat32(`model.layers.${l}.block_sparse_moe.experts.${e}.w2.weight`);
-          const want = qrRefit(refs[l]!.inputs[e]!.map((r) => r.x), w, spec.hidden, I, expertChannels(channels[l]!, e, I), 1e-2);
+          const want = qrRefit(weightedRows(refs[l]!.inputs[e]!), w, spec.hidden, I, expertChannels(channels[l]!, e, I), 1e-2);
           refitErr = Math.max(refitErr, relErr((await refit.weights(l, e))!, want));
         }
       }
@@ -210,7 +211,7 @@ test('each expert\'s refit equals QR least squares on its routed inputs, and nev
     const refs = await references(spec, ck, g);
     for (let l = 0; l < spec.layers; l++) {
       const stacked = new Float64Array(E * I * I);
-      refs[l]!.inputs.forEach((rows, e) => stacked.set(expertGram(rows, I), e * I * I));
+      refs[l]!.inputs.forEach((rows, e) => stacked.set(expertGram(rows, I, (r) => r.weight), e * I * I));
       await store.put(l, stacked);
     }
     // 20 kept channels: fewer than the 26 tokens the least-used expert sees, so even λ = 0 is
@@ -222,7 +223,7 @@ test('each expert\'s refit equals QR least squares on its routed inputs, and nev
       for (let l = 0; l < spec.layers; l++) {
         for (let e = 0; e < E; e++) {
           const S = expertChannels(channels[l]!, e, I);
-          const X = refs[l]!.inputs[e]!.map((r) => r.x);
+          const X = weightedRows(refs[l]!.inputs[e]!);
           const w = await ck.readFloat32(`model.layers.${l}.block_sparse_moe.experts.${e}.w2.weight`);
           const got = await refit.weights(l, e);
           const where = `keep ${keep} λ ${lambda} layer ${l} expert ${e}`;
