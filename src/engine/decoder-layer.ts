@@ -45,6 +45,8 @@ export interface DecoderLayerIO {
   compute?: DataTypeCode;
   /** Name of the attention output value (exports name it per layer), else a generated one. */
   attnName?: string;
+  /** A MoE: also emit `weightedExpertInput` (the calibration graph's per-expert Gram sums). */
+  weightedExperts?: boolean;
 }
 
 export interface DecoderLayerValues {
@@ -183,7 +185,7 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     const gate = linear(rows, 'expert_gate'); // [E, N, I]
     const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
     const inner = g.op('Mul', [g.op('Mul', [activated, linear(rows, 'expert_up')]), routed]);
-    weightedExpertInput = g.op('Mul', [inner, routeWeight]);
+    if (io.weightedExperts) weightedExpertInput = g.op('Mul', [inner, routeWeight]);
     ffnInput = g.op('Transpose', [inner], { perm: [1, 0, 2] }); // [N, E, I]
     const summed = g.op('ReduceSum', [g.op('Mul', [linear(inner, 'expert_down'), routeWeight]), g.constI64('expert_axis', [0])], { keepdims: 0 });
     return toF(g.op('Reshape', [summed, g.op('Shape', [h])]));

@@ -55,7 +55,7 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
   const cos = g.input(LAYER_IO.cos, T, ['P', R / 2]);
   const sin = g.input(LAYER_IO.sin, T, ['P', R / 2]);
   const w = layerWeightInputs(g, spec, T);
-  const layer = emitDecoderLayer(g, spec, w, { kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T });
+  const layer = emitDecoderLayer(g, spec, w, { kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T, weightedExperts: !!opts.gram });
   g.output(LAYER_IO.y, F, ['B', 'S', D]);
 
   if (opts.act2) {
