@@ -44,7 +44,8 @@ method:
                           (rows not a multiple of 32 become F16 in a Q4_K_M GGUF). 1 = the paper's exact sizes
   --reconstruct           refit each layer's down_proj by least squares on the calibration activations so the
                           kept channels reproduce the dense FFN output (training-free; planned splits are
-                          scored with the refit)
+                          scored with the refit; a mixture of experts refits each expert's down_proj over
+                          the tokens routed to it)
   --reconstruct-ridge λ   ridge of the refit toward the plain slice, ρ = λ·mean diag G[S,S] (default ${DEFAULT_REFIT_RIDGE})
   --planner-step s        share step of the planned split (default ${DEFAULT_PLANNER_STEP})
   --holdout f             calibration tokens held out to score planned splits (default ${DEFAULT_HOLDOUT})
