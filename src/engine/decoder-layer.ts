@@ -57,6 +57,8 @@ export interface DecoderLayerIO {
    * FusedMatMul kernel, so they would fall back to the CPU provider and the GPU would idle.
    */
   transposeMatMul?: boolean;
+  /** A MoE: also emit `weightedExpertInput` (the calibration graph's per-expert Gram sums). */
+  weightedExperts?: boolean;
 }
 
 export interface DecoderLayerValues {
@@ -68,6 +70,12 @@ export interface DecoderLayerValues {
    * rows of the FFN channel space (templates.ffnWidth).
    */
   ffnInput: string;
+  /**
+   * A MoE only, expert-major [experts, B·S, I]: each expert's down_proj input scaled by the token's
+   * routing weight for that expert (zero where not routed). W_e of it is the expert's share of
+   * the block output, so its Gram sums give the refit the block's own error (docs/refit.md).
+   */
+  weightedExpertInput?: string;
 }
 
 /** Graph input name of a weight: the role prefixed, so names never collide with activations. */
@@ -165,6 +173,7 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
   };
 
   let ffnInput = '';
+  let weightedExpertInput: string | undefined;
   const mlp = (h: string): string => {
     const [gate, up] = w.gate_up ? (split(linear(h, 'gate_up'), [I, I]) as [string, string]) : [linear(h, 'gate', 'gate_bias'), linear(h, 'up', 'up_bias')];
     const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
@@ -191,6 +200,7 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     const gate = linear(rows, 'expert_gate'); // [E, N, I]
     const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
     const inner = g.op('Mul', [g.op('Mul', [activated, linear(rows, 'expert_up')]), routed]);
+    if (io.weightedExperts) weightedExpertInput = g.op('Mul', [inner, routeWeight]);
     ffnInput = g.op('Transpose', [inner], { perm: [1, 0, 2] }); // [N, E, I]
     const summed = g.op('ReduceSum', [g.op('Mul', [linear(inner, 'expert_down'), routeWeight]), g.constI64('expert_axis', [0])], { keepdims: 0 });
     return toF(g.op('Reshape', [summed, g.op('Shape', [h])]));
@@ -200,5 +210,5 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
   const x1 = residual(io.x, norm(attention(toT(norm(io.x, 'attn_in'))), 'attn_out'));
   const ffnIn = toT(norm(x1, 'ffn_in'));
   const out = norm(spec.moe ? moe(ffnIn) : mlp(ffnIn), 'ffn_out');
-  return { y: residual(x1, out, io.y), ffnInput };
+  return { y: residual(x1, out, io.y), ffnInput, weightedExpertInput };
 }
