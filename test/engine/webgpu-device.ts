@@ -8,10 +8,10 @@
 import { Engine } from '../../src/engine/runner.ts';
 import { shared } from '../helpers/paths.ts';
 
-// lavapipe compiles every WGSL shader with LLVM at the CPU's native vector width (AVX-512 here);
-// at 128 bits the attention shader compiled in 7.6 s of CPU instead of 18.9 (one cold compile,
-// load ≈ 25). It changes nothing a test checks: same IEEE f32 arithmetic, narrower SIMD. Read
-// when the driver loads, so it is set before the first WebGPU session.
+// lavapipe compiles every WGSL shader with LLVM at its vector width (256 bits by default here);
+// at 128 bits the WebGPU tests took 12.2 s of CPU instead of 17.6 with Mesa's shader cache empty
+// (docs/reliability.md §9). It changes nothing a test checks: same IEEE f32 arithmetic, narrower
+// SIMD. Read when the driver loads, so it is set before the first WebGPU session.
 process.env.LP_NATIVE_VECTOR_WIDTH ??= '128';
 
 export const WEBGPU_REQUIRED = process.env.COMPACT_WEBGPU_REQUIRED === '1';
