@@ -6,7 +6,7 @@
  * serves every layer of a model. The act² sums stay in f32 whatever the compute precision.
  */
 import type { AttentionKind, ModelSpec } from '../families/types.ts';
-import { ffnWidth } from '../families/templates.ts';
+import { expertCount, ffnWidth } from '../families/templates.ts';
 import { emitDecoderLayer, layerWeightInputs } from './decoder-layer.ts';
 import { DataType, GraphBuilder, OPSET, type DataTypeCode } from './onnx-proto.ts';
 
@@ -21,10 +21,14 @@ export interface LayerGraphOptions {
   act2: boolean;
   /**
    * Emit the `ffn_in_t` output: down_proj's input transposed ([I, B·S], f32), whose row blocks
-   * are the contiguous GEMM operands of the refit's Gram tiles (runner.ts).
+   * are the contiguous GEMM operands of the refit's Gram tiles (runner.ts); a MoE gives each
+   * expert's, the routing-weighted input at every position (zero where not routed),
+   * [experts, I, B·S].
    */
   gram?: boolean;
   precision: Precision;
+  /** The provider the graph is for: WebGPU gets its projections as Transpose + MatMul (decoder-layer.ts). */
+  device?: 'cpu' | 'webgpu';
 }
 
 /** Names of the graph's non-weight inputs and outputs. */
@@ -37,7 +41,7 @@ export const LAYER_IO = {
   sin: 'sin',
   y: 'y', // f32 [B, S, D]: layer output
   act2: 'act2', // f32 [K, I] (a MoE: [K, experts·I], see templates.ffnWidth)
-  ffnInT: 'ffn_in_t', // f32 [I, B·S]
+  ffnInT: 'ffn_in_t', // f32 [I, B·S] (a MoE: [experts, I, B·S])
 } as const;
 
 export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8Array {
@@ -54,7 +58,9 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
   const cos = g.input(LAYER_IO.cos, T, ['P', R / 2]);
   const sin = g.input(LAYER_IO.sin, T, ['P', R / 2]);
   const w = layerWeightInputs(g, spec, T);
-  const layer = emitDecoderLayer(g, spec, w, { kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T });
+  const layer = emitDecoderLayer(g, spec, w, {
+    kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T, weightedExperts: !!opts.gram, transposeMatMul: opts.device === 'webgpu',
+  });
   g.output(LAYER_IO.y, F, ['B', 'S', D]);
 
   if (opts.act2) {
@@ -66,9 +72,14 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
     g.node('MatMul', [wrows, sq], {}, { outputs: [LAYER_IO.act2] });
     g.output(LAYER_IO.act2, F, ['K', I]);
   }
-  if (opts.gram) {
-    // Not AᵀA itself: an [I, I] f32 output per batch (822 MB at an 8B model's I) would not fit the
-    // memory target beside the layer's weights; the runner forms G tile by tile from Aᵀ.
+  // Not AᵀA itself: an [I, I] f32 output per batch (822 MB at an 8B model's I) would not fit the
+  // memory target beside the layer's weights; the runner forms G tile by tile from Aᵀ.
+  if (opts.gram && layer.weightedExpertInput) {
+    const a = layer.weightedExpertInput; // [E, B·S, I]
+    const af = T === F ? a : g.op('Cast', [a], { to: F });
+    g.node('Transpose', [af], { perm: [0, 2, 1] }, { outputs: [LAYER_IO.ffnInT] });
+    g.output(LAYER_IO.ffnInT, F, [expertCount(spec), spec.intermediate, 'T']);
+  } else if (opts.gram) {
     const af = T === F ? layer.ffnInput : g.op('Cast', [layer.ffnInput], { to: F });
     const rows = g.op('Reshape', [af, g.constI64('gram_rows', [-1, I])]);
     g.node('Transpose', [rows], { perm: [1, 0] }, { outputs: [LAYER_IO.ffnInT] });

@@ -10,7 +10,7 @@
 import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
-import { ffnWidth } from '../families/templates.ts';
+import { expertCount, ffnWidth } from '../families/templates.ts';
 import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
 import { f32ToF16 } from '../io/dtype.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
@@ -72,7 +72,9 @@ export interface ForwardRequest {
   /**
    * Per layer, the Gram matrix G = Σ_t a_t a_tᵀ of down_proj's input over every position, handed
    * over tile by tile of its upper triangle, batch by batch (the sink sums the batches): the
-   * runner holds one tile, never G.
+   * runner holds one tile, never G. A MoE gives one G per expert over the positions routed to it,
+   * with a_t = w_te·act(gate_e)·up_e, the expert's input scaled by the token's (renormalised)
+   * routing weight: W_e·a_t is the expert's share of the block output at t.
    */
   gram?: GramSink;
 }
@@ -82,10 +84,11 @@ export interface GramSink {
   /** Tile side: tile i covers rows/columns [i·tile, min(I, (i+1)·tile)). */
   readonly tile: number;
   /**
-   * One batch's tile (i, j), i ≤ j, of `layer`'s G: [rows of tile i × rows of tile j] row-major
-   * f32, reused by the runner after the call. `first`: the layer's first batch (nothing to add to).
+   * One batch's tile (i, j), i ≤ j, of `layer`'s G (`expert`'s; 0 for a dense FFN): [rows of
+   * tile i × rows of tile j] row-major f32, reused by the runner after the call. `first`: the
+   * layer's first batch (nothing to add to).
    */
-  add(layer: number, i: number, j: number, block: Float32Array, first: boolean): void | Promise<void>;
+  add(layer: number, expert: number, i: number, j: number, block: Float32Array, first: boolean): void | Promise<void>;
 }
 
 export interface ForwardResult {
@@ -229,8 +232,9 @@ export class Engine {
     const scratch = new Float32Array(Math.max(...batches.map((b) => b.hidden.length)));
     const act2Out = new Float32Array(K * ffnWidth(spec));
     const gramI = spec.intermediate;
+    const gramE = spec.moe ? expertCount(spec) : 1;
     const gramTile = req.gram ? new Float32Array(Math.min(gramI, req.gram.tile) ** 2) : null;
-    const ffnInT = req.gram ? new Float32Array(gramI * Math.max(...batches.map((b) => b.seqs.length * b.len))) : null;
+    const ffnInT = req.gram ? new Float32Array(gramE * gramI * Math.max(...batches.map((b) => b.seqs.length * b.len))) : null;
     let pending = this.#prefetch(loader, 0);
     for (let l = 0; l <= lastLayer; l++) {
       const weights = await pending;
@@ -254,12 +258,12 @@ export class Engine {
         const fetches: Record<string, ort.Tensor> = { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) };
         if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [K, ffnWidth(spec)]);
         const tokensIn = B * b.len;
-        if (ffnInT) fetches[LAYER_IO.ffnInT] = new ort.Tensor('float32', ffnInT.subarray(0, gramI * tokensIn), [gramI, tokensIn]);
+        if (ffnInT) fetches[LAYER_IO.ffnInT] = new ort.Tensor('float32', ffnInT.subarray(0, gramE * gramI * tokensIn), spec.moe ? [gramE, gramI, tokensIn] : [gramI, tokensIn]);
         await session.run(feeds, fetches);
         if (cosine) cosine[l]! += cosineSum(b.hidden, y, D);
         b.hidden.set(y);
         if (acc) for (let i = 0; i < act2Out.length; i++) acc[i]! += act2Out[i]!;
-        if (ffnInT) await this.#gramTiles(l, ffnInT, gramI, tokensIn, req.gram!, gramTile!, bi === 0);
+        for (let e = 0; ffnInT && e < gramE; e++) await this.#gramTiles(l, e, ffnInT.subarray(e * gramI * tokensIn), gramI, tokensIn, req.gram!, gramTile!, bi === 0);
       }
       if (act2) act2.push(acc!);
       // The last layer's raw output is not an HF hidden state when the final norm follows.
@@ -267,8 +271,8 @@ export class Engine {
       onProgress?.({ layer: l, layers: lastLayer + 1, tokens, elapsedMs: performance.now() - start });
     }
     if (act2) {
-      const I = ffnWidth(spec);
-      const perSet = Array.from({ length: K }, (_, k) => act2.map((acc) => acc.slice(k * I, (k + 1) * I)));
+      const W = ffnWidth(spec);
+      const perSet = Array.from({ length: K }, (_, k) => act2.map((acc) => acc.slice(k * W, (k + 1) * W)));
       if (req.tokenWeightSets) result.act2Sets = perSet;
       else result.act2 = perSet[0]!;
     }
@@ -428,10 +432,10 @@ export class Engine {
   }
 
   /**
-   * The upper triangle of one batch's AᵀA, tile by tile, from Aᵀ [I × T]: tile (i, j) is the
-   * product of two contiguous row blocks of Aᵀ (onnxruntime f32 GEMM).
+   * The upper triangle of one batch's AᵀA (expert `expert`'s, for a MoE), tile by tile, from Aᵀ
+   * [I × T]: tile (i, j) is the product of two contiguous row blocks of Aᵀ (onnxruntime f32 GEMM).
    */
-  async #gramTiles(layer: number, at: Float32Array, I: number, T: number, sink: GramSink, tile: Float32Array, first: boolean): Promise<void> {
+  async #gramTiles(layer: number, expert: number, at: Float32Array, I: number, T: number, sink: GramSink, tile: Float32Array, first: boolean): Promise<void> {
     this.#gemm ??= new Gemm('float32', this.#threads);
     const s = sink.tile;
     for (let i = 0, r0 = 0; r0 < I; i++, r0 += s) {
@@ -439,13 +443,13 @@ export class Engine {
       for (let j = i, c0 = r0; c0 < I; j++, c0 += s) {
         const cj = Math.min(s, I - c0);
         await this.#gemm.mul(at.subarray(r0 * T), at.subarray(c0 * T), { M: ri, K: T, N: cj, transB: true }, tile);
-        await sink.add(layer, i, j, tile.subarray(0, ri * cj), first);
+        await sink.add(layer, expert, i, j, tile.subarray(0, ri * cj), first);
       }
     }
   }
 
   #layerSession(kind: AttentionKind, act2: boolean, gram = false): Promise<ort.InferenceSession> {
-    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision }));
+    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision, device: this.#device }));
   }
 
   #headSession(opts: HeadGraphOptions): Promise<ort.InferenceSession> {

@@ -10,32 +10,20 @@ import { Engine } from '../../src/engine/runner.ts';
 import { layerPlan } from '../../src/engine/weights.ts';
 import { readModelConfig } from '../../src/families/model-config.ts';
 import { openCheckpoint } from '../../src/io/safetensors.ts';
-import { GramStore } from '../../src/prune/gram-store.ts';
 import { refitDown } from '../../src/prune/refit.ts';
 import { mulberry32 } from '../../src/random.ts';
 import { goldenAct2, readGolden, relErr } from '../engine/golden-data.ts';
 import { shared } from '../helpers/paths.ts';
+import { engineGrams } from './gram-helpers.ts';
 import { calibSequences, topK } from './prune-helpers.ts';
 
-/**
- * Every layer's G (dense, read back from the GramStore's tiles) and act² from one engine pass.
- * `tile`: the store's tile side (one that does not divide I covers the narrow edge tiles).
- */
+/** Every layer's G (dense, read back from the GramStore's tiles of side `tile`) and act² from one engine pass. */
 async function gramsOf(dir: string, seqs: Int32Array[], tile?: number): Promise<{ grams: Float64Array[]; act2: Float64Array[] }> {
   const e = await Engine.open(dir, { threads: 2 });
-  const store = await GramStore.create(e.spec.intermediate, tile);
   try {
-    const r = await e.forward(seqs, { act2: true, gram: store });
-    const I = e.spec.intermediate;
-    const grams = r.act2!.map((_, l) => {
-      const rows = store.rows(l);
-      const G = new Float64Array(I * I);
-      for (let i = 0; i * rows.blockRows < I; i++) G.set(rows.rows(i) as Float64Array, i * rows.blockRows * I);
-      return G;
-    });
-    return { grams, act2: r.act2! };
+    const r = await engineGrams(e, seqs, { tile, act2: true });
+    return { grams: r.grams, act2: r.act2! };
   } finally {
-    await store.close();
     await e.close();
   }
 }
