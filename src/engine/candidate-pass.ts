@@ -106,11 +106,10 @@ export async function scoreVariants(
     }
     const rope = ropeFeeds(spec, maxLen);
     const loader = new LayerLoader(spec, ckpt, 'f32');
-    let pending = prefetch(loader, 0);
     let scratch = new Float32Array(0);
     for (let l = 0; l < spec.layers; l++) {
-      const weights = await pending;
-      if (l + 1 < spec.layers) pending = prefetch(loader, l + 1);
+      const weights = await loader.load(l);
+      if (l + 1 < spec.layers) loader.prefetch(l + 1);
       const kind = spec.layerTypes[l]!;
       for (let vi = 0; vi < variants.length; vi++) {
         const v = variants[vi]!;
@@ -279,10 +278,4 @@ function ropeFeeds(spec: ModelSpec, positions: number): Record<AttentionKind, { 
   };
   const full = make('full');
   return { full, sliding: JSON.stringify(spec.rope.full) === JSON.stringify(spec.rope.sliding) ? full : make('sliding') };
-}
-
-function prefetch(loader: LayerLoader, layer: number): Promise<Map<TensorRole, ort.Tensor>> {
-  const p = loader.load(layer);
-  p.catch(() => {});
-  return p;
 }

@@ -11,7 +11,7 @@ import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import { ffnWidth } from '../families/templates.ts';
-import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
+import type { AttentionKind, ModelSpec } from '../families/types.ts';
 import { f32ToF16 } from '../io/dtype.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { buildHeadGraph, HEAD_IO, type HeadGraphOptions } from './head-graph.ts';
@@ -213,10 +213,9 @@ export class Engine {
     const scratch = new Float32Array(Math.max(...batches.map((b) => b.hidden.length)));
     const act2Out = new Float32Array(K * ffnWidth(spec));
     const gramOut = req.gram ? new Float32Array(spec.intermediate * spec.intermediate) : null;
-    let pending = this.#prefetch(loader, 0);
     for (let l = 0; l <= lastLayer; l++) {
-      const weights = await pending;
-      if (l < lastLayer) pending = this.#prefetch(loader, l + 1);
+      const weights = await loader.load(l);
+      if (l < lastLayer) loader.prefetch(l + 1);
       const kind = spec.layerTypes[l]!;
       const session = await this.#layerSession(kind, !!req.act2, !!req.gram);
       const acc = act2 ? new Float64Array(K * ffnWidth(spec)) : null;
@@ -388,13 +387,6 @@ export class Engine {
       else w.fill(1);
       return new ort.Tensor('float32', w, [K, b.seqs.length, b.len]);
     });
-  }
-
-  /** Starts loading a layer; a failure surfaces when awaited, never as an unhandled rejection. */
-  #prefetch(loader: LayerLoader, layer: number): Promise<Map<TensorRole, ort.Tensor>> {
-    const p = loader.load(layer);
-    p.catch(() => {});
-    return p;
   }
 
   #session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
