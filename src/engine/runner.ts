@@ -2,10 +2,11 @@
  * The layer-streamed forward pass: embeddings → decoder layers → final norm → lm_head, on
  * onnxruntime-node.
  *
- * Layers are streamed: for each layer its weights are loaded (the next layer's load overlaps the
- * current layer's compute), every sequence is run through it, act² is accumulated in float64, and
- * the weights are dropped. Peak memory is therefore about two layers' weights + the hidden states
- * of all sequences + one batch's activations, whatever the depth of the model.
+ * Layers are streamed: for each layer its weights are loaded (the next layer's bytes are read while
+ * the current layer computes), every sequence is run through it, act² is accumulated in float64,
+ * and the buffers are reused by the next layer. Peak memory is therefore about one layer's weights
+ * in f32 + one as stored + the hidden states of all sequences + one batch's activations, whatever
+ * the depth of the model (weights.ts, LayerLoader).
  */
 import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
