@@ -9,7 +9,7 @@
  * token windows advance through it with its own slice, so K variants cost one read of the model
  * and K forward passes over their (short) held-out texts, and nothing touches the disk.
  *
- * Memory: two layers of dense f32 weights (the current one and the prefetched one), one variant's
+ * Memory: one layer of dense weights in f32 and the next as stored (LayerLoader), one variant's
  * slice at a time, the residual streams of every variant's windows, and one lm_head gather of one
  * variant at a time. The caller bounds the residual streams by grouping variants (see planner.ts).
  *

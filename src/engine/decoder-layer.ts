@@ -45,6 +45,8 @@ export interface DecoderLayerIO {
   compute?: DataTypeCode;
   /** Name of the attention output value (exports name it per layer), else a generated one. */
   attnName?: string;
+  /** A MoE: also emit `weightedExpertInput` (the calibration graph's per-expert Gram sums). */
+  weightedExperts?: boolean;
 }
 
 export interface DecoderLayerValues {
@@ -56,6 +58,12 @@ export interface DecoderLayerValues {
    * rows of the FFN channel space (templates.ffnWidth).
    */
   ffnInput: string;
+  /**
+   * A MoE only, expert-major [experts, B·S, I]: each expert's down_proj input scaled by the token's
+   * routing weight for that expert (zero where not routed). W_e of it is the expert's share of
+   * the block output, so its Gram sums give the refit the block's own error (docs/refit.md).
+   */
+  weightedExpertInput?: string;
 }
 
 /** Graph input name of a weight: the role prefixed, so names never collide with activations. */
@@ -150,6 +158,7 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
   };
 
   let ffnInput = '';
+  let weightedExpertInput: string | undefined;
   const mlp = (h: string): string => {
     const [gate, up] = w.gate_up ? (split(linear(h, 'gate_up'), [I, I]) as [string, string]) : [linear(h, 'gate', 'gate_bias'), linear(h, 'up', 'up_bias')];
     const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
@@ -176,6 +185,7 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     const gate = linear(rows, 'expert_gate'); // [E, N, I]
     const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
     const inner = g.op('Mul', [g.op('Mul', [activated, linear(rows, 'expert_up')]), routed]);
+    if (io.weightedExperts) weightedExpertInput = g.op('Mul', [inner, routeWeight]);
     ffnInput = g.op('Transpose', [inner], { perm: [1, 0, 2] }); // [N, E, I]
     const summed = g.op('ReduceSum', [g.op('Mul', [linear(inner, 'expert_down'), routeWeight]), g.constI64('expert_axis', [0])], { keepdims: 0 });
     return toF(g.op('Reshape', [summed, g.op('Shape', [h])]));
@@ -185,5 +195,5 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
   const x1 = residual(io.x, norm(attention(toT(norm(io.x, 'attn_in'))), 'attn_out'));
   const ffnIn = toT(norm(x1, 'ffn_in'));
   const out = norm(spec.moe ? moe(ffnIn) : mlp(ffnIn), 'ffn_out');
-  return { y: residual(x1, out, io.y), ffnInput };
+  return { y: residual(x1, out, io.y), ffnInput, weightedExpertInput };
 }
