@@ -10,7 +10,7 @@
  * partial rotary, attention scale and soft-capping, residual multipliers (Granite).
  *
  * Weights are in Hugging Face's [out, in] layout, used by com.microsoft:FusedMatMul(transB=1),
- * which hands the transposition to the GEMM. Attention is com.microsoft:GroupQueryAttention:
+ * which hands the transposition to the GEMM (on WebGPU, which lacks it: Transpose + MatMul). Attention is com.microsoft:GroupQueryAttention:
  * causal, GQA, sliding window (`local_window_size` = w: key s visible from query t iff t − s < w,
  * transformers' rule) and softcap, checked against transformers by test/engine/golden.test.ts. Rotary
  * is GQA's own (rotary_interleaved=0 = transformers' rotate_half) when it rotates whole heads at
@@ -23,6 +23,13 @@
 import { isNormRole, normAt, stackedShape } from '../families/templates.ts';
 import type { AttentionKind, ModelSpec, NormPlace, TensorRole } from '../families/types.ts';
 import { attr, DataType, type DataTypeCode, type GraphBuilder } from './onnx-proto.ts';
+
+/**
+ * Name of the attention node of the calibration graph (one decoder layer, `attnName` not given;
+ * the KV-cache and export graphs keep generated names). session-options.ts keeps it on the CPU
+ * provider under `--device webgpu`: see there.
+ */
+export const ATTENTION_NODE = 'attention';
 
 /** Graph value of each layer weight, by role (only the roles the spec has). */
 export type LayerWeights = Partial<Record<TensorRole, string>>;
@@ -45,6 +52,11 @@ export interface DecoderLayerIO {
   compute?: DataTypeCode;
   /** Name of the attention output value (exports name it per layer), else a generated one. */
   attnName?: string;
+  /**
+   * Projections as Transpose + MatMul instead of FusedMatMul(transB): the WebGPU provider has no
+   * FusedMatMul kernel, so they would fall back to the CPU provider and the GPU would idle.
+   */
+  transposeMatMul?: boolean;
   /** A MoE: also emit `weightedExpertInput` (the calibration graph's per-expert Gram sums). */
   weightedExperts?: boolean;
 }
@@ -95,7 +107,9 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     return role ? rms(toF(v), W(role)) : v;
   };
   const linear = (v: string, weight: TensorRole, bias?: TensorRole): string => {
-    const y = g.op('FusedMatMul', [v, W(weight)], { transB: 1 }, 'com.microsoft');
+    const y = io.transposeMatMul
+      ? g.op('MatMul', [v, g.op('Transpose', [W(weight)], { perm: stackedShape(spec, weight).length === 3 ? [0, 2, 1] : [1, 0] })])
+      : g.op('FusedMatMul', [v, W(weight)], { transB: 1 }, 'com.microsoft');
     return bias && w[bias] ? g.op('Add', [y, W(bias)]) : y;
   };
   const split = (v: string, sizes: number[]): string[] => g.node('Split', [v, g.constI64('split_sizes', sizes)], { axis: -1 }, { outputs: sizes.length });
@@ -153,7 +167,8 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     const inputs = [q, k, v, c?.pastKey ?? '', c?.pastValue ?? '', io.seqlensK, io.totalLen];
     if (!explicitRotary) inputs.push(io.rotary.cos, io.rotary.sin);
     const outputs = c ? [io.attnName ?? `attn_${g.nodes.length}`, c.presentKey, c.presentValue] : 3;
-    const [attn] = g.node('GroupQueryAttention', inputs, gqa, { domain: 'com.microsoft', outputs });
+    const name = io.attnName === undefined ? ATTENTION_NODE : undefined;
+    const [attn] = g.node('GroupQueryAttention', inputs, gqa, { domain: 'com.microsoft', outputs, name });
     return toF(linear(attn!, 'o', 'o_bias'));
   };
 

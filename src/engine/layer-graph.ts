@@ -26,6 +26,8 @@ export interface LayerGraphOptions {
    */
   gram?: boolean;
   precision: Precision;
+  /** The provider the graph is for: WebGPU gets its projections as Transpose + MatMul (decoder-layer.ts). */
+  device?: 'cpu' | 'webgpu';
 }
 
 /** Names of the graph's non-weight inputs and outputs. */
@@ -55,7 +57,9 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
   const cos = g.input(LAYER_IO.cos, T, ['P', R / 2]);
   const sin = g.input(LAYER_IO.sin, T, ['P', R / 2]);
   const w = layerWeightInputs(g, spec, T);
-  const layer = emitDecoderLayer(g, spec, w, { kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T, weightedExperts: !!opts.gram });
+  const layer = emitDecoderLayer(g, spec, w, {
+    kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T, weightedExperts: !!opts.gram, transposeMatMul: opts.device === 'webgpu',
+  });
   g.output(LAYER_IO.y, F, ['B', 'S', D]);
 
   if (opts.act2) {

@@ -409,7 +409,7 @@ export class Engine {
   }
 
   #layerSession(kind: AttentionKind, act2: boolean, gram = false): Promise<ort.InferenceSession> {
-    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision }));
+    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision, device: this.#device }));
   }
 
   #headSession(opts: HeadGraphOptions): Promise<ort.InferenceSession> {
