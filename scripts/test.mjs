@@ -1,15 +1,25 @@
 // Builds dist/, then runs every test/**/*.test.ts on node's built-in runner (Node 20's --test takes
 // no globs).
 //
-//   node scripts/test.mjs [--quick] [substring ...]
+//   node scripts/test.mjs [--quick] [--concurrency N] [substring ...]
 //
 // --quick is the edit loop: it leaves out the files that load real runtimes or prune whole models
 // (SLOW below; they stay in `npm test` and CI) and runs the fuzzers at a fifth of their CI size.
+//
+// Files run two at a time at least (--concurrency, or COMPACT_TEST_CONCURRENCY): Node 20's default,
+// availableParallelism() − 1, is one file at a time on a 2-core machine, where most files leave
+// a core idle (one JS thread, or waiting on a child process or the disk). The slow files start
+// first, heaviest first, so that the light ones fill the end instead of one heavy file running
+// alone (docs/performance.md, "Test suite").
 import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-/** Files that take tens of seconds each on 2 cores; matched as substrings of the path. */
+/**
+ * Files that take tens of seconds each on 2 cores; matched as substrings of the path. The order is
+ * the start order: CPU seconds measured per file, most first (docs/performance.md).
+ */
 const SLOW = [
   'test/export/gguf-', 'test/export/onnx-', 'test/export/wiki28m-runtimes',
   'test/prune/prune-e2e', 'test/prune/planner', 'test/prune/shortgpt', 'test/prune/multi-mask', 'test/prune/prune-invariants',
@@ -34,12 +44,23 @@ const build = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inher
 if (build.status !== 0) process.exit(build.status ?? 1);
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const filter = args.filter((a) => a !== '--quick');
+const at = args.indexOf('--concurrency');
+const concurrency = Number(at >= 0 ? args[at + 1] : process.env.COMPACT_TEST_CONCURRENCY ?? Math.max(2, availableParallelism() - 1));
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  console.error(`scripts/test.mjs: --concurrency must be an integer ≥ 1, got ${at >= 0 ? args[at + 1] : process.env.COMPACT_TEST_CONCURRENCY}`);
+  process.exit(2);
+}
+const filter = args.filter((a, i) => a !== '--quick' && a !== '--concurrency' && !(at >= 0 && i === at + 1));
 let files = find('test').filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)));
 if (quick) files = files.filter((f) => !SLOW.some((s) => f.includes(s)));
+const rank = (f) => {
+  const i = SLOW.findIndex((s) => f.includes(s));
+  return i < 0 ? SLOW.length : i;
+};
+files = files.map((f, i) => [f, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map(([f]) => f);
 const env = quick ? { ...process.env, COMPACT_FUZZ_RUNS: process.env.COMPACT_FUZZ_RUNS ?? '0.2' } : process.env;
 // The reporter is node's own with the failed assertion's expression and the test's line read from
 // the source, which Node 20 gets wrong for TypeScript through tsx (see scripts/test-reporter.mjs).
 const reporter = [`--test-reporter=${new URL('./test-reporter.mjs', import.meta.url).href}`, '--test-reporter-destination=stdout'];
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...reporter, ...files], { stdio: 'inherit', env });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporter, ...files], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

@@ -36,7 +36,7 @@ const block = (blocks: Map<string, string>, name: string): string => {
   return b;
 };
 
-test('the report quotes each failed assertion and its test’s line, not an earlier one', { timeout: 120_000 }, () => {
+test('the report quotes each failed assertion and its test’s line, not an earlier one', () => {
   const blocks = run(['--test-reporter=./scripts/test-reporter.mjs']);
   assert.match(block(blocks, 'passes first'), /^ok /);
   const expect = [
