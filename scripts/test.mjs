@@ -1,7 +1,7 @@
 // Builds dist/, then runs every test/**/*.test.ts on node's built-in runner (Node 20's --test takes
 // no globs).
 //
-//   node scripts/test.mjs [--quick] [--concurrency N] [substring ...]
+//   node scripts/test.mjs [--quick] [--concurrency N] [--list] [substring ...]
 //
 // --quick is the edit loop: it leaves out the files that load real runtimes or prune whole models
 // (SLOW below; they stay in `npm test` and CI) and runs the fuzzers at a fifth of their CI size.
@@ -21,12 +21,10 @@ import { spawnSync } from 'node:child_process';
  * the start order: CPU seconds measured per file, most first (docs/performance.md).
  */
 const SLOW = [
-  'test/export/gguf-', 'test/export/onnx-', 'test/export/wiki28m-runtimes',
-  'test/prune/prune-e2e', 'test/prune/planner', 'test/prune/shortgpt', 'test/prune/multi-mask', 'test/prune/prune-invariants',
-  'test/reliability/crash-', 'test/reliability/determinism', 'test/reliability/npx-signals', 'test/reliability/address-space',
-  'test/engine/wiki28m', 'test/eval/zero-shot', 'test/bench/',
-  'test/tokenizer/prune-mistral', 'test/tokenizer/prune-gemma3',
-  'test/install/', 'test/hub/',
+  'test/bench/bench-smoke', 'test/export/wiki28m-runtimes', 'test/export/gguf-quant', 'test/export/gguf-spm', 'test/install/',
+  'test/reliability/crash-', 'test/prune/planner.test', 'test/export/gguf-', 'test/eval/zero-shot', 'test/reliability/determinism',
+  'test/prune/prune-e2e', 'test/tokenizer/prune-gemma3', 'test/reliability/npx-signals', 'test/export/onnx-', 'test/engine/wiki28m',
+  'test/reliability/address-space', 'test/tokenizer/prune-mistral', 'test/prune/prune-invariants', 'test/prune/shortgpt', 'test/prune/multi-mask',
 ];
 
 function find(dir) {
@@ -38,10 +36,6 @@ function find(dir) {
   }
   return out;
 }
-// Tests that run the command spawn the compiled build (bin/compact.mjs → dist/), as users get it:
-// build first so they never run a stale dist/.
-const build = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
-if (build.status !== 0) process.exit(build.status ?? 1);
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const at = args.indexOf('--concurrency');
@@ -50,7 +44,7 @@ if (!Number.isInteger(concurrency) || concurrency < 1) {
   console.error(`scripts/test.mjs: --concurrency must be an integer ≥ 1, got ${at >= 0 ? args[at + 1] : process.env.COMPACT_TEST_CONCURRENCY}`);
   process.exit(2);
 }
-const filter = args.filter((a, i) => a !== '--quick' && a !== '--concurrency' && !(at >= 0 && i === at + 1));
+const filter = args.filter((a, i) => a !== '--quick' && a !== '--list' && a !== '--concurrency' && !(at >= 0 && i === at + 1));
 let files = find('test').filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)));
 if (quick) files = files.filter((f) => !SLOW.some((s) => f.includes(s)));
 const rank = (f) => {
@@ -58,6 +52,15 @@ const rank = (f) => {
   return i < 0 ? SLOW.length : i;
 };
 files = files.map((f, i) => [f, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map(([f]) => f);
+if (args.includes('--list')) {
+  // The files in start order, without building or running anything.
+  console.log(files.join('\n'));
+  process.exit(0);
+}
+// Tests that run the command spawn the compiled build (bin/compact.mjs → dist/), as users get it:
+// build first so they never run a stale dist/.
+const build = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
 const env = quick ? { ...process.env, COMPACT_FUZZ_RUNS: process.env.COMPACT_FUZZ_RUNS ?? '0.2' } : process.env;
 // The reporter is node's own with the failed assertion's expression and the test's line read from
 // the source, which Node 20 gets wrong for TypeScript through tsx (see scripts/test-reporter.mjs).
