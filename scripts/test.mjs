@@ -61,7 +61,8 @@ if (args.includes('--list')) {
 // build first so they never run a stale dist/.
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
-const env = quick ? { ...process.env, COMPACT_FUZZ_RUNS: process.env.COMPACT_FUZZ_RUNS ?? '0.2' } : process.env;
+// COMPACT_TEST_QUICK: the slow part of a fast file skips itself (test/helpers/quick.ts).
+const env = quick ? { ...process.env, COMPACT_FUZZ_RUNS: process.env.COMPACT_FUZZ_RUNS ?? '0.2', COMPACT_TEST_QUICK: '1' } : process.env;
 // The reporter is node's own with the failed assertion's expression and the test's line read from
 // the source, which Node 20 gets wrong for TypeScript through tsx (see scripts/test-reporter.mjs).
 const reporter = [`--test-reporter=${new URL('./test-reporter.mjs', import.meta.url).href}`, '--test-reporter-destination=stdout'];
