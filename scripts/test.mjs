@@ -24,7 +24,7 @@ const SLOW = [
   'test/bench/bench-smoke', 'test/export/wiki28m-runtimes', 'test/export/gguf-quant', 'test/export/gguf-spm', 'test/install/',
   'test/reliability/crash-', 'test/prune/planner.test', 'test/export/gguf-', 'test/eval/zero-shot', 'test/reliability/determinism',
   'test/prune/prune-e2e', 'test/tokenizer/prune-gemma3', 'test/reliability/npx-signals', 'test/export/onnx-', 'test/engine/wiki28m',
-  'test/reliability/address-space', 'test/tokenizer/prune-mistral', 'test/prune/prune-invariants', 'test/prune/shortgpt', 'test/prune/multi-mask',
+  'test/reliability/address-space', 'test/tokenizer/prune-qwen3', 'test/tokenizer/prune-llama3', 'test/tokenizer/prune-mistral', 'test/prune/prune-invariants', 'test/prune/shortgpt', 'test/prune/multi-mask',
 ];
 
 function find(dir) {
