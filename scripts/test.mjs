@@ -8,23 +8,33 @@
 //
 // Files run two at a time at least (--concurrency, or COMPACT_TEST_CONCURRENCY): Node 20's default,
 // availableParallelism() − 1, is one file at a time on a 2-core machine, where most files leave
-// a core idle (one JS thread, or waiting on a child process or the disk). The slow files start
-// first, heaviest first, so that the light ones fill the end instead of one heavy file running
+// a core idle (one JS thread, or waiting on a child process or the disk). The heaviest files
+// start first (FIRST), so that the light ones fill the end instead of one heavy file running
 // alone (docs/performance.md, "Test suite").
 import { readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-/**
- * Files that take tens of seconds each on 2 cores; matched as substrings of the path. The order is
- * the start order: CPU seconds measured per file, most first (docs/performance.md).
- */
+/** Files that take tens of seconds each on 2 cores; matched as substrings of the path. */
 const SLOW = [
-  'test/bench/bench-smoke', 'test/export/wiki28m-runtimes', 'test/export/gguf-quant', 'test/export/gguf-spm', 'test/install/',
-  'test/reliability/crash-', 'test/prune/planner.test', 'test/export/gguf-', 'test/eval/zero-shot', 'test/reliability/determinism',
-  'test/prune/prune-e2e', 'test/tokenizer/prune-gemma3', 'test/reliability/npx-signals', 'test/export/onnx-', 'test/engine/wiki28m',
-  'test/reliability/address-space', 'test/tokenizer/prune-qwen3', 'test/tokenizer/prune-llama3', 'test/tokenizer/prune-mistral', 'test/prune/prune-invariants', 'test/prune/shortgpt', 'test/prune/multi-mask',
+  'test/export/gguf-', 'test/export/onnx-', 'test/export/wiki28m-runtimes',
+  'test/prune/prune-e2e', 'test/prune/planner.test', 'test/prune/shortgpt', 'test/prune/multi-mask', 'test/prune/prune-invariants',
+  'test/reliability/crash-', 'test/reliability/determinism', 'test/reliability/npx-signals', 'test/reliability/address-space',
+  'test/engine/wiki28m', 'test/eval/zero-shot', 'test/bench/bench-smoke',
+  'test/tokenizer/prune-mistral', 'test/tokenizer/prune-gemma3', 'test/tokenizer/prune-qwen3', 'test/tokenizer/prune-llama3',
+  'test/install/',
+];
+
+/**
+ * Start order: the heaviest files first, by CPU seconds measured per file (docs/performance.md,
+ * "Test suite"); the rest follow in path order.
+ */
+const FIRST = [
+  'test/prune/refit.test', 'test/bench/bench-smoke', 'test/export/wiki28m-runtimes', 'test/export/gguf-quant', 'test/export/gguf-spm',
+  'test/reliability/crash-kill', 'test/install/', 'test/prune/prune-e2e', 'test/prune/planner.test', 'test/tokenizer/prune-gemma3',
+  'test/export/gguf-families', 'test/export/gguf-dtypes', 'test/eval/zero-shot', 'test/reliability/determinism',
+  'test/prune/prune-families', 'test/export/onnx-external', 'test/engine/wiki28m',
 ];
 
 function find(dir) {
@@ -48,8 +58,8 @@ const filter = args.filter((a, i) => a !== '--quick' && a !== '--list' && a !== 
 let files = find('test').filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)));
 if (quick) files = files.filter((f) => !SLOW.some((s) => f.includes(s)));
 const rank = (f) => {
-  const i = SLOW.findIndex((s) => f.includes(s));
-  return i < 0 ? SLOW.length : i;
+  const i = FIRST.findIndex((s) => f.includes(s));
+  return i < 0 ? FIRST.length : i;
 };
 files = files.map((f, i) => [f, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map(([f]) => f);
 if (args.includes('--list')) {
