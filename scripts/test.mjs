@@ -8,9 +8,8 @@
 //
 // Files run two at a time at least (--concurrency, or COMPACT_TEST_CONCURRENCY): Node 20's default,
 // availableParallelism() − 1, is one file at a time on a 2-core machine, where most files leave
-// a core idle (one JS thread, or waiting on a child process or the disk). The heaviest files
-// start first (FIRST), so that the light ones fill the end instead of one heavy file running
-// alone (docs/performance.md, "Test suite").
+// a core idle (one JS thread, or waiting on a child process or the disk); docs/performance.md,
+// "Test suite". Node 20 starts the files in path order whatever order they are given in.
 import { readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -26,16 +25,6 @@ const SLOW = [
   'test/install/',
 ];
 
-/**
- * Start order: the heaviest files first, by CPU seconds measured per file (docs/performance.md,
- * "Test suite"); the rest follow in path order.
- */
-const FIRST = [
-  'test/prune/refit.test', 'test/bench/bench-smoke', 'test/export/wiki28m-runtimes', 'test/export/gguf-quant', 'test/export/gguf-spm',
-  'test/reliability/crash-kill', 'test/install/', 'test/prune/prune-e2e', 'test/prune/planner.test', 'test/tokenizer/prune-gemma3',
-  'test/export/gguf-families', 'test/export/gguf-dtypes', 'test/eval/zero-shot', 'test/reliability/determinism',
-  'test/prune/prune-families', 'test/export/onnx-external', 'test/engine/wiki28m',
-];
 
 function find(dir) {
   const out = [];
@@ -57,13 +46,8 @@ if (!Number.isInteger(concurrency) || concurrency < 1) {
 const filter = args.filter((a, i) => a !== '--quick' && a !== '--list' && a !== '--concurrency' && !(at >= 0 && i === at + 1));
 let files = find('test').filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)));
 if (quick) files = files.filter((f) => !SLOW.some((s) => f.includes(s)));
-const rank = (f) => {
-  const i = FIRST.findIndex((s) => f.includes(s));
-  return i < 0 ? FIRST.length : i;
-};
-files = files.map((f, i) => [f, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map(([f]) => f);
 if (args.includes('--list')) {
-  // The files in start order, without building or running anything.
+  // The files that would run, in path order (Node 20's runner sorts them), without building.
   console.log(files.join('\n'));
   process.exit(0);
 }
