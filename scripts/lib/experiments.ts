@@ -26,7 +26,7 @@ import { fmtDuration } from '../../src/report/format.ts';
 import { countParams } from '../../src/report/params.ts';
 import { bool, num, parseArgs, str } from '../../src/cli/args.ts';
 import { plannerChart } from './experiments-chart.ts';
-import { robustnessMarkdown, vocabPolicyMarkdown } from './planner-robustness.ts';
+import { robustnessMarkdown, vocabPolicyMarkdown, writeRobustnessChart } from './planner-robustness.ts';
 
 export const EXPERIMENTS_USAGE = `usage: compact experiments [--shared DIR] [--out DIR] [--only m1,m2] [--ratios 0.2,0.35] [--resume | --render-only]
 
@@ -305,6 +305,7 @@ function unknownMethod(k: string): never {
 
 async function writeOutputs(outDir: string, r: Results): Promise<void> {
   await writeFile(join(outDir, 'results-planner.svg'), plannerChart(r));
+  await writeRobustnessChart(outDir);
   const robustness = [await robustnessMarkdown(outDir), vocabPolicyMarkdown(outDir)].filter((x) => x).join('\n');
   await writeFile(join(outDir, 'results.md'), resultsMarkdown(r) + (robustness ? `\n${robustness}\n` : ''));
 }
