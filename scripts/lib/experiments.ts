@@ -67,7 +67,23 @@ interface MethodSpec {
   options(ratio: number, fixedVocab: number): Partial<PruneOptions>;
   /** Only at these ratios (the ridge sweep); default every ratio of the run. */
   ratios?: number[];
+  /** A --reconstruct row: the key of the same cut without the refit, its row in the refit section. */
+  refitOf?: string;
+  /** The ridge of a λ-sweep row (shown in the sweep table, not in the comparison table). */
+  sweepRidge?: number;
+  /** Whether LAMBADA and HellaSwag are scored (default true; the λ sweep compares bits per byte only). */
+  tasks?: boolean;
 }
+
+/** The λ sweep (fixed 75% split at R = 0.35) beside the default λ of the other refit rows. */
+const REFIT_SWEEP = [1e-3, 1e-1, 0];
+
+/**
+ * The second-genre text of the refit section (four State of the Union addresses, 2001–2021, in the
+ * repository): the refit is fit on Wikipedia calibration, so its gain must also be checked off-domain.
+ * Kept outside PROTOCOL so rows made before it stay reusable; a reused row without this score gets it.
+ */
+export const SECOND_TEXT = { name: 'SOTU', path: 'data/sotu-2001-2021.txt', bytes: 120000 } as const;
 
 export const METHODS: MethodSpec[] = [
   { key: 'compact-planned', label: 'COMPACT, planned split (act2-common)', options: (r) => ({ method: 'compact', ratio: r }) },
@@ -79,17 +95,23 @@ export const METHODS: MethodSpec[] = [
   { key: 'wanda-sp', label: 'FFN-only, wanda-sp', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp' }) },
   { key: 'random', label: `FFN-only, random (seed ${PROTOCOL.random_seed})`, options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'random', seed: PROTOCOL.random_seed }) },
   { key: 'shortgpt', label: 'ShortGPT (drop layers of lowest block influence)', options: (r) => ({ method: 'shortgpt', ratio: r }) },
-  { key: 'compact-planned-refit', label: 'COMPACT, planned split, --reconstruct (down_proj refit, λ 1e-2)', options: (r) => ({ method: 'compact', ratio: r, reconstruct: true }) },
-  { key: 'compact-fixed-refit', label: 'COMPACT, 75% split, --reconstruct (λ 1e-2)', options: (r, v) => ({ method: 'compact', ratio: r, vocab: v, reconstruct: true }) },
-  { key: 'ffn-only-refit', label: 'FFN-only, act², --reconstruct (λ 1e-2)', options: (r) => ({ method: 'ffn-only', ratio: r, reconstruct: true }) },
-  { key: 'wanda-sp-refit', label: 'FFN-only, wanda-sp, --reconstruct (λ 1e-2)', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp', reconstruct: true }) },
-  ...[0, 1e-3, 1e-1].map((l) => ({
+  { key: 'compact-planned-refit', label: 'COMPACT, planned split', refitOf: 'compact-planned', options: (r) => ({ method: 'compact', ratio: r, reconstruct: true }) },
+  { key: 'compact-fixed-refit', label: 'COMPACT, 75% split', refitOf: 'compact-fixed', options: (r, v) => ({ method: 'compact', ratio: r, vocab: v, reconstruct: true }) },
+  { key: 'ffn-only-refit', label: 'FFN-only, act²', refitOf: 'ffn-only', options: (r) => ({ method: 'ffn-only', ratio: r, reconstruct: true }) },
+  { key: 'wanda-sp-refit', label: 'FFN-only, wanda-sp', refitOf: 'wanda-sp', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp', reconstruct: true }) },
+  ...REFIT_SWEEP.map((l) => ({
     key: `compact-fixed-refit-ridge-${l}`,
-    label: `COMPACT, 75% split, --reconstruct --reconstruct-ridge ${l} (λ sweep)`,
+    label: `COMPACT, 75% split, --reconstruct-ridge ${l}`,
+    refitOf: 'compact-fixed',
+    sweepRidge: l,
+    tasks: false,
     options: (r: number, v: number): Partial<PruneOptions> => ({ method: 'compact', ratio: r, vocab: v, reconstruct: true, reconstructRidge: l }),
     ratios: [0.35],
   })),
 ];
+
+/** Whether a row is a --reconstruct row (shown in its own section, beside the same cut without the refit). */
+export const isRefitRow = (x: Pick<Row, 'key'>): boolean => METHODS.find((m) => m.key === x.key)?.refitOf !== undefined;
 
 /** Whether a method runs at ratio R. */
 const runsAt = (m: MethodSpec, ratio: number): boolean => !m.ratios || m.ratios.includes(ratio);
@@ -98,12 +120,25 @@ export interface Scores {
   bpb: number;
   eval_tokens: number;
   eval_bytes: number;
-  lambada_acc: number;
-  lambada_stderr: number;
-  hellaswag_acc: number;
-  hellaswag_acc_norm: number;
-  hellaswag_stderr: number;
+  /** Bits per byte on SECOND_TEXT (absent in rows made before it was added). */
+  second_bpb?: number;
+  second_tokens?: number;
+  /** Null where the method skips the tasks (the λ sweep). */
+  lambada_acc: number | null;
+  lambada_stderr: number | null;
+  hellaswag_acc: number | null;
+  hellaswag_acc_norm: number | null;
+  hellaswag_stderr: number | null;
   eval_seconds: number;
+}
+
+/** --reconstruct rows: the ridge and each layer's calibration objective, plain slice vs refit. */
+export interface RowRefit {
+  ridge: number;
+  loss_plain: number[];
+  loss_refit: number[];
+  /** Layers that kept the plain slice (the solve was not defined). */
+  fallbacks: number;
 }
 
 export interface Row extends Scores {
@@ -117,6 +152,13 @@ export interface Row extends Scores {
   dropped_layers: number[] | null;
   prune_seconds: number;
   planner: { candidates: CheckedCandidate[]; chosen: number; heldout_tokens: number; fit_tokens: number } | null;
+  refit?: RowRefit | null;
+  /**
+   * A row reused from an earlier run that lacked the second-text score: the cut was made again to
+   * score it, and this is WikiText-2 bits per byte of that remade cut (equal to `bpb` when the
+   * pipeline has not changed since).
+   */
+  bpb_recheck?: number;
 }
 
 /** A planner candidate, plus its bits per byte on the evaluation text (the check of the pick). */
@@ -128,6 +170,8 @@ export interface Results {
   dense: (Scores & { params: number; vocab: number; ffn: number; layers: number }) | null;
   rows: Row[];
   seconds: number;
+  /** SECOND_TEXT as scored (bytes after the cut to a line end); absent before it was added. */
+  second_text?: { path: string; bytes: number };
 }
 
 /** The first `bytes` of a file cut back to its last line end (the text every model is scored on). */
@@ -136,10 +180,30 @@ export function headAtLineEnd(file: string, bytes: number): string {
   return buf.subarray(0, buf.lastIndexOf(0x0a) + 1).toString('utf8');
 }
 
-async function score(dir: string, sharedDir: string, evalText: string, threads: number | undefined, log: (s: string) => void): Promise<Scores> {
+interface ScoreInputs {
+  sharedDir: string;
+  evalText: string;
+  secondText: string;
+  threads: number | undefined;
+  log: (s: string) => void;
+}
+
+/** Bits per byte on the evaluation text and on the second-genre text. */
+async function scoreTexts(dir: string, x: ScoreInputs): Promise<Pick<Scores, 'bpb' | 'eval_tokens' | 'eval_bytes' | 'second_bpb' | 'second_tokens'>> {
+  const text = await evaluateText(dir, x.evalText, { seqLen: PROTOCOL.eval_seq_len, threads: x.threads });
+  const second = await evaluateText(dir, x.secondText, { seqLen: PROTOCOL.eval_seq_len, threads: x.threads });
+  x.log(`  bits/byte ${text.bpb.toFixed(4)} (${text.tokens} tokens, ${fmtDuration(text.seconds)}), ${SECOND_TEXT.name} ${second.bpb.toFixed(4)} (${second.tokens} tokens, ${fmtDuration(second.seconds)})`);
+  return { bpb: text.bpb, eval_tokens: text.tokens, eval_bytes: text.bytes, second_bpb: second.bpb, second_tokens: second.tokens };
+}
+
+async function score(dir: string, x: ScoreInputs, tasks: boolean): Promise<Scores> {
   const t0 = performance.now();
-  const text = await evaluateText(dir, evalText, { seqLen: PROTOCOL.eval_seq_len, threads });
-  log(`  bits/byte ${text.bpb.toFixed(4)} (${text.tokens} tokens, ${fmtDuration(text.seconds)})`);
+  const { sharedDir, threads, log } = x;
+  const text = await scoreTexts(dir, x);
+  if (!tasks) {
+    const none = { lambada_acc: null, lambada_stderr: null, hellaswag_acc: null, hellaswag_acc_norm: null, hellaswag_stderr: null };
+    return { ...text, ...none, eval_seconds: (performance.now() - t0) / 1000 };
+  }
   const zs = await evaluateTasks(dir, parseTaskList(PROTOCOL.tasks.join(',')), {
     taskDir: join(sharedDir, 'data/tasks'),
     limit: PROTOCOL.task_limit,
@@ -150,9 +214,7 @@ async function score(dir: string, sharedDir: string, evalText: string, threads: 
   const hella = zs.tasks.find((t) => t.task === 'hellaswag')!;
   log(`  LAMBADA acc ${lambada.metrics.acc!.value.toFixed(3)}, HellaSwag acc ${hella.metrics.acc!.value.toFixed(3)} / acc_norm ${hella.metrics.acc_norm!.value.toFixed(3)} (${fmtDuration(zs.seconds)})`);
   return {
-    bpb: text.bpb,
-    eval_tokens: text.tokens,
-    eval_bytes: text.bytes,
+    ...text,
     lambada_acc: lambada.metrics.acc!.value,
     lambada_stderr: lambada.metrics.acc!.stderr!,
     hellaswag_acc: hella.metrics.acc!.value,
@@ -208,14 +270,53 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
     await writeFile(dataFile, JSON.stringify(results, null, 2) + '\n');
   };
 
+  const secondFile = join(REPO_ROOT, SECOND_TEXT.path);
+  if (!existsSync(secondFile)) throw new CompactError(`${secondFile}: missing (the refit section's second-genre text)`);
+  const secondText = headAtLineEnd(secondFile, SECOND_TEXT.bytes);
+  results.second_text = { path: SECOND_TEXT.path, bytes: Buffer.byteLength(secondText) };
+  const inputs: ScoreInputs = { sharedDir: opts.sharedDir, evalText, secondText, threads: opts.threads, log };
+
   if (!results.dense) {
     log('dense wiki-28m');
-    const s = await score(model, opts.sharedDir, evalText, opts.threads, log);
+    const s = await score(model, inputs, true);
     results.dense = { ...s, params: countParams(spec).total_params, vocab: tok.size, ffn: spec.intermediate, layers: spec.layers };
+    await save();
+  } else if (results.dense.second_bpb === undefined) {
+    log(`dense wiki-28m: ${SECOND_TEXT.name}`);
+    const t = await scoreTexts(model, inputs);
+    results.dense = { ...results.dense, second_bpb: t.second_bpb, second_tokens: t.second_tokens };
     await save();
   }
 
   const work = await mkdtemp(join(tmpdir(), 'compact-experiments-'));
+  const prune = async (m: MethodSpec, ratio: number, fixedVocab: number, out: string, check: boolean) => {
+    const p0 = performance.now();
+    const report: PruneReport = await pruneModel({
+      model,
+      out,
+      calib,
+      calibTokens: PROTOCOL.calib_tokens,
+      seqLen: PROTOCOL.calib_seq_len,
+      plannerStep: PROTOCOL.planner_step,
+      holdout: PROTOCOL.planner_holdout,
+      threads: opts.threads,
+      quiet: true,
+      // Every candidate the planner scores is also scored on the evaluation text, in the same
+      // streamed pass — only to check its pick against the best split in hindsight; the pick
+      // never sees it.
+      plannerCheckTexts: check ? [{ name: 'wikitext2', text: evalText }] : [],
+      // The tables describe the calibration-tail planner over the whole grid; the default robust
+      // objective and the coarse-to-fine search are measured in planner-robustness.ts.
+      plannerObjective: 'calib',
+      plannerSearch: 'grid',
+      // The paper's exact budgets (docs/results.md predates the aligned-width default).
+      ffnMultiple: 1,
+      ...m.options(ratio, fixedVocab),
+    } as PruneOptions);
+    const seconds = (performance.now() - p0) / 1000;
+    log(`  V′ ${report.vocab.kept}, I′ ${report.ffn.intermediate_after}, layers ${report.params.after.num_hidden_layers}, reduction ${(100 * report.params.reduction).toFixed(2)}%, pruned in ${fmtDuration(seconds)}`);
+    return { report, seconds };
+  };
   try {
     for (const ratio of ratios) {
       const fixedVocab = splitForShare(spec, ratio, PROTOCOL.fixed_vocab_share, { tokenizerSize: tok.size, minVocab: 0 }).vocab;
@@ -224,39 +325,31 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
         const old = reusable?.rows.find((r) => r.key === m.key && r.target_ratio === ratio);
         // Planned rows from before the per-candidate check are recomputed so it can be shown.
         const unchecked = old?.planner?.candidates.some((c) => c.bpb !== null && c.eval_bpb == null);
-        if (old && !unchecked) {
+        const out = join(work, `${m.key}-${ratio}`);
+        if (old && !unchecked && old.second_bpb !== undefined) {
           results.rows.push(old);
           continue;
         }
-        log(`R = ${ratio}: ${m.label}`);
-        const out = join(work, `${m.key}-${ratio}`);
-        const p0 = performance.now();
-        const report: PruneReport = await pruneModel({
-          model,
-          out,
-          calib,
-          calibTokens: PROTOCOL.calib_tokens,
-          seqLen: PROTOCOL.calib_seq_len,
-          plannerStep: PROTOCOL.planner_step,
-          holdout: PROTOCOL.planner_holdout,
-          threads: opts.threads,
-          quiet: true,
-          // Every candidate the planner scores is also scored on the evaluation text, in the same
-          // streamed pass — only to check its pick against the best split in hindsight; the pick
-          // never sees it.
-          plannerCheckTexts: [{ name: 'wikitext2', text: evalText }],
-          // The tables describe the calibration-tail planner over the whole grid; the default robust
-          // objective and the coarse-to-fine search are measured in planner-robustness.ts.
-          plannerObjective: 'calib',
-          plannerSearch: 'grid',
-          // The paper's exact budgets (docs/results.md predates the aligned-width default).
-          ffnMultiple: 1,
-          ...m.options(ratio, fixedVocab),
-        } as PruneOptions);
-        const pruneSeconds = (performance.now() - p0) / 1000;
-        log(`  V′ ${report.vocab.kept}, I′ ${report.ffn.intermediate_after}, layers ${report.params.after.num_hidden_layers}, reduction ${(100 * report.params.reduction).toFixed(2)}%, pruned in ${fmtDuration(pruneSeconds)}`);
-        const s = await score(out, opts.sharedDir, evalText, opts.threads, log);
+        if (old && !unchecked) {
+          // Only the second-genre score is missing: the cut is made again (deterministic; the
+          // planner's per-candidate check is not repeated) and both texts scored, the other
+          // figures kept. The remade cut must be the stored one.
+          log(`R = ${ratio}: ${m.label}${m.refitOf ? ', --reconstruct' : ''}: ${SECOND_TEXT.name} score for the stored row`);
+          const { report } = await prune(m, ratio, fixedVocab, out, false);
+          if (report.vocab.kept !== old.vocab || report.ffn.intermediate_after !== old.ffn) {
+            throw new CompactError(`results.json row ${m.key}@${ratio}: stored V′ ${old.vocab}, I′ ${old.ffn} but the same options now give V′ ${report.vocab.kept}, I′ ${report.ffn.intermediate_after}; rerun it without --resume`);
+          }
+          const t = await scoreTexts(out, inputs);
+          await rm(out, { recursive: true, force: true });
+          results.rows.push({ ...old, second_bpb: t.second_bpb, second_tokens: t.second_tokens, bpb_recheck: t.bpb });
+          await save();
+          continue;
+        }
+        log(`R = ${ratio}: ${m.label}${m.refitOf ? ', --reconstruct' : ''}`);
+        const { report, seconds: pruneSeconds } = await prune(m, ratio, fixedVocab, out, true);
+        const s = await score(out, inputs, m.tasks ?? true);
         await rm(out, { recursive: true, force: true });
+        const refit = report.ffn.refit;
         results.rows.push({
           key: m.key,
           label: m.label,
@@ -269,6 +362,9 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
           prune_seconds: pruneSeconds,
           planner: report.planner
             ? { candidates: report.planner.candidates.map((c) => ({ ...c, eval_bpb: c.scores?.wikitext2 ?? null })), chosen: report.planner.chosen, heldout_tokens: report.planner.heldout.tokens, fit_tokens: report.planner.fit_tokens }
+            : null,
+          refit: refit
+            ? { ridge: refit.ridge, loss_plain: refit.layers.map((l) => l.loss_plain), loss_refit: refit.layers.map((l) => l.loss_refit), fallbacks: refit.layers.filter((l) => l.fallback !== null).length }
             : null,
           ...s,
         });
@@ -311,7 +407,7 @@ async function writeOutputs(outDir: string, r: Results): Promise<void> {
 
 // --- markdown ----------------------------------------------------------------------------------
 
-const f3 = (x: number) => x.toFixed(3);
+const f3 = (x: number | null) => (x === null ? '—' : x.toFixed(3));
 /** Margins under this many bits/byte are reported as ties (calibration-subset noise is of this order). */
 const TIE_BPB = 0.005;
 /** Issue #8: the planner's pick must be within this of the best candidate on WikiText-2. */
@@ -347,7 +443,7 @@ export function resultsMarkdown(r: Results): string {
   lines.push(`Dense model: **${d.bpb.toFixed(3)} bits/byte**, LAMBADA ${f3(d.lambada_acc)}, HellaSwag ${f3(d.hellaswag_acc)} / ${f3(d.hellaswag_acc_norm)}.`, '');
 
   for (const ratio of p.ratios) {
-    const rows = r.rows.filter((x) => x.target_ratio === ratio);
+    const rows = r.rows.filter((x) => x.target_ratio === ratio && !isRefitRow(x));
     if (rows.length === 0) continue;
     lines.push(`## R = ${ratio.toFixed(2)} (remove ${pct(ratio, 0)} of all parameters)`, '');
     lines.push("| method | V′ | I′ (or layers) | achieved reduction | bits/byte ↓ | LAMBADA acc ↑ | HellaSwag acc / acc_norm ↑ | prune time |");
@@ -393,7 +489,7 @@ export function resultsMarkdown(r: Results): string {
     }
   }
 
-  const planned = r.rows.filter((x) => x.planner);
+  const planned = r.rows.filter((x) => x.planner && !isRefitRow(x));
   if (planned.length) {
     lines.push('## The planner\'s candidates', '');
     lines.push('Held-out bits per byte (last 15% of the calibration stream, never used for importance) of every candidate split, against the share of the removed parameters taken from the vocabulary (0% = FFN-only, 100% = vocab-only). The chosen candidate is circled.', '');
