@@ -26,6 +26,7 @@ import { fmtDuration } from '../../src/report/format.ts';
 import { countParams } from '../../src/report/params.ts';
 import { bool, num, parseArgs, str } from '../../src/cli/args.ts';
 import { plannerChart } from './experiments-chart.ts';
+import { refitMarkdown } from './experiments-refit.ts';
 import { robustnessMarkdown, vocabPolicyMarkdown } from './planner-robustness.ts';
 
 export const EXPERIMENTS_USAGE = `usage: compact experiments [--shared DIR] [--out DIR] [--only m1,m2] [--ratios 0.2,0.35] [--resume | --render-only]
@@ -71,7 +72,11 @@ interface MethodSpec {
   refitOf?: string;
   /** The ridge of a λ-sweep row (shown in the sweep table, not in the comparison table). */
   sweepRidge?: number;
-  /** Whether LAMBADA and HellaSwag are scored (default true; the λ sweep compares bits per byte only). */
+  /**
+   * Whether LAMBADA and HellaSwag are scored (default true). The refit rows compare bits per byte
+   * only: wiki-28m is at chance on both tasks (HellaSwag ≈ 0.26, LAMBADA ≈ 0.04, standard errors
+   * 0.014 and 0.006), so they cannot rank a refit, and they are most of a row's scoring time.
+   */
   tasks?: boolean;
 }
 
@@ -95,10 +100,10 @@ export const METHODS: MethodSpec[] = [
   { key: 'wanda-sp', label: 'FFN-only, wanda-sp', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp' }) },
   { key: 'random', label: `FFN-only, random (seed ${PROTOCOL.random_seed})`, options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'random', seed: PROTOCOL.random_seed }) },
   { key: 'shortgpt', label: 'ShortGPT (drop layers of lowest block influence)', options: (r) => ({ method: 'shortgpt', ratio: r }) },
-  { key: 'compact-planned-refit', label: 'COMPACT, planned split', refitOf: 'compact-planned', options: (r) => ({ method: 'compact', ratio: r, reconstruct: true }) },
-  { key: 'compact-fixed-refit', label: 'COMPACT, 75% split', refitOf: 'compact-fixed', options: (r, v) => ({ method: 'compact', ratio: r, vocab: v, reconstruct: true }) },
-  { key: 'ffn-only-refit', label: 'FFN-only, act²', refitOf: 'ffn-only', options: (r) => ({ method: 'ffn-only', ratio: r, reconstruct: true }) },
-  { key: 'wanda-sp-refit', label: 'FFN-only, wanda-sp', refitOf: 'wanda-sp', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp', reconstruct: true }) },
+  { key: 'compact-planned-refit', tasks: false, label: 'COMPACT, planned split', refitOf: 'compact-planned', options: (r) => ({ method: 'compact', ratio: r, reconstruct: true }) },
+  { key: 'compact-fixed-refit', tasks: false, label: 'COMPACT, 75% split', refitOf: 'compact-fixed', options: (r, v) => ({ method: 'compact', ratio: r, vocab: v, reconstruct: true }) },
+  { key: 'ffn-only-refit', tasks: false, label: 'FFN-only, act²', refitOf: 'ffn-only', options: (r) => ({ method: 'ffn-only', ratio: r, reconstruct: true }) },
+  { key: 'wanda-sp-refit', tasks: false, label: 'FFN-only, wanda-sp', refitOf: 'wanda-sp', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp', reconstruct: true }) },
   ...REFIT_SWEEP.map((l) => ({
     key: `compact-fixed-refit-ridge-${l}`,
     label: `COMPACT, 75% split, --reconstruct-ridge ${l}`,
@@ -153,12 +158,8 @@ export interface Row extends Scores {
   prune_seconds: number;
   planner: { candidates: CheckedCandidate[]; chosen: number; heldout_tokens: number; fit_tokens: number } | null;
   refit?: RowRefit | null;
-  /**
-   * A row reused from an earlier run that lacked the second-text score: the cut was made again to
-   * score it, and this is WikiText-2 bits per byte of that remade cut (equal to `bpb` when the
-   * pipeline has not changed since).
-   */
-  bpb_recheck?: number;
+  /** The cut's kept-id and kept-channel hashes (rows made since the refit section). */
+  kept_sha256?: { ids: string; channels: string | null };
 }
 
 /** A planner candidate, plus its bits per byte on the evaluation text (the check of the pick). */
@@ -186,6 +187,17 @@ interface ScoreInputs {
   secondText: string;
   threads: number | undefined;
   log: (s: string) => void;
+}
+
+async function scoreSecond(dir: string, x: ScoreInputs): Promise<Pick<Scores, 'second_bpb' | 'second_tokens'>> {
+  const second = await evaluateText(dir, x.secondText, { seqLen: PROTOCOL.eval_seq_len, threads: x.threads });
+  x.log(`  ${SECOND_TEXT.name} bits/byte ${second.bpb.toFixed(4)} (${second.tokens} tokens, ${fmtDuration(second.seconds)})`);
+  return { second_bpb: second.bpb, second_tokens: second.tokens };
+}
+
+/** SHA-256 of the kept token ids and of the kept channels: two rows with equal hashes are the same cut. */
+function keptHashes(report: PruneReport): { ids: string; channels: string | null } {
+  return { ids: report.vocab.kept_ids_sha256, channels: report.ffn.kept_channels_sha256 };
 }
 
 /** Bits per byte on the evaluation text and on the second-genre text. */
@@ -283,8 +295,7 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
     await save();
   } else if (results.dense.second_bpb === undefined) {
     log(`dense wiki-28m: ${SECOND_TEXT.name}`);
-    const t = await scoreTexts(model, inputs);
-    results.dense = { ...results.dense, second_bpb: t.second_bpb, second_tokens: t.second_tokens };
+    results.dense = { ...results.dense, ...(await scoreSecond(model, inputs)) };
     await save();
   }
 
@@ -332,16 +343,16 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
         }
         if (old && !unchecked) {
           // Only the second-genre score is missing: the cut is made again (deterministic; the
-          // planner's per-candidate check is not repeated) and both texts scored, the other
+          // planner's per-candidate check is not repeated) and that text scored, the other
           // figures kept. The remade cut must be the stored one.
           log(`R = ${ratio}: ${m.label}${m.refitOf ? ', --reconstruct' : ''}: ${SECOND_TEXT.name} score for the stored row`);
           const { report } = await prune(m, ratio, fixedVocab, out, false);
           if (report.vocab.kept !== old.vocab || report.ffn.intermediate_after !== old.ffn) {
             throw new CompactError(`results.json row ${m.key}@${ratio}: stored V′ ${old.vocab}, I′ ${old.ffn} but the same options now give V′ ${report.vocab.kept}, I′ ${report.ffn.intermediate_after}; rerun it without --resume`);
           }
-          const t = await scoreTexts(out, inputs);
+          const t = await scoreSecond(out, inputs);
           await rm(out, { recursive: true, force: true });
-          results.rows.push({ ...old, second_bpb: t.second_bpb, second_tokens: t.second_tokens, bpb_recheck: t.bpb });
+          results.rows.push({ ...old, ...t, kept_sha256: keptHashes(report) });
           await save();
           continue;
         }
@@ -363,6 +374,7 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
           planner: report.planner
             ? { candidates: report.planner.candidates.map((c) => ({ ...c, eval_bpb: c.scores?.wikitext2 ?? null })), chosen: report.planner.chosen, heldout_tokens: report.planner.heldout.tokens, fit_tokens: report.planner.fit_tokens }
             : null,
+          kept_sha256: keptHashes(report),
           refit: refit
             ? { ridge: refit.ridge, loss_plain: refit.layers.map((l) => l.loss_plain), loss_refit: refit.layers.map((l) => l.loss_refit), fallbacks: refit.layers.filter((l) => l.fallback !== null).length }
             : null,
@@ -522,6 +534,8 @@ export function resultsMarkdown(r: Results): string {
     const perCandidate = scored.reduce((a, c) => a + (c.seconds ?? 0), 0) / Math.max(1, scored.length);
     lines.push(`Cost: one calibration pass serves every candidate (act² under all candidate token masks is accumulated together, a [K, tokens] × [tokens, I] product per batch), then each candidate costs one sliced checkpoint on disk and one forward pass over the held-out tokens: here ${perCandidate.toFixed(1)} s per candidate on average (writing ~${Math.round((2 * d.params) / 1e6)} MB of bf16 and scoring the held-out tokens), ${planned.map((x) => `${fmtDuration(x.prune_seconds)} for the whole planned prune at R = ${x.target_ratio.toFixed(2)}`).join(', ')}. Both parts grow with the model: for a 1B-parameter model expect ~2 GB written and about a minute of scoring per candidate on 2 cores (~30 minutes for the default 21 candidates), so coarsen \`--planner-step\` or fix the split with \`--vocab\`/\`--ffn\` there.`, '');
   }
+  const refit = refitMarkdown(r, METHODS);
+  if (refit) lines.push(refit);
   // Summed per row rather than wall time, so a run completed with --resume reports its whole cost.
   const compute = d.eval_seconds + r.rows.reduce((a, x) => a + x.prune_seconds + x.eval_seconds, 0);
   lines.push(`Total time of the run (pruning and scoring, summed over rows): ${fmtDuration(compute)}.`, '');
