@@ -173,6 +173,8 @@ export interface PruneChildOptions {
   progress?: boolean;
   /** --reconstruct: refit down_proj after the FFN cut. */
   reconstruct?: boolean;
+  /** --ratio R with the split planned (vocab/ffn are then ignored). */
+  ratio?: number;
 }
 
 export interface PruneRun {
@@ -185,6 +187,12 @@ export interface PruneRun {
   vocab: number;
   ffn: number;
   calibTokens: number;
+  /** The planner's own time (report.planner.seconds), when the split was planned. */
+  plannerSeconds?: number;
+  plannerPasses?: number;
+  plannerCandidates?: number;
+  /** Bytes this process wrote through write(2) (/proc/self/io wchar): the output folder plus anything else. */
+  bytesWritten?: number;
 }
 
 /** `pruneModel` in a fresh process (bench/prune-child.ts): wall time and that process's peak RSS. */

@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/prune-child.ts '<PruneChildOptions as JSON>'
  */
+import { readFileSync } from 'node:fs';
 import { pruneModel } from '../src/prune/prune.ts';
 import { progressPrinter } from '../src/report/progress-events.ts';
 import { peakRssMiB, reply, type PruneChildOptions, type PruneRun } from './common.ts';
@@ -13,8 +14,7 @@ const t0 = performance.now();
 const r = await pruneModel({
   model: o.model,
   out: o.out,
-  vocab: o.vocab,
-  ffn: o.ffn,
+  ...(o.ratio !== undefined ? { ratio: o.ratio } : { vocab: o.vocab, ffn: o.ffn }),
   calib: o.calib,
   calibTokens: o.calibTokens,
   seqLen: o.seqLen,
@@ -35,5 +35,19 @@ const run: PruneRun = {
   vocab: r.vocab.kept,
   ffn: r.ffn.intermediate_after,
   calibTokens: r.calibration?.tokens ?? 0,
+  plannerSeconds: r.planner?.seconds,
+  plannerPasses: r.planner?.passes,
+  plannerCandidates: r.planner?.candidates.length,
+  bytesWritten: writtenBytes(),
 };
+
+/** wchar of /proc/self/io (Linux): every byte this process passed to write(2), files and pipes alike. */
+function writtenBytes(): number | undefined {
+  try {
+    const m = /^wchar:\s*(\d+)/m.exec(readFileSync('/proc/self/io', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 reply(run);

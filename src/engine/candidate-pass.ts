@@ -126,7 +126,7 @@ export async function scoreVariants(
             feeds[weightInput('down')] = new ort.Tensor('float32', down, [D, width]);
           }
         }
-        const s = await session(`layer:${kind}:${width}`, () => buildLayerGraph({ ...spec, intermediate: width }, { kind, act2: false, precision: 'f32' }));
+        const s = await session(`layer:${kind}:${width}`, () => buildLayerGraph({ ...spec, intermediate: width }, { kind, act2: false, precision: 'f32', device: opts.device }));
         for (const textBatches of batches[vi]!) {
           for (const b of textBatches) {
             const B = b.windows.length;

@@ -11,6 +11,8 @@
  * as onnx's `save_model(..., save_as_external_data=True)` writes it.
  */
 
+import { ByteSink } from '../io/byte-sink.ts';
+
 /** TensorProto.DataType values we use. */
 export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, FLOAT16: 10, DOUBLE: 11 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
@@ -18,40 +20,29 @@ export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 // ---------------------------------------------------------------------------------------------
 // Protobuf wire encoding.
 
-/** Growable byte buffer with the few protobuf primitives we need. */
+/** The few protobuf primitives we need, over the shared byte sink. */
 class Writer {
-  private buf = new Uint8Array(256);
-  private len = 0;
-
-  private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-  }
+  readonly #out = new ByteSink();
 
   /** Unsigned varint of a non-negative safe integer, or a negative int64 (10-byte two's complement). */
   varint(v: number | bigint): void {
     let x = typeof v === 'bigint' ? v : BigInt(v);
     if (x < 0n) x = BigInt.asUintN(64, x);
-    this.ensure(10);
     // Small values (nearly all: tags, lengths, dims) take the number path.
     if (x < 0x80000000n) {
       let n = Number(x);
       while (n >= 0x80) {
-        this.buf[this.len++] = (n & 0x7f) | 0x80;
+        this.#out.byte((n & 0x7f) | 0x80);
         n >>>= 7;
       }
-      this.buf[this.len++] = n;
+      this.#out.byte(n);
       return;
     }
     while (x >= 0x80n) {
-      this.buf[this.len++] = Number(x & 0x7fn) | 0x80;
+      this.#out.byte(Number(x & 0x7fn) | 0x80);
       x >>= 7n;
     }
-    this.buf[this.len++] = Number(x);
+    this.#out.byte(Number(x));
   }
 
   tag(field: number, wire: 0 | 1 | 2 | 5): void {
@@ -59,19 +50,15 @@ class Writer {
   }
 
   bytes(data: Uint8Array): void {
-    this.ensure(data.length);
-    this.buf.set(data, this.len);
-    this.len += data.length;
+    this.#out.raw(data);
   }
 
   fixed32f(v: number): void {
-    this.ensure(4);
-    new DataView(this.buf.buffer, this.buf.byteOffset + this.len, 4).setFloat32(0, v, true);
-    this.len += 4;
+    this.#out.f32(v);
   }
 
   finish(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return this.#out.finish();
   }
 }
 
@@ -244,14 +231,21 @@ export class GraphBuilder {
   /**
    * Adds a node and returns its outputs. `outputs` is a count (names generated from the op) or
    * explicit names (used for graph outputs). An empty-string input means "optional, absent".
+   * `name` names the node itself (session options refer to nodes by name), else one is generated.
    */
-  node(op: string, inputs: string[], attrs: Record<string, AttrInput> = {}, opts: { domain?: string; outputs?: number | string[] } = {}): string[] {
+  node(
+    op: string,
+    inputs: string[],
+    attrs: Record<string, AttrInput> = {},
+    opts: { domain?: string; outputs?: number | string[]; name?: string } = {},
+  ): string[] {
     const o = opts.outputs ?? 1;
     const outputs = typeof o === 'number' ? Array.from({ length: o }, () => this.fresh(op.toLowerCase())) : o;
     for (const name of outputs) if (typeof o !== 'number') this.used.add(name);
     const a: Record<string, AttrValue> = {};
     for (const [k, v] of Object.entries(attrs)) a[k] = normalizeAttr(v);
-    this.nodes.push({ op, domain: opts.domain ?? '', inputs, outputs, name: this.fresh(`n_${op}`), attrs: a });
+    if (opts.name !== undefined && this.nodes.some((n) => n.name === opts.name)) throw new Error(`duplicate node name ${opts.name}`);
+    this.nodes.push({ op, domain: opts.domain ?? '', inputs, outputs, name: opts.name ?? this.fresh(`n_${op}`), attrs: a });
     return outputs;
   }
 

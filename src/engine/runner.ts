@@ -10,7 +10,7 @@
 import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
-import { ffnWidth } from '../families/templates.ts';
+import { expertCount, ffnWidth } from '../families/templates.ts';
 import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
 import { f32ToF16 } from '../io/dtype.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
@@ -71,7 +71,10 @@ export interface ForwardRequest {
   /**
    * Per layer, the Gram matrix G = Σ_t a_t a_tᵀ of down_proj's input over every position
    * ([I × I] row-major, float64 sums of the graph's per-batch f32 products), handed over as soon
-   * as the layer is done and not kept: a caller holds at most one layer's I² floats.
+   * as the layer is done and not kept: a caller holds at most one layer's I² floats. A MoE gives
+   * one G per expert over the positions routed to it, [experts × I × I] (expert e's at e·I²),
+   * with a_t = w_te·act(gate_e)·up_e, the expert's input scaled by the token's (renormalised)
+   * routing weight: W_e·a_t is the expert's share of the block output at t.
    */
   gram?: (layer: number, gram: Float64Array) => void | Promise<void>;
 }
@@ -212,7 +215,9 @@ export class Engine {
     // per-run allocation of B·S·D floats for the GC to chase.
     const scratch = new Float32Array(Math.max(...batches.map((b) => b.hidden.length)));
     const act2Out = new Float32Array(K * ffnWidth(spec));
-    const gramOut = req.gram ? new Float32Array(spec.intermediate * spec.intermediate) : null;
+    const I = spec.intermediate;
+    const gramDims = spec.moe ? [expertCount(spec), I, I] : [I, I];
+    const gramOut = req.gram ? new Float32Array(expertCount(spec) * I * I) : null;
     let pending = this.#prefetch(loader, 0);
     for (let l = 0; l <= lastLayer; l++) {
       const weights = await pending;
@@ -220,7 +225,7 @@ export class Engine {
       const kind = spec.layerTypes[l]!;
       const session = await this.#layerSession(kind, !!req.act2, !!req.gram);
       const acc = act2 ? new Float64Array(K * ffnWidth(spec)) : null;
-      const gramAcc = req.gram ? new Float64Array(spec.intermediate * spec.intermediate) : null;
+      const gramAcc = req.gram ? new Float64Array(gramOut!.length) : null;
       for (let bi = 0; bi < batches.length; bi++) {
         const b = batches[bi]!;
         const B = b.seqs.length;
@@ -236,7 +241,7 @@ export class Engine {
         const y = scratch.subarray(0, b.hidden.length);
         const fetches: Record<string, ort.Tensor> = { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) };
         if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [K, ffnWidth(spec)]);
-        if (gramAcc) fetches[LAYER_IO.gram] = new ort.Tensor('float32', gramOut!, [spec.intermediate, spec.intermediate]);
+        if (gramAcc) fetches[LAYER_IO.gram] = new ort.Tensor('float32', gramOut!, gramDims);
         await session.run(feeds, fetches);
         if (cosine) cosine[l]! += cosineSum(b.hidden, y, D);
         b.hidden.set(y);
@@ -250,8 +255,8 @@ export class Engine {
       onProgress?.({ layer: l, layers: lastLayer + 1, tokens, elapsedMs: performance.now() - start });
     }
     if (act2) {
-      const I = ffnWidth(spec);
-      const perSet = Array.from({ length: K }, (_, k) => act2.map((acc) => acc.slice(k * I, (k + 1) * I)));
+      const W = ffnWidth(spec);
+      const perSet = Array.from({ length: K }, (_, k) => act2.map((acc) => acc.slice(k * W, (k + 1) * W)));
       if (req.tokenWeightSets) result.act2Sets = perSet;
       else result.act2 = perSet[0]!;
     }
@@ -411,7 +416,7 @@ export class Engine {
   }
 
   #layerSession(kind: AttentionKind, act2: boolean, gram = false): Promise<ort.InferenceSession> {
-    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision }));
+    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision, device: this.#device }));
   }
 
   #headSession(opts: HeadGraphOptions): Promise<ort.InferenceSession> {

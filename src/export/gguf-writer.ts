@@ -13,6 +13,7 @@
  */
 
 import { GGML_TYPES, rowBytes, type GgmlTypeName } from './gguf-quant/ggml-types.ts';
+import { ByteSink } from '../io/byte-sink.ts';
 
 export const GGUF_MAGIC = 'GGUF';
 export const GGUF_VERSION = 3;
@@ -54,35 +55,11 @@ export interface GgufTensor {
 
 const utf8 = new TextEncoder();
 
-/** Little-endian byte sink that grows as needed (the header only; tensor data never goes here). */
-class Bytes {
-  private buf = new Uint8Array(1 << 16);
-  private view = new DataView(this.buf.buffer);
-  len = 0;
-
-  private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-  u8(v: number): void { this.ensure(1); this.view.setUint8(this.len, v); this.len += 1; }
-  i8(v: number): void { this.ensure(1); this.view.setInt8(this.len, v); this.len += 1; }
-  u16(v: number): void { this.ensure(2); this.view.setUint16(this.len, v, true); this.len += 2; }
-  i16(v: number): void { this.ensure(2); this.view.setInt16(this.len, v, true); this.len += 2; }
-  u32(v: number): void { this.ensure(4); this.view.setUint32(this.len, v, true); this.len += 4; }
-  i32(v: number): void { this.ensure(4); this.view.setInt32(this.len, v, true); this.len += 4; }
-  f32(v: number): void { this.ensure(4); this.view.setFloat32(this.len, v, true); this.len += 4; }
-  f64(v: number): void { this.ensure(8); this.view.setFloat64(this.len, v, true); this.len += 8; }
-  u64(v: number | bigint): void { this.ensure(8); this.view.setBigUint64(this.len, BigInt(v), true); this.len += 8; }
-  i64(v: number | bigint): void { this.ensure(8); this.view.setBigInt64(this.len, BigInt(v), true); this.len += 8; }
-  raw(b: Uint8Array): void { this.ensure(b.length); this.buf.set(b, this.len); this.len += b.length; }
+/** GGUF's header encoding over the shared byte sink (the header only; tensor data never goes here). */
+class Bytes extends ByteSink {
+  constructor() { super(1 << 16); }
   str(s: string): void { const b = utf8.encode(s); this.u64(b.length); this.raw(b); }
-  pad(align: number): void { const n = padding(this.len, align); this.ensure(n); this.buf.fill(0, this.len, this.len + n); this.len += n; }
-  finish(): Uint8Array { return this.buf.slice(0, this.len); }
+  pad(align: number): void { this.zeros(padding(this.length, align)); }
 }
 
 export function padding(n: number, align: number): number {
