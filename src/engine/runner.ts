@@ -2,16 +2,17 @@
  * The layer-streamed forward pass: embeddings → decoder layers → final norm → lm_head, on
  * onnxruntime-node.
  *
- * Layers are streamed: for each layer its weights are loaded (the next layer's load overlaps the
- * current layer's compute), every sequence is run through it, act² is accumulated in float64, and
- * the weights are dropped. Peak memory is therefore about two layers' weights + the hidden states
- * of all sequences + one batch's activations, whatever the depth of the model.
+ * Layers are streamed: for each layer its weights are loaded (the next layer's bytes are read while
+ * the current layer computes), every sequence is run through it, act² is accumulated in float64,
+ * and the buffers are reused by the next layer. Peak memory is therefore about one layer's weights
+ * in f32 + one as stored + the hidden states of all sequences + one batch's activations, whatever
+ * the depth of the model (weights.ts, LayerLoader).
  */
 import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import { expertCount, ffnWidth } from '../families/templates.ts';
-import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
+import type { AttentionKind, ModelSpec } from '../families/types.ts';
 import { f32ToF16 } from '../io/dtype.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { buildHeadGraph, HEAD_IO, type HeadGraphOptions } from './head-graph.ts';
@@ -218,10 +219,9 @@ export class Engine {
     const I = spec.intermediate;
     const gramDims = spec.moe ? [expertCount(spec), I, I] : [I, I];
     const gramOut = req.gram ? new Float32Array(expertCount(spec) * I * I) : null;
-    let pending = this.#prefetch(loader, 0);
     for (let l = 0; l <= lastLayer; l++) {
-      const weights = await pending;
-      if (l < lastLayer) pending = this.#prefetch(loader, l + 1);
+      const weights = await loader.load(l);
+      if (l < lastLayer) loader.prefetch(l + 1);
       const kind = spec.layerTypes[l]!;
       const session = await this.#layerSession(kind, !!req.act2, !!req.gram);
       const acc = act2 ? new Float64Array(K * ffnWidth(spec)) : null;
@@ -393,13 +393,6 @@ export class Engine {
       else w.fill(1);
       return new ort.Tensor('float32', w, [K, b.seqs.length, b.len]);
     });
-  }
-
-  /** Starts loading a layer; a failure surfaces when awaited, never as an unhandled rejection. */
-  #prefetch(loader: LayerLoader, layer: number): Promise<Map<TensorRole, ort.Tensor>> {
-    const p = loader.load(layer);
-    p.catch(() => {});
-    return p;
   }
 
   #session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
