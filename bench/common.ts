@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import type { ModelSpec } from '../src/families/types.ts';
+import { achievedRatio, alignFfn, solveVocab } from '../src/prune/budget.ts';
 import { countParams, reduction } from '../src/report/params.ts';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -138,8 +139,22 @@ export interface Budget {
  * paper's): remove the same fraction f of the vocabulary parameters and of the FFN parameters, with
  * f·(E + F) = target·total, then raise I′ to the largest value that still meets the target (so
  * rounding never leaves the model bigger than asked). V′ never exceeds the tokenizer's size.
+ *
+ * `ffnMultiple` > 1: that I′ is then rounded to the nearest multiple (as `prune --ratio` does by
+ * default, src/prune/budget.ts) and V′ re-solved so the reduction is still `target` (within half a
+ * vocabulary row), so "exact" and "aligned" variants differ only in where the widths land.
  */
-export function budgetFor(spec: ModelSpec, tokenizerSize: number, target: number): Budget {
+export function budgetFor(spec: ModelSpec, tokenizerSize: number, target: number, ffnMultiple = 1): Budget {
+  const exact = exactBudget(spec, tokenizerSize, target);
+  if (ffnMultiple <= 1) return exact;
+  const limits = { tokenizerSize, minVocab: 0, ffnMultiple };
+  const ffn = alignFfn(spec, exact.ffn, limits);
+  if (ffn === exact.ffn) return exact;
+  const vocab = solveVocab(spec, ffn, target, limits);
+  return { vocab, ffn, reduction: achievedRatio(spec, vocab, ffn) };
+}
+
+function exactBudget(spec: ModelSpec, tokenizerSize: number, target: number): Budget {
   const before = countParams(spec);
   const f = (target * before.total_params) / (before.embedding_params + before.ffn_params);
   if (!(f > 0 && f < 1)) throw new Error(`a ${target} reduction cannot come from vocabulary and FFN alone (f = ${f})`);

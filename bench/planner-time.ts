@@ -7,7 +7,9 @@
  * < 3 GB), and the bytes each process wrote beyond its output folder (the planner writes no
  * candidate checkpoint: the figure must stay at the fixed prune's level).
  *
- *   node --import tsx bench/planner-time.ts [--quick] [--shape 0.5b|8b] [--calib-tokens N] [--threads N] [--reconstruct]
+ *   node --import tsx bench/planner-time.ts [--quick] [--shape 0.5b|8b] [--calib-tokens N] [--threads N] [--reconstruct] [--kinds fixed,planned]
+ *
+ * `--kinds planned` runs one of the two (a run cut short can be completed; the JSON then has one side).
  *
  * Defaults: 32,768 calibration tokens at 0.5B; at 8B 2 × 512 (the big-model bench's set; the
  * 32,768-token run is issue #19's full-size run). JSON: bench/results/planner-time[-8b][-quick].json.
@@ -59,8 +61,12 @@ async function main(): Promise<void> {
     const calib = calibFile(work, quick);
     const common = { model, calib, calibTokens, seqLen, allowShort: quick, threads: args.threads, reconstruct: args.reconstruct, progress: !quick };
     const loadBefore = loadavgText();
-    const runs: Record<'fixed' | 'planned', PruneRun & { outputBytes: number; extraBytes: number | null }> = {} as never;
+    type Run = PruneRun & { outputBytes: number; extraBytes: number | null };
+    const runs: Partial<Record<'fixed' | 'planned', Run>> = {};
+    const kinds = (flag('--kinds') ?? 'fixed,planned').split(',');
+    for (const k of kinds) if (k !== 'fixed' && k !== 'planned') throw new Error(`--kinds: fixed and/or planned, got ${k}`);
     for (const kind of ['fixed', 'planned'] as const) {
+      if (!kinds.includes(kind)) continue;
       const out = join(work, kind);
       const run = pruneInChild({ ...common, out, vocab: budget.vocab, ffn: budget.ffn, ...(kind === 'planned' ? { ratio: target } : {}) });
       const outputBytes = folderBytes(out);
@@ -70,10 +76,10 @@ async function main(): Promise<void> {
     const { fixed, planned } = runs;
     const overhead = {
       // The planner's own clock over the calibration's: what the issue's targets are stated in.
-      plannerOverCalibration: (planned.plannerSeconds ?? NaN) / planned.calibrationSeconds,
+      plannerOverCalibration: planned ? (planned.plannerSeconds ?? NaN) / planned.calibrationSeconds : null,
       // Whole-run differences, wall and CPU, against the fixed prune's calibration.
-      wallDeltaOverCalibration: (planned.wallSeconds - fixed.wallSeconds) / fixed.calibrationSeconds,
-      cpuRatio: planned.cpuSeconds / fixed.cpuSeconds,
+      wallDeltaOverCalibration: planned && fixed ? (planned.wallSeconds - fixed.wallSeconds) / fixed.calibrationSeconds : null,
+      cpuRatio: planned && fixed ? planned.cpuSeconds / fixed.cpuSeconds : null,
     };
     const limit = big ? 0.5 : 0.3;
     const result = {
@@ -81,7 +87,7 @@ async function main(): Promise<void> {
       loadavgBefore: loadBefore,
       loadavgAfter: loadavgText(),
       quick,
-      command: `node --import tsx bench/planner-time.ts${quick ? ' --quick' : ''}${big ? ' --shape 8b' : ''}${args.reconstruct ? ' --reconstruct' : ''} --calib-tokens ${calibTokens}`,
+      command: `node --import tsx bench/planner-time.ts${quick ? ' --quick' : ''}${big ? ' --shape 8b' : ''}${args.reconstruct ? ' --reconstruct' : ''} --calib-tokens ${calibTokens} --kinds ${kinds.join(',')}`,
       shape,
       target,
       budget,
@@ -93,11 +99,15 @@ async function main(): Promise<void> {
       overhead,
       overheadTarget: limit,
     };
-    writeResult(`planner-time${big ? '-8b' : ''}${args.reconstruct ? '-reconstruct' : ''}`, quick, result);
+    writeResult(`planner-time${big ? '-8b' : ''}${args.reconstruct ? '-reconstruct' : ''}${kinds.length === 1 ? `-${kinds[0]}` : ''}`, quick, result);
+    if (!planned || !fixed) {
+      console.log(`planner bench: ${kinds.join(',')} only; see the JSON`);
+      return;
+    }
     console.log(
       `planner: ${big ? '8B' : '0.5B'}-shaped at ${target}: planned V′ ${planned.vocab}, I′ ${planned.ffn} after ${planned.plannerPasses} passes over ${planned.plannerCandidates} candidates; ` +
-        `planner ${fmt(planned.plannerSeconds ?? NaN, 1)} s = ${fmt(overhead.plannerOverCalibration, 2)}× calibration (${fmt(planned.calibrationSeconds, 1)} s; target ≤ ${limit}×), ` +
-        `CPU ×${fmt(overhead.cpuRatio, 2)} of the fixed prune, peak RSS ${fmt(planned.maxRssMiB)} vs ${fmt(fixed.maxRssMiB)} MiB, ` +
+        `planner ${fmt(planned.plannerSeconds ?? NaN, 1)} s = ${fmt(overhead.plannerOverCalibration!, 2)}× calibration (${fmt(planned.calibrationSeconds, 1)} s; target ≤ ${limit}×), ` +
+        `CPU ×${fmt(overhead.cpuRatio!, 2)} of the fixed prune, peak RSS ${fmt(planned.maxRssMiB)} vs ${fmt(fixed.maxRssMiB)} MiB, ` +
         `bytes beyond the output ${planned.extraBytes === null ? '?' : fmt(planned.extraBytes / 2 ** 20, 1)} vs ${fixed.extraBytes === null ? '?' : fmt(fixed.extraBytes / 2 ** 20, 1)} MiB`,
     );
   } finally {

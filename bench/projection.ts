@@ -4,7 +4,8 @@
  *
  * Model of the calibration pass (from runner.ts/weights.ts):
  * - memory = base (node + onnxruntime + sessions, measured after open)
- *          + 2 × one layer's weights in f32 (LayerLoader's two buffer sets: computing + prefetching)
+ *          + one layer's weights in f32 (LayerLoader's f32 set: the layer computing)
+ *          + one layer's weights as stored (its raw set: the next layer, read ahead; bf16 = 2 bytes)
  *          + activations, which scale with tokens × intermediate size (gate, up, act, act² are the
  *            largest: [T, I] each) — taken as the measured remainder scaled by I_to / I_from;
  * - time per layer = the measured per-layer wall time scaled by the layer's parameter ratio (both
@@ -39,7 +40,8 @@ export interface Measured {
 export interface Projection {
   layerParams: number;
   layerF32GiB: number;
-  twoLayerSetsGiB: number;
+  /** The f32 set + the raw read-ahead set. */
+  weightSetsGiB: number;
   activationsGiB: number;
   calibrationPeakRssGiB: number;
   layerSeconds: number;
@@ -53,14 +55,20 @@ export interface Projection {
   largestTensorGiB: (keptVocabFraction: number) => number;
 }
 
+/** Bytes of weight memory per layer parameter: the f32 set + the read-ahead set in the stored dtype. */
+export function weightBytesPerParam(storedBytes = 2): number {
+  return 4 + storedBytes;
+}
+
 export function project(from: RandomModelShape, to: RandomModelShape, m: Measured): Projection {
   const pFrom = layerParams(from);
   const pTo = layerParams(to);
   const r = pTo / pFrom;
   const gib = 2 ** 30;
   const mib = 2 ** 20;
-  const twoSetsFrom = (2 * pFrom * 4) / mib;
-  const actFrom = Math.max(0, m.forwardMaxRssMiB - m.openRssMiB - twoSetsFrom);
+  const perParam = weightBytesPerParam();
+  const setsFrom = (pFrom * perParam) / mib;
+  const actFrom = Math.max(0, m.forwardMaxRssMiB - m.openRssMiB - setsFrom);
   const actTo = actFrom * (to.intermediate / from.intermediate);
   const layerSeconds = (m.layerMs / 1000) * r;
   const calibrationSeconds = (m.calibrationSeconds / from.layers) * r * to.layers;
@@ -68,9 +76,9 @@ export function project(from: RandomModelShape, to: RandomModelShape, m: Measure
   return {
     layerParams: pTo,
     layerF32GiB: (pTo * 4) / gib,
-    twoLayerSetsGiB: (2 * pTo * 4) / gib,
+    weightSetsGiB: (pTo * perParam) / gib,
     activationsGiB: actTo / 1024,
-    calibrationPeakRssGiB: (m.openRssMiB + (2 * pTo * 4) / mib + actTo) / 1024,
+    calibrationPeakRssGiB: (m.openRssMiB + (pTo * perParam) / mib + actTo) / 1024,
     layerSeconds,
     loadSeconds: (m.loadMs / 1000) * r,
     calibrationMinutes: calibrationSeconds / 60,

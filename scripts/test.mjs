@@ -14,7 +14,7 @@ const SLOW = [
   'test/export/gguf-', 'test/export/onnx-', 'test/export/wiki28m-runtimes',
   'test/prune/prune-e2e', 'test/prune/planner', 'test/prune/shortgpt', 'test/prune/multi-mask', 'test/prune/prune-invariants',
   'test/reliability/crash-', 'test/reliability/determinism', 'test/reliability/npx-signals', 'test/reliability/address-space',
-  'test/engine/wiki28m', 'test/eval/zero-shot', 'test/bench/',
+  'test/engine/wiki28m', 'test/engine/golden-webgpu', 'test/prune/prune-webgpu', 'test/eval/zero-shot', 'test/bench/',
   'test/tokenizer/prune-mistral', 'test/tokenizer/prune-gemma3',
   'test/install/', 'test/hub/',
 ];

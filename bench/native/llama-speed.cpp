@@ -7,6 +7,9 @@
 // pp test: a cleared KV cache, then `pp` random token ids (the first one BOS when the vocabulary has
 // one) decoded in batches of n_batch. tg test: a cleared KV cache, then `tg` single-token decodes.
 // Each test runs once untimed first (warm-up), then `reps` timed repetitions; speeds are medians.
+// speedPp/speedTg are tokens per wall-clock second (what llama-bench prints); speedPpCpu/speedTgCpu
+// are tokens per second of this process's CPU time (all threads, spinning included), which on a
+// machine shared with other jobs does not count the time the process was waiting for a core.
 #include "llama.h"
 
 #include <algorithm>
@@ -20,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include <ctime>
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/resource.h>
 #endif
@@ -162,6 +166,16 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// CPU seconds used so far by every thread of this process (0 where unknown).
+double process_cpu_seconds() {
+#if defined(CLOCK_PROCESS_CPUTIME_ID)
+  timespec ts{};
+  return clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0 ? ts.tv_sec + ts.tv_nsec * 1e-9 : 0.0;
+#else
+  return 0.0;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
@@ -193,22 +207,25 @@ int main(int argc, char ** argv) {
   }
 
   Bench b{ctx, llama_model_get_vocab(model), static_cast<int>(cp.n_batch)};
-  std::vector<double> pp_speeds, tg_speeds;
+  std::vector<double> pp_speeds, tg_speeds, pp_cpu_speeds, tg_cpu_speeds;
   bool ok = true;
 
   // llama-bench's method for each test: one warm-up, then `reps` timed runs from a cleared cache.
-  auto timed = [&](auto run, int warmup, int n, std::vector<double> &speeds) {
+  auto timed = [&](auto run, int warmup, int n, std::vector<double> &speeds, std::vector<double> &cpu_speeds) {
     b.clear();
     ok = ok && run(warmup);
     for (int r = 0; ok && r < o.reps; r++) {
       b.clear();
+      const double c0 = process_cpu_seconds();
       const auto t0 = std::chrono::steady_clock::now();
       ok = run(n);
       speeds.push_back(n / seconds_since(t0));
+      const double cpu = process_cpu_seconds() - c0;
+      cpu_speeds.push_back(cpu > 0 ? n / cpu : 0.0);
     }
   };
-  if (o.pp > 0) timed([&](int n) { return b.prompt(n); }, std::min(static_cast<int>(cp.n_batch), o.pp), o.pp, pp_speeds);
-  if (ok && o.tg > 0) timed([&](int n) { return b.gen(n); }, 1, o.tg, tg_speeds);
+  if (o.pp > 0) timed([&](int n) { return b.prompt(n); }, std::min(static_cast<int>(cp.n_batch), o.pp), o.pp, pp_speeds, pp_cpu_speeds);
+  if (ok && o.tg > 0) timed([&](int n) { return b.gen(n); }, 1, o.tg, tg_speeds, tg_cpu_speeds);
   if (!ok) {
     std::fprintf(stderr, "llama-speed: llama_decode failed\n");
     llama_free(ctx);
@@ -226,11 +243,11 @@ int main(int argc, char ** argv) {
     return s + "]";
   };
   std::printf(
-      "{\"pp\":%d,\"tg\":%d,\"speedPp\":%.6g,\"speedTg\":%.6g,\"reps\":%d,\"nThreads\":%d,\"nBatch\":%u,\"nUBatch\":%u,"
-      "\"speedsPp\":%s,\"speedsTg\":%s,\"nParams\":%llu,\"nVocab\":%d,\"maxRssMiB\":%.1f,\"systemInfo\":\"%s\"}\n",
-      o.pp, o.tg, median(pp_speeds), median(tg_speeds), o.reps, o.threads, cp.n_batch, cp.n_ubatch, list(pp_speeds).c_str(),
-      list(tg_speeds).c_str(), static_cast<unsigned long long>(llama_model_n_params(model)), llama_vocab_n_tokens(b.vocab),
-      peak_rss_mib(), json_escape(llama_print_system_info()).c_str());
+      "{\"pp\":%d,\"tg\":%d,\"speedPp\":%.6g,\"speedTg\":%.6g,\"speedPpCpu\":%.6g,\"speedTgCpu\":%.6g,\"reps\":%d,\"nThreads\":%d,\"nBatch\":%u,\"nUBatch\":%u,"
+      "\"speedsPp\":%s,\"speedsTg\":%s,\"speedsPpCpu\":%s,\"speedsTgCpu\":%s,\"nParams\":%llu,\"nVocab\":%d,\"maxRssMiB\":%.1f,\"systemInfo\":\"%s\"}\n",
+      o.pp, o.tg, median(pp_speeds), median(tg_speeds), median(pp_cpu_speeds), median(tg_cpu_speeds), o.reps, o.threads, cp.n_batch,
+      cp.n_ubatch, list(pp_speeds).c_str(), list(tg_speeds).c_str(), list(pp_cpu_speeds).c_str(), list(tg_cpu_speeds).c_str(),
+      static_cast<unsigned long long>(llama_model_n_params(model)), llama_vocab_n_tokens(b.vocab), peak_rss_mib(), json_escape(llama_print_system_info()).c_str());
   std::fflush(stdout);
 
   llama_free(ctx);

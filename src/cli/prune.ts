@@ -6,6 +6,7 @@ import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP
 import { fmtBytes, fmtDuration, fmtInt, fmtPct, table } from '../report/format.ts';
 import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { DEFAULT_REFIT_RIDGE } from '../prune/refit.ts';
+import { refitUnit, refitUnits } from '../prune/down-refit.ts';
 import { bool, num, parseArgs, str } from './args.ts';
 import { exportGguf } from '../export/gguf-export.ts';
 import { formatExportReport, ggufTypeOption } from './export.ts';
@@ -43,7 +44,8 @@ method:
                           (rows not a multiple of 32 become F16 in a Q4_K_M GGUF). 1 = the paper's exact sizes
   --reconstruct           refit each layer's down_proj by least squares on the calibration activations so the
                           kept channels reproduce the dense FFN output (training-free; planned splits are
-                          scored with the refit)
+                          scored with the refit; a mixture of experts refits each expert's down_proj over
+                          the tokens routed to it)
   --reconstruct-ridge λ   ridge of the refit toward the plain slice, ρ = λ·mean diag G[S,S] (default ${DEFAULT_REFIT_RIDGE})
   --planner-step s        share step of the planned split (default ${DEFAULT_PLANNER_STEP})
   --holdout f             calibration tokens held out to score planned splits (default ${DEFAULT_HOLDOUT})
@@ -227,8 +229,11 @@ function formatPlanner(r: PruneReport): string {
 /** One line: how many layers were refit, the mean calibration loss of the cut before and after. */
 function formatRefit(f: NonNullable<PruneReport['ffn']['refit']>): string {
   const n = f.layers.length;
-  const kept = f.layers.filter((l) => l.fallback).map((l) => l.layer);
+  const fellBack = f.layers.filter((l) => l.fallback);
   const mean = (k: 'loss_plain' | 'loss_refit') => f.layers.reduce((a, l) => a + l[k], 0) / Math.max(n, 1);
   const pc = (x: number) => `${(100 * x).toFixed(2)}%`;
-  return `  down_proj refit (λ ${f.ridge}): ${n - kept.length}/${n} layers; calibration loss of the cut ${pc(mean('loss_plain'))} → ${pc(mean('loss_refit'))} of the FFN output energy${kept.length ? `; plain slice kept in layer${kept.length > 1 ? 's' : ''} ${kept.join(', ')}` : ''}`;
+  const units = refitUnits(f);
+  // A dense model lists its layers ("layers 1, 4"); a MoE names each expert ("layer 1 expert 3, …").
+  const kept = units === 'layers' ? `layer${fellBack.length > 1 ? 's' : ''} ${fellBack.map((l) => l.layer).join(', ')}` : fellBack.map(refitUnit).join(', ');
+  return `  down_proj refit (λ ${f.ridge}): ${n - fellBack.length}/${n} ${units}; calibration loss of the cut ${pc(mean('loss_plain'))} → ${pc(mean('loss_refit'))} of the FFN output energy${fellBack.length ? `; plain slice kept in ${kept}` : ''}`;
 }

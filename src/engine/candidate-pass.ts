@@ -9,7 +9,7 @@
  * token windows advance through it with its own slice, so K variants cost one read of the model
  * and K forward passes over their (short) held-out texts, and nothing touches the disk.
  *
- * Memory: two layers of dense f32 weights (the current one and the prefetched one), one variant's
+ * Memory: one layer of dense weights in f32 and the next as stored (LayerLoader), one variant's
  * slice at a time, the residual streams of every variant's windows, and one lm_head gather of one
  * variant at a time. The caller bounds the residual streams by grouping variants (see planner.ts).
  *
@@ -106,11 +106,10 @@ export async function scoreVariants(
     }
     const rope = ropeFeeds(spec, maxLen);
     const loader = new LayerLoader(spec, ckpt, 'f32');
-    let pending = prefetch(loader, 0);
     let scratch = new Float32Array(0);
     for (let l = 0; l < spec.layers; l++) {
-      const weights = await pending;
-      if (l + 1 < spec.layers) pending = prefetch(loader, l + 1);
+      const weights = await loader.load(l);
+      if (l + 1 < spec.layers) loader.prefetch(l + 1);
       const kind = spec.layerTypes[l]!;
       for (let vi = 0; vi < variants.length; vi++) {
         const v = variants[vi]!;
@@ -126,7 +125,7 @@ export async function scoreVariants(
             feeds[weightInput('down')] = new ort.Tensor('float32', down, [D, width]);
           }
         }
-        const s = await session(`layer:${kind}:${width}`, () => buildLayerGraph({ ...spec, intermediate: width }, { kind, act2: false, precision: 'f32' }));
+        const s = await session(`layer:${kind}:${width}`, () => buildLayerGraph({ ...spec, intermediate: width }, { kind, act2: false, precision: 'f32', device: opts.device }));
         for (const textBatches of batches[vi]!) {
           for (const b of textBatches) {
             const B = b.windows.length;
@@ -279,10 +278,4 @@ function ropeFeeds(spec: ModelSpec, positions: number): Record<AttentionKind, { 
   };
   const full = make('full');
   return { full, sliding: JSON.stringify(spec.rope.full) === JSON.stringify(spec.rope.sliding) ? full : make('sliding') };
-}
-
-function prefetch(loader: LayerLoader, layer: number): Promise<Map<TensorRole, ort.Tensor>> {
-  const p = loader.load(layer);
-  p.catch(() => {});
-  return p;
 }

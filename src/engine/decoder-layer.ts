@@ -10,7 +10,7 @@
  * partial rotary, attention scale and soft-capping, residual multipliers (Granite).
  *
  * Weights are in Hugging Face's [out, in] layout, used by com.microsoft:FusedMatMul(transB=1),
- * which hands the transposition to the GEMM. Attention is com.microsoft:GroupQueryAttention:
+ * which hands the transposition to the GEMM (on WebGPU, which lacks it: Transpose + MatMul). Attention is com.microsoft:GroupQueryAttention:
  * causal, GQA, sliding window (`local_window_size` = w: key s visible from query t iff t − s < w,
  * transformers' rule) and softcap, checked against transformers by test/engine/golden.test.ts. Rotary
  * is GQA's own (rotary_interleaved=0 = transformers' rotate_half) when it rotates whole heads at
@@ -23,6 +23,13 @@
 import { isNormRole, normAt, stackedShape } from '../families/templates.ts';
 import type { AttentionKind, ModelSpec, NormPlace, TensorRole } from '../families/types.ts';
 import { attr, DataType, type DataTypeCode, type GraphBuilder } from './onnx-proto.ts';
+
+/**
+ * Name of the attention node of the calibration graph (one decoder layer, `attnName` not given;
+ * the KV-cache and export graphs keep generated names). session-options.ts keeps it on the CPU
+ * provider under `--device webgpu`: see there.
+ */
+export const ATTENTION_NODE = 'attention';
 
 /** Graph value of each layer weight, by role (only the roles the spec has). */
 export type LayerWeights = Partial<Record<TensorRole, string>>;
@@ -45,6 +52,13 @@ export interface DecoderLayerIO {
   compute?: DataTypeCode;
   /** Name of the attention output value (exports name it per layer), else a generated one. */
   attnName?: string;
+  /**
+   * Projections as Transpose + MatMul instead of FusedMatMul(transB): the WebGPU provider has no
+   * FusedMatMul kernel, so they would fall back to the CPU provider and the GPU would idle.
+   */
+  transposeMatMul?: boolean;
+  /** A MoE: also emit `weightedExpertInput` (the calibration graph's per-expert Gram sums). */
+  weightedExperts?: boolean;
 }
 
 export interface DecoderLayerValues {
@@ -56,6 +70,12 @@ export interface DecoderLayerValues {
    * rows of the FFN channel space (templates.ffnWidth).
    */
   ffnInput: string;
+  /**
+   * A MoE only, expert-major [experts, B·S, I]: each expert's down_proj input scaled by the token's
+   * routing weight for that expert (zero where not routed). W_e of it is the expert's share of
+   * the block output, so its Gram sums give the refit the block's own error (docs/refit.md).
+   */
+  weightedExpertInput?: string;
 }
 
 /** Graph input name of a weight: the role prefixed, so names never collide with activations. */
@@ -87,7 +107,9 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     return role ? rms(toF(v), W(role)) : v;
   };
   const linear = (v: string, weight: TensorRole, bias?: TensorRole): string => {
-    const y = g.op('FusedMatMul', [v, W(weight)], { transB: 1 }, 'com.microsoft');
+    const y = io.transposeMatMul
+      ? g.op('MatMul', [v, g.op('Transpose', [W(weight)], { perm: stackedShape(spec, weight).length === 3 ? [0, 2, 1] : [1, 0] })])
+      : g.op('FusedMatMul', [v, W(weight)], { transB: 1 }, 'com.microsoft');
     return bias && w[bias] ? g.op('Add', [y, W(bias)]) : y;
   };
   const split = (v: string, sizes: number[]): string[] => g.node('Split', [v, g.constI64('split_sizes', sizes)], { axis: -1 }, { outputs: sizes.length });
@@ -145,11 +167,13 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     const inputs = [q, k, v, c?.pastKey ?? '', c?.pastValue ?? '', io.seqlensK, io.totalLen];
     if (!explicitRotary) inputs.push(io.rotary.cos, io.rotary.sin);
     const outputs = c ? [io.attnName ?? `attn_${g.nodes.length}`, c.presentKey, c.presentValue] : 3;
-    const [attn] = g.node('GroupQueryAttention', inputs, gqa, { domain: 'com.microsoft', outputs });
+    const name = io.attnName === undefined ? ATTENTION_NODE : undefined;
+    const [attn] = g.node('GroupQueryAttention', inputs, gqa, { domain: 'com.microsoft', outputs, name });
     return toF(linear(attn!, 'o', 'o_bias'));
   };
 
   let ffnInput = '';
+  let weightedExpertInput: string | undefined;
   const mlp = (h: string): string => {
     const [gate, up] = w.gate_up ? (split(linear(h, 'gate_up'), [I, I]) as [string, string]) : [linear(h, 'gate', 'gate_bias'), linear(h, 'up', 'up_bias')];
     const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
@@ -176,6 +200,7 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     const gate = linear(rows, 'expert_gate'); // [E, N, I]
     const activated = spec.activation === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Gelu', [gate], { approximate: 'tanh' });
     const inner = g.op('Mul', [g.op('Mul', [activated, linear(rows, 'expert_up')]), routed]);
+    if (io.weightedExperts) weightedExpertInput = g.op('Mul', [inner, routeWeight]);
     ffnInput = g.op('Transpose', [inner], { perm: [1, 0, 2] }); // [N, E, I]
     const summed = g.op('ReduceSum', [g.op('Mul', [linear(inner, 'expert_down'), routeWeight]), g.constI64('expert_axis', [0])], { keepdims: 0 });
     return toF(g.op('Reshape', [summed, g.op('Shape', [h])]));
@@ -185,5 +210,5 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
   const x1 = residual(io.x, norm(attention(toT(norm(io.x, 'attn_in'))), 'attn_out'));
   const ffnIn = toT(norm(x1, 'ffn_in'));
   const out = norm(spec.moe ? moe(ffnIn) : mlp(ffnIn), 'ffn_out');
-  return { y: residual(x1, out, io.y), ffnInput };
+  return { y: residual(x1, out, io.y), ffnInput, weightedExpertInput };
 }

@@ -6,7 +6,7 @@
  * serves every layer of a model. The act² sums stay in f32 whatever the compute precision.
  */
 import type { AttentionKind, ModelSpec } from '../families/types.ts';
-import { ffnWidth } from '../families/templates.ts';
+import { expertCount, ffnWidth } from '../families/templates.ts';
 import { emitDecoderLayer, layerWeightInputs } from './decoder-layer.ts';
 import { attr, DataType, GraphBuilder, OPSET, type DataTypeCode } from './onnx-proto.ts';
 
@@ -19,9 +19,15 @@ export interface LayerGraphOptions {
    * take the `tokw` input.
    */
   act2: boolean;
-  /** Emit the `gram` output: Σ_t a_t a_tᵀ over every position ([I, I], f32), for the down_proj refit. */
+  /**
+   * Emit the `gram` output: Σ_t a_t a_tᵀ over every position ([I, I], f32), for the down_proj refit;
+   * a MoE gives one per expert over the positions routed to it, each a_t scaled by the token's
+   * routing weight for the expert ([experts, I, I]).
+   */
   gram?: boolean;
   precision: Precision;
+  /** The provider the graph is for: WebGPU gets its projections as Transpose + MatMul (decoder-layer.ts). */
+  device?: 'cpu' | 'webgpu';
 }
 
 /** Names of the graph's non-weight inputs and outputs. */
@@ -34,7 +40,7 @@ export const LAYER_IO = {
   sin: 'sin',
   y: 'y', // f32 [B, S, D]: layer output
   act2: 'act2', // f32 [K, I] (a MoE: [K, experts·I], see templates.ffnWidth)
-  gram: 'gram', // f32 [I, I]
+  gram: 'gram', // f32 [I, I] (a MoE: [experts, I, I])
 } as const;
 
 export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8Array {
@@ -51,7 +57,9 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
   const cos = g.input(LAYER_IO.cos, T, ['P', R / 2]);
   const sin = g.input(LAYER_IO.sin, T, ['P', R / 2]);
   const w = layerWeightInputs(g, spec, T);
-  const layer = emitDecoderLayer(g, spec, w, { kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T });
+  const layer = emitDecoderLayer(g, spec, w, {
+    kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T, weightedExperts: !!opts.gram, transposeMatMul: opts.device === 'webgpu',
+  });
   g.output(LAYER_IO.y, F, ['B', 'S', D]);
 
   if (opts.act2) {
@@ -63,7 +71,16 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
     g.node('MatMul', [wrows, sq], {}, { outputs: [LAYER_IO.act2] });
     g.output(LAYER_IO.act2, F, ['K', I]);
   }
-  if (opts.gram) {
+  if (opts.gram && layer.weightedExpertInput) {
+    // Per expert A_eᵀA_e with A_e = [B·S, I] the routing-weighted inputs, zero at positions not
+    // routed to e (those add nothing): one batched product over the experts, E/k times the
+    // routed FLOPs like the FFN.
+    const a = layer.weightedExpertInput;
+    const af = T === F ? a : g.op('Cast', [a], { to: F });
+    const Ie = spec.intermediate;
+    g.node('FusedMatMul', [af, af], { transA: attr.int(1) }, { outputs: [LAYER_IO.gram], domain: 'com.microsoft' });
+    g.output(LAYER_IO.gram, F, [expertCount(spec), Ie, Ie]);
+  } else if (opts.gram) {
     // AᵀA with A = [B·S, I]: Gemm's transA hands the transposition to the GEMM (no copy of A).
     const af = T === F ? layer.ffnInput : g.op('Cast', [layer.ffnInput], { to: F });
     const rows = g.op('Reshape', [af, g.constI64('gram_rows', [-1, I])]);

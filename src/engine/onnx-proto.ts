@@ -231,14 +231,21 @@ export class GraphBuilder {
   /**
    * Adds a node and returns its outputs. `outputs` is a count (names generated from the op) or
    * explicit names (used for graph outputs). An empty-string input means "optional, absent".
+   * `name` names the node itself (session options refer to nodes by name), else one is generated.
    */
-  node(op: string, inputs: string[], attrs: Record<string, AttrInput> = {}, opts: { domain?: string; outputs?: number | string[] } = {}): string[] {
+  node(
+    op: string,
+    inputs: string[],
+    attrs: Record<string, AttrInput> = {},
+    opts: { domain?: string; outputs?: number | string[]; name?: string } = {},
+  ): string[] {
     const o = opts.outputs ?? 1;
     const outputs = typeof o === 'number' ? Array.from({ length: o }, () => this.fresh(op.toLowerCase())) : o;
     for (const name of outputs) if (typeof o !== 'number') this.used.add(name);
     const a: Record<string, AttrValue> = {};
     for (const [k, v] of Object.entries(attrs)) a[k] = normalizeAttr(v);
-    this.nodes.push({ op, domain: opts.domain ?? '', inputs, outputs, name: this.fresh(`n_${op}`), attrs: a });
+    if (opts.name !== undefined && this.nodes.some((n) => n.name === opts.name)) throw new Error(`duplicate node name ${opts.name}`);
+    this.nodes.push({ op, domain: opts.domain ?? '', inputs, outputs, name: opts.name ?? this.fresh(`n_${op}`), attrs: a });
     return outputs;
   }
 

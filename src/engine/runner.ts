@@ -2,16 +2,17 @@
  * The layer-streamed forward pass: embeddings → decoder layers → final norm → lm_head, on
  * onnxruntime-node.
  *
- * Layers are streamed: for each layer its weights are loaded (the next layer's load overlaps the
- * current layer's compute), every sequence is run through it, act² is accumulated in float64, and
- * the weights are dropped. Peak memory is therefore about two layers' weights + the hidden states
- * of all sequences + one batch's activations, whatever the depth of the model.
+ * Layers are streamed: for each layer its weights are loaded (the next layer's bytes are read while
+ * the current layer computes), every sequence is run through it, act² is accumulated in float64,
+ * and the buffers are reused by the next layer. Peak memory is therefore about one layer's weights
+ * in f32 + one as stored + the hidden states of all sequences + one batch's activations, whatever
+ * the depth of the model (weights.ts, LayerLoader).
  */
 import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
-import { ffnWidth } from '../families/templates.ts';
-import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
+import { expertCount, ffnWidth } from '../families/templates.ts';
+import type { AttentionKind, ModelSpec } from '../families/types.ts';
 import { f32ToF16 } from '../io/dtype.ts';
 import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { buildHeadGraph, HEAD_IO, type HeadGraphOptions } from './head-graph.ts';
@@ -71,7 +72,10 @@ export interface ForwardRequest {
   /**
    * Per layer, the Gram matrix G = Σ_t a_t a_tᵀ of down_proj's input over every position
    * ([I × I] row-major, float64 sums of the graph's per-batch f32 products), handed over as soon
-   * as the layer is done and not kept: a caller holds at most one layer's I² floats.
+   * as the layer is done and not kept: a caller holds at most one layer's I² floats. A MoE gives
+   * one G per expert over the positions routed to it, [experts × I × I] (expert e's at e·I²),
+   * with a_t = w_te·act(gate_e)·up_e, the expert's input scaled by the token's (renormalised)
+   * routing weight: W_e·a_t is the expert's share of the block output at t.
    */
   gram?: (layer: number, gram: Float64Array) => void | Promise<void>;
 }
@@ -212,15 +216,16 @@ export class Engine {
     // per-run allocation of B·S·D floats for the GC to chase.
     const scratch = new Float32Array(Math.max(...batches.map((b) => b.hidden.length)));
     const act2Out = new Float32Array(K * ffnWidth(spec));
-    const gramOut = req.gram ? new Float32Array(spec.intermediate * spec.intermediate) : null;
-    let pending = this.#prefetch(loader, 0);
+    const I = spec.intermediate;
+    const gramDims = spec.moe ? [expertCount(spec), I, I] : [I, I];
+    const gramOut = req.gram ? new Float32Array(expertCount(spec) * I * I) : null;
     for (let l = 0; l <= lastLayer; l++) {
-      const weights = await pending;
-      if (l < lastLayer) pending = this.#prefetch(loader, l + 1);
+      const weights = await loader.load(l);
+      if (l < lastLayer) loader.prefetch(l + 1);
       const kind = spec.layerTypes[l]!;
       const session = await this.#layerSession(kind, !!req.act2, !!req.gram);
       const acc = act2 ? new Float64Array(K * ffnWidth(spec)) : null;
-      const gramAcc = req.gram ? new Float64Array(spec.intermediate * spec.intermediate) : null;
+      const gramAcc = req.gram ? new Float64Array(gramOut!.length) : null;
       for (let bi = 0; bi < batches.length; bi++) {
         const b = batches[bi]!;
         const B = b.seqs.length;
@@ -236,7 +241,7 @@ export class Engine {
         const y = scratch.subarray(0, b.hidden.length);
         const fetches: Record<string, ort.Tensor> = { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) };
         if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [K, ffnWidth(spec)]);
-        if (gramAcc) fetches[LAYER_IO.gram] = new ort.Tensor('float32', gramOut!, [spec.intermediate, spec.intermediate]);
+        if (gramAcc) fetches[LAYER_IO.gram] = new ort.Tensor('float32', gramOut!, gramDims);
         await session.run(feeds, fetches);
         if (cosine) cosine[l]! += cosineSum(b.hidden, y, D);
         b.hidden.set(y);
@@ -250,8 +255,8 @@ export class Engine {
       onProgress?.({ layer: l, layers: lastLayer + 1, tokens, elapsedMs: performance.now() - start });
     }
     if (act2) {
-      const I = ffnWidth(spec);
-      const perSet = Array.from({ length: K }, (_, k) => act2.map((acc) => acc.slice(k * I, (k + 1) * I)));
+      const W = ffnWidth(spec);
+      const perSet = Array.from({ length: K }, (_, k) => act2.map((acc) => acc.slice(k * W, (k + 1) * W)));
       if (req.tokenWeightSets) result.act2Sets = perSet;
       else result.act2 = perSet[0]!;
     }
@@ -390,13 +395,6 @@ export class Engine {
     });
   }
 
-  /** Starts loading a layer; a failure surfaces when awaited, never as an unhandled rejection. */
-  #prefetch(loader: LayerLoader, layer: number): Promise<Map<TensorRole, ort.Tensor>> {
-    const p = loader.load(layer);
-    p.catch(() => {});
-    return p;
-  }
-
   #session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
     let s = this.#sessions.get(key);
     if (!s) {
@@ -411,7 +409,7 @@ export class Engine {
   }
 
   #layerSession(kind: AttentionKind, act2: boolean, gram = false): Promise<ort.InferenceSession> {
-    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision }));
+    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision, device: this.#device }));
   }
 
   #headSession(opts: HeadGraphOptions): Promise<ort.InferenceSession> {

@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node';
 import { CompactError } from '../errors.ts';
 import { expertCount, foldNormWeight, isNormRole, layerShape, roleName, stackedShape, templateFor } from '../families/templates.ts';
 import type { ModelSpec, TensorRole } from '../families/types.ts';
-import { bf16ToF32Bits, f16ToF32Bits, f32ToF16, isFloatDType, toFloat32, viewAs16, viewAsF32 } from '../io/dtype.ts';
+import { bf16ToF32Bits, f16ToF32Bits, f32ToF16, isFloatDType, toFloat32, viewAs16, viewAsF32, type DType } from '../io/dtype.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
 import type { Precision } from './layer-graph.ts';
 
@@ -103,12 +103,22 @@ async function readStacked(ckpt: Checkpoint, parts: string[]): Promise<Float32Ar
 }
 
 /**
- * Loads layer weights into two reused sets of f32 buffers (layer l uses set l % 2): the layer being
- * computed and the one being prefetched never share a set, and streaming a deep model allocates
- * no new weight memory after the first two layers (the GC would otherwise let freed layers pile up).
+ * Streams layer weights through one reused set of f32 buffers (the layer being computed) and one
+ * reused set of raw buffers in the checkpoint's own dtype (the layer being read ahead). `prefetch`
+ * reads the next layer's bytes while the current layer computes; `load` widens them into the f32
+ * set once the current layer is done with it. For a bf16 checkpoint that is 1.5 f32 layers of
+ * weight memory instead of the 2 that two f32 sets cost, the read-ahead (the slow part when the
+ * checkpoint is not in the page cache) still overlaps the compute, and the widening is exact
+ * (bf16/f16 → f32), so the tensors hold the same values as a fresh read. Nothing is allocated
+ * after the first layer, so the GC never has freed layers to catch up with.
+ *
+ * Contract: the tensors `load(l)` returns are valid until the next `load`: they share buffers.
  */
 export class LayerLoader {
-  readonly #pools: Map<TensorRole, Float32Array>[] = [new Map(), new Map()];
+  readonly #f32 = new Map<TensorRole, Float32Array>();
+  /** Raw bytes per checkpoint tensor slot ("role" or "role:expert"). */
+  readonly #raw = new Map<string, Uint8Array>();
+  #ahead: { layer: number; read: Promise<void> } | null = null;
 
   constructor(
     readonly spec: ModelSpec,
@@ -116,34 +126,62 @@ export class LayerLoader {
     readonly precision: Precision,
   ) {}
 
+  /** Starts reading `layer`'s bytes into the raw set; a failure surfaces from `load(layer)`. */
+  prefetch(layer: number): void {
+    if (this.#ahead) throw new Error(`LayerLoader.prefetch(${layer}) while layer ${this.#ahead.layer} is still ahead`);
+    const read = this.#readRaw(layer);
+    read.catch(() => {});
+    this.#ahead = { layer, read };
+  }
+
   async load(layer: number): Promise<Map<TensorRole, ort.Tensor>> {
-    const pool = this.#pools[layer % 2]!;
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    if (ahead && ahead.layer !== layer) {
+      await ahead.read.catch(() => {});
+      throw new Error(`LayerLoader.load(${layer}) after prefetch(${ahead.layer})`);
+    }
+    await (ahead ? ahead.read : this.#readRaw(layer));
     const out = new Map<TensorRole, ort.Tensor>();
     for (const t of layerPlan(this.spec, layer)) {
-      if (this.precision === 'f16' && !isNormRole(t.role)) {
-        out.set(t.role, await loadTensor(this.spec, this.ckpt, t, this.precision));
-        continue;
-      }
       const n = t.shape.reduce((a, b) => a * b, 1);
-      let buf = pool.get(t.role);
-      if (!buf || buf.length !== n) pool.set(t.role, (buf = new Float32Array(n)));
-      if (t.parts) {
-        const n1 = n / t.parts.length;
-        for (let e = 0; e < t.parts.length; e++) await this.#readInto(t.parts[e]!, buf.subarray(e * n1, (e + 1) * n1));
-      } else await this.#readInto(t.name, buf);
-      if (isNormRole(t.role)) foldNormWeight(this.spec.family, buf);
-      out.set(t.role, new ort.Tensor('float32', buf, t.shape));
+      let buf = this.#f32.get(t.role);
+      if (!buf || buf.length !== n) this.#f32.set(t.role, (buf = new Float32Array(n)));
+      const parts = checkpointTensors(t);
+      const n1 = n / parts.length;
+      parts.forEach((p, e) => widen(this.ckpt.info(p.name).dtype, this.#raw.get(slot(t, e))!, buf.subarray(e * n1, (e + 1) * n1)));
+      const norm = isNormRole(t.role);
+      if (norm) foldNormWeight(this.spec.family, buf);
+      // f16 compute gets its own copy per layer (the f32 set is rewritten by the next load).
+      out.set(t.role, this.precision === 'f16' && !norm ? new ort.Tensor('float16', f32ToF16(buf), t.shape) : new ort.Tensor('float32', buf, t.shape));
     }
     return out;
   }
 
-  async #readInto(name: string, dst: Float32Array): Promise<void> {
-    const info = this.ckpt.info(name);
-    const bytes = await this.ckpt.readBytes(name);
-    const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
-    if (info.dtype === 'BF16') bf16ToF32Bits(viewAs16(bytes), bits, dst.length);
-    else if (info.dtype === 'F16') f16ToF32Bits(viewAs16(bytes), bits, dst.length);
-    else if (info.dtype === 'F32') dst.set(viewAsF32(bytes));
-    else dst.set(toFloat32(bytes, info.dtype));
+  async #readRaw(layer: number): Promise<void> {
+    for (const t of layerPlan(this.spec, layer)) {
+      const parts = checkpointTensors(t);
+      for (let e = 0; e < parts.length; e++) {
+        const bytes = this.ckpt.info(parts[e]!.name).byteLength;
+        const key = slot(t, e);
+        let raw = this.#raw.get(key);
+        // Own ArrayBuffer at offset 0: the 16/32-bit views over it are aligned.
+        if (!raw || raw.length !== bytes) this.#raw.set(key, (raw = new Uint8Array(new ArrayBuffer(bytes))));
+        await this.ckpt.readBytesInto(parts[e]!.name, raw);
+      }
+    }
   }
+}
+
+function slot(t: PlannedTensor, expert: number): string {
+  return t.parts ? `${t.role}:${expert}` : t.role;
+}
+
+/** Stored bytes → f32 values in `dst` (exact for every float dtype but F64, which rounds as toFloat32 does). */
+function widen(dtype: DType, bytes: Uint8Array, dst: Float32Array): void {
+  const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
+  if (dtype === 'BF16') bf16ToF32Bits(viewAs16(bytes), bits, dst.length);
+  else if (dtype === 'F16') f16ToF32Bits(viewAs16(bytes), bits, dst.length);
+  else if (dtype === 'F32') dst.set(viewAsF32(bytes));
+  else dst.set(toFloat32(bytes, dtype));
 }

@@ -44,6 +44,11 @@ export interface Checkpoint {
   info(name: string): TensorInfo;
   /** Raw little-endian bytes, in a fresh buffer the caller owns. */
   readBytes(name: string): Promise<Uint8Array>;
+  /**
+   * The same bytes into the start of `dst` (at least the tensor's byte length): a caller that
+   * reads tensor after tensor into one reused buffer leaves no per-tensor garbage for the GC.
+   */
+  readBytesInto(name: string, dst: Uint8Array): Promise<void>;
   /** F32/F16/BF16/F64 converted to f32 (other dtypes are a CompactError). */
   readFloat32(name: string): Promise<Float32Array>;
   /** Rows of a 2-D tensor ([rows, cols], row-major), in the order given (repeats allowed), as f32. */
@@ -268,6 +273,14 @@ class SafetensorsCheckpoint implements Checkpoint {
     await this.#read(t, out, 0, t.byteLength, t.offset);
     this.#checkFinite(t, countNonFinite(out, t.dtype));
     return out;
+  }
+
+  async readBytesInto(name: string, dst: Uint8Array): Promise<void> {
+    const t = this.info(name);
+    if (dst.length < t.byteLength) throw new Error(`readBytesInto: tensor "${name}" has ${t.byteLength} bytes, the buffer ${dst.length}`);
+    const out = dst.subarray(0, t.byteLength);
+    await this.#read(t, out, 0, t.byteLength, t.offset);
+    this.#checkFinite(t, countNonFinite(out, t.dtype));
   }
 
   async readFloat32(name: string): Promise<Float32Array> {

@@ -96,7 +96,7 @@ function split(spec: ModelSpec, share: number | null, vocab: number, ffn: number
 }
 
 /** I′ rounded to the nearest multiple of `limits.ffnMultiple` (at least one multiple, at most I). */
-function alignFfn(spec: ModelSpec, ffn: number, limits: VocabLimits): number {
+export function alignFfn(spec: ModelSpec, ffn: number, limits: VocabLimits): number {
   const m = limits.ffnMultiple ?? 1;
   if (m <= 1 || ffn < 1 || ffn >= spec.intermediate) return ffn;
   return Math.min(spec.intermediate, Math.max(m, Math.round(ffn / m) * m));

@@ -27,3 +27,8 @@ export function selectChannels(spec: ModelSpec, scores: ArrayLike<number>, keep:
   }
   return out;
 }
+
+/** Expert e's kept channels (0…I−1), from a layer's list over the experts' channel space (e·I + j). */
+export function expertChannels(kept: Int32Array, e: number, I: number): Int32Array {
+  return kept.filter((c) => c >= e * I && c < (e + 1) * I).map((c) => c - e * I);
+}

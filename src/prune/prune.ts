@@ -32,9 +32,9 @@ import { calibrate, calibrationData, maskOf, MIN_CALIB_TOKENS, type CalibrationD
 import { checkPrunePaths } from './preflight.ts';
 import { checkFormatSupport } from '../export/support.ts';
 import { GramStore } from './gram-store.ts';
-import { CutRefit, type RefitReport } from './down-refit.ts';
+import { CutRefit, refitUnit, refitUnits, type RefitReport } from './down-refit.ts';
 import { DEFAULT_REFIT_RIDGE } from './refit.ts';
-import { ffnWidth } from '../families/templates.ts';
+import { expertCount } from '../families/templates.ts';
 import { planSplit, PLANNER_OBJECTIVES, PLANNER_SEARCHES, type CandidateModel, type PlannerObjective, type PlannerReport, type PlannerSearch, type PlannerTextInput } from './planner.ts';
 import { referenceText, REFERENCE_TEXT_NAME } from './reference-text.ts';
 import { scoreVariants } from '../engine/candidate-pass.ts';
@@ -487,9 +487,6 @@ function planRun(ctx: Checked): Planned {
   if (opts.reconstruct && !cutsFfn) {
     throw new CompactError(`--reconstruct refits down_proj after an FFN cut; this run (${method === 'shortgpt' ? 'method shortgpt' : 'no FFN channel removed'}) cuts none`);
   }
-  if (opts.reconstruct && ffnWidth(spec) !== spec.intermediate) {
-    throw new CompactError(`--reconstruct: the per-expert down_proj refit of mixture-of-experts models is not implemented (${spec.family.name})`);
-  }
   const reconstruct = !!opts.reconstruct;
   const evalText = opts.evalText !== undefined ? readEvalText(opts.evalText) : null;
   if (opts.exportPath !== undefined) checkFormatSupport(model, 'gguf');
@@ -538,7 +535,7 @@ async function calibrateRun(ctx: PruneContext): Promise<Calibrated> {
   const masks = needs === 'common' ? vocabs.map((v) => maskOf(cal.keptByVocab.get(v)!, spec.vocabSize)) : [];
   const all = needs === 'all';
   // Also set on the run's context, which closes it.
-  if (ctx.reconstruct) ctx.grams = cal.grams = await GramStore.create(spec.intermediate);
+  if (ctx.reconstruct) ctx.grams = cal.grams = await GramStore.create(spec.intermediate, expertCount(spec));
   const grams = cal.grams;
   const gram = grams ? grams.put.bind(grams) : undefined;
   if (needs !== null || plan.kind === 'layers' || ctx.reconstruct) {
@@ -767,9 +764,9 @@ function buildReport(cal: Calibrated, chosen: Chosen, energy: Float64Array[] | n
 function reportRefit(cal: Calibrated, cutRefit: CutRefit, report: PruneReport): void {
   const refit = (report.ffn.refit = cutRefit.report());
   const kept = refit.layers.filter((l) => l.fallback);
-  for (const l of kept) cal.say.message(`refit: layer ${l.layer} keeps the plain slice: ${l.fallback}`);
+  for (const l of kept) cal.say.message(`refit: ${refitUnit(l)} keeps the plain slice: ${l.fallback}`);
   const mean = (k: 'loss_plain' | 'loss_refit') => refit.layers.reduce((a, l) => a + l[k], 0) / refit.layers.length;
-  cal.say.message(`refit: down_proj of ${refit.layers.length - kept.length}/${refit.layers.length} layers (λ ${cal.ridge}); calibration loss of the cut ${fmtShare(mean('loss_plain'))} → ${fmtShare(mean('loss_refit'))} of the FFN output energy`);
+  cal.say.message(`refit: down_proj of ${refit.layers.length - kept.length}/${refit.layers.length} ${refitUnits(refit)} (λ ${cal.ridge}); calibration loss of the cut ${fmtShare(mean('loss_plain'))} → ${fmtShare(mean('loss_refit'))} of the FFN output energy`);
 }
 
 function fmtShare(x: number): string {

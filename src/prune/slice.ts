@@ -4,6 +4,7 @@ import type { ModelSpec } from '../families/types.ts';
 import { DTYPE_SIZE, fromFloat32, isFloatDType, toFloat32, viewAs16, viewAs32, type DType } from '../io/dtype.ts';
 import type { Checkpoint, TensorInfo } from '../io/safetensors.ts';
 import type { WriteEntry } from '../io/safetensors-writer.ts';
+import { expertChannels } from './channel-select.ts';
 
 /** What to keep: rows of the vocabulary axis and channels of the FFN axis (per layer). */
 export interface SlicePlan {
@@ -14,10 +15,11 @@ export interface SlicePlan {
   /** Float tensors are written in this dtype; null keeps each tensor's own. */
   outputDtype: 'F32' | 'F16' | 'BF16' | null;
   /**
-   * Per layer, refit down_proj columns ([H × I′] f32, the kept channels' order) that replace the
-   * sliced ones, or null for the plain slice (see refit.ts). Called when that tensor is written.
+   * Per layer (a MoE: per layer and expert), refit down_proj columns ([H × I′] f32, the kept
+   * channels' order) that replace the sliced ones, or null for the plain slice (see refit.ts).
+   * Called when that tensor is written.
    */
-  downRefit?: ((layer: number) => Promise<Float32Array | null>) | null;
+  downRefit?: ((layer: number, expert?: number) => Promise<Float32Array | null>) | null;
 }
 
 /**
@@ -54,13 +56,14 @@ export function slicedEntries(ckpt: Checkpoint, spec: ModelSpec, plan: SlicePlan
     const shape = info.shape.slice();
     if (axis !== null) shape[axis] = indices!.length;
     const dtype: DType = plan.outputDtype && isFloatDType(info.dtype) ? plan.outputDtype : info.dtype;
-    const refit = template.role === 'down' && axis === template.ffnAxis && plan.downRefit ? plan.downRefit : null;
+    const isDown = template.role === 'down' || template.role === 'expert_down';
+    const refit = isDown && axis === template.ffnAxis && plan.downRefit ? plan.downRefit : null;
     return {
       name,
       dtype,
       shape,
       bytes: async () => {
-        const w = refit ? await refit(layer!) : null;
+        const w = refit ? await refit(layer!, expert) : null;
         if (w) {
           if (w.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`refit of ${name} has ${w.length} elements for shape [${shape.join(', ')}]`);
           return dtype === 'F32' ? new Uint8Array(w.buffer, w.byteOffset, w.byteLength) : fromFloat32(w, dtype as 'F16' | 'BF16');
@@ -69,11 +72,6 @@ export function slicedEntries(ckpt: Checkpoint, spec: ModelSpec, plan: SlicePlan
       },
     };
   });
-}
-
-/** Expert e's kept channels, from a layer's list over the experts' channel space (e·I + j). */
-function expertChannels(kept: Int32Array, e: number, I: number): Int32Array {
-  return kept.filter((c) => c >= e * I && c < (e + 1) * I).map((c) => c - e * I);
 }
 
 /** Kept channels in each of `blocks` stacked blocks of I (channel j at b·I + j): one index list, block after block. */

@@ -32,7 +32,9 @@ test('npm run bench -- --quick: every bench runs and reports', { timeout: 600_00
   assert.ok(row.pruned.decodeTokensPerSecond > 0 && row.dense.prefillTokensPerSecond > 0 && row.peakRssMiB > 0);
   const llama = json('llama-cpp-speed').results[0].rows;
   assert.deepEqual(llama.map((x: { variant: string }) => x.variant), ['dense', '20%', '35%']);
-  assert.ok(llama.every((x: { decodeTokensPerSecond: number; prefillTokensPerSecond: number }) => x.decodeTokensPerSecond > 0 && x.prefillTokensPerSecond > 0));
+  type Speeds = { decodeTokensPerSecond: number; prefillTokensPerSecond: number };
+  assert.ok(llama.every((x: { llamaNode: Speeds }) => x.llamaNode.decodeTokensPerSecond > 0 && x.llamaNode.prefillTokensPerSecond > 0));
+  assert.ok(llama.every((x: { ggufBytes: number; sizeRatio: number }) => x.ggufBytes > 0 && x.sizeRatio > 0 && x.sizeRatio <= 1));
   const big = json('big-model');
   assert.ok(big.prune.maxRssMiB > 0 && big.profile.layerMs.length > 0);
   assert.ok(json('calibration').qwen25_05b.tokensPerSecond > 0);

@@ -7,7 +7,7 @@ import { inverseFrequencies } from '../../src/families/rope.ts';
 import type { ModelSpec } from '../../src/families/types.ts';
 import type { Checkpoint } from '../../src/io/safetensors.ts';
 
-function rmsNorm(x: Float64Array, w: Float32Array, eps: number): Float64Array {
+export function rmsNorm(x: Float64Array, w: Float32Array, eps: number): Float64Array {
   let ss = 0;
   for (const v of x) ss += v * v;
   const r = 1 / Math.sqrt(ss / x.length + eps);
@@ -15,7 +15,7 @@ function rmsNorm(x: Float64Array, w: Float32Array, eps: number): Float64Array {
 }
 
 /** y = W x for W [out, in] row-major. */
-function matvec(W: Float32Array, x: Float64Array, out: number, bias?: Float32Array): Float64Array {
+export function matvec(W: Float32Array, x: Float64Array, out: number, bias?: Float32Array): Float64Array {
   const n = x.length;
   const y = new Float64Array(out);
   for (let o = 0; o < out; o++) {

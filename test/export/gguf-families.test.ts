@@ -68,23 +68,26 @@ for (const name of GOLDEN_CASES) {
   });
 }
 
-test('GGUF of a pruned Mixtral (every expert at I′ 100, V′ 700) runs in llama.cpp as our engine does', async () => {
-  const dir = fixtureWithTokenizer('mixtral');
-  const pruned = join(makeTmpDir('gguf-mixtral-pruned'), 'out');
-  await pruneModel({ model: dir, out: pruned, vocab: 700, ffn: 100, calib: shared('data/text/calib-wiki.txt'), calibTokens: 256, seqLen: 64, quiet: true });
-  const gguf = join(makeTmpDir('gguf-mixtral-pruned-file'), 'model.gguf');
-  await exportGguf(pruned, gguf, { dtype: 'F32' });
-  const tok = loadTokenizer(pruned);
-  const engine = await Engine.open(pruned, { threads: 2 });
-  const ctx = new Gguf(gguf, 256);
-  try {
-    const prompt = 'The history of the city';
-    const p = tok.encode(prompt);
-    const text16 = await ctx.greedy(prompt, 16);
-    const mine = await greedyContinuation(engine, p, tok.encode(text16), 16);
-    assert.equal(tok.decode(mine.ids), text16, 'greedy continuation');
-    compareTop5(await ctx.top5(prompt), mine.row(p.length - 1), tok, 1e-3, 'pruned mixtral');
-  } finally {
-    await engine.close();
-  }
-});
+for (const reconstruct of [false, true]) {
+  const what = reconstruct ? ', each expert\'s down_proj refit' : '';
+  test(`GGUF of a pruned Mixtral (every expert at I′ 100, V′ 700${what}) runs in llama.cpp as our engine does`, async () => {
+    const dir = fixtureWithTokenizer('mixtral');
+    const pruned = join(makeTmpDir('gguf-mixtral-pruned'), 'out');
+    await pruneModel({ model: dir, out: pruned, vocab: 700, ffn: 100, calib: shared('data/text/calib-wiki.txt'), calibTokens: 256, seqLen: 64, quiet: true, reconstruct });
+    const gguf = join(makeTmpDir('gguf-mixtral-pruned-file'), 'model.gguf');
+    await exportGguf(pruned, gguf, { dtype: 'F32' });
+    const tok = loadTokenizer(pruned);
+    const engine = await Engine.open(pruned, { threads: 2 });
+    const ctx = new Gguf(gguf, 256);
+    try {
+      const prompt = 'The history of the city';
+      const p = tok.encode(prompt);
+      const text16 = await ctx.greedy(prompt, 16);
+      const mine = await greedyContinuation(engine, p, tok.encode(text16), 16);
+      assert.equal(tok.decode(mine.ids), text16, 'greedy continuation');
+      compareTop5(await ctx.top5(prompt), mine.row(p.length - 1), tok, 1e-3, `pruned mixtral${what}`);
+    } finally {
+      await engine.close();
+    }
+  });
+}

@@ -17,6 +17,16 @@ test('GramStore returns what was put and removes its folder on close', async () 
   assert.equal(existsSync(s.dir), false);
 });
 
+test('a MoE layer\'s Grams go in together and come back one expert at a time', async () => {
+  const s = await GramStore.create(3, 4);
+  const g = Float64Array.from({ length: 4 * 9 }, (_, i) => i / 7 - 1);
+  await s.put(1, g);
+  for (let e = 0; e < 4; e++) assert.deepEqual(await s.get(1, e), g.subarray(e * 9, (e + 1) * 9), `expert ${e}`);
+  await assert.rejects(s.get(1, 4), /expert 4 is outside 0..3/);
+  await assert.rejects(s.put(2, new Float64Array(9)), /expected 4·3²/);
+  await s.close();
+});
+
 test('a process killed with its GramStore open leaves no folder behind', async () => {
   const script = `const { GramStore } = await import('./src/prune/gram-store.ts');
 const s = await GramStore.create(2);
