@@ -4,10 +4,10 @@
  * in its line's colour. Drawn by the charting module the model card's plots use.
  */
 import { renderChart, SERIES_COLORS } from '../../src/report/chart.ts';
-import type { Results } from './experiments.ts';
+import { isRefitRow, type Results } from './experiments.ts';
 
 export function plannerChart(r: Results): string {
-  const rows = r.rows.filter((x) => x.planner);
+  const rows = r.rows.filter((x) => x.planner && !isRefitRow(x));
   const series = rows.map((x, i) => ({
     label: `R = ${x.target_ratio.toFixed(2)}`,
     color: SERIES_COLORS[i % SERIES_COLORS.length]!,

@@ -26,7 +26,8 @@ import { fmtDuration } from '../../src/report/format.ts';
 import { countParams } from '../../src/report/params.ts';
 import { bool, num, parseArgs, str } from '../../src/cli/args.ts';
 import { plannerChart } from './experiments-chart.ts';
-import { robustnessMarkdown, vocabPolicyMarkdown } from './planner-robustness.ts';
+import { refitMarkdown } from './experiments-refit.ts';
+import { robustnessMarkdown, vocabPolicyMarkdown, writeRobustnessChart } from './planner-robustness.ts';
 
 export const EXPERIMENTS_USAGE = `usage: compact experiments [--shared DIR] [--out DIR] [--only m1,m2] [--ratios 0.2,0.35] [--resume | --render-only]
 
@@ -67,7 +68,27 @@ interface MethodSpec {
   options(ratio: number, fixedVocab: number): Partial<PruneOptions>;
   /** Only at these ratios (the ridge sweep); default every ratio of the run. */
   ratios?: number[];
+  /** A --reconstruct row: the key of the same cut without the refit, its row in the refit section. */
+  refitOf?: string;
+  /** The ridge of a λ-sweep row (shown in the sweep table, not in the comparison table). */
+  sweepRidge?: number;
+  /**
+   * Whether LAMBADA and HellaSwag are scored (default true). The refit rows compare bits per byte
+   * only: wiki-28m is at chance on both tasks (HellaSwag ≈ 0.26, LAMBADA ≈ 0.04, standard errors
+   * 0.014 and 0.006), so they cannot rank a refit, and they are most of a row's scoring time.
+   */
+  tasks?: boolean;
 }
+
+/** The λ sweep (fixed 75% split at R = 0.35) beside the default λ of the other refit rows. */
+const REFIT_SWEEP = [1e-3, 1e-1, 0];
+
+/**
+ * The second-genre text of the refit section (four State of the Union addresses, 2001–2021, in the
+ * repository): the refit is fit on Wikipedia calibration, so its gain must also be checked off-domain.
+ * Kept outside PROTOCOL so rows made before it stay reusable; a reused row without this score gets it.
+ */
+export const SECOND_TEXT = { name: 'SOTU', path: 'data/sotu-2001-2021.txt', bytes: 120000 } as const;
 
 export const METHODS: MethodSpec[] = [
   { key: 'compact-planned', label: 'COMPACT, planned split (act2-common)', options: (r) => ({ method: 'compact', ratio: r }) },
@@ -79,17 +100,23 @@ export const METHODS: MethodSpec[] = [
   { key: 'wanda-sp', label: 'FFN-only, wanda-sp', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp' }) },
   { key: 'random', label: `FFN-only, random (seed ${PROTOCOL.random_seed})`, options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'random', seed: PROTOCOL.random_seed }) },
   { key: 'shortgpt', label: 'ShortGPT (drop layers of lowest block influence)', options: (r) => ({ method: 'shortgpt', ratio: r }) },
-  { key: 'compact-planned-refit', label: 'COMPACT, planned split, --reconstruct (down_proj refit, λ 1e-2)', options: (r) => ({ method: 'compact', ratio: r, reconstruct: true }) },
-  { key: 'compact-fixed-refit', label: 'COMPACT, 75% split, --reconstruct (λ 1e-2)', options: (r, v) => ({ method: 'compact', ratio: r, vocab: v, reconstruct: true }) },
-  { key: 'ffn-only-refit', label: 'FFN-only, act², --reconstruct (λ 1e-2)', options: (r) => ({ method: 'ffn-only', ratio: r, reconstruct: true }) },
-  { key: 'wanda-sp-refit', label: 'FFN-only, wanda-sp, --reconstruct (λ 1e-2)', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp', reconstruct: true }) },
-  ...[0, 1e-3, 1e-1].map((l) => ({
+  { key: 'compact-planned-refit', tasks: false, label: 'COMPACT, planned split', refitOf: 'compact-planned', options: (r) => ({ method: 'compact', ratio: r, reconstruct: true }) },
+  { key: 'compact-fixed-refit', tasks: false, label: 'COMPACT, 75% split', refitOf: 'compact-fixed', options: (r, v) => ({ method: 'compact', ratio: r, vocab: v, reconstruct: true }) },
+  { key: 'ffn-only-refit', tasks: false, label: 'FFN-only, act²', refitOf: 'ffn-only', options: (r) => ({ method: 'ffn-only', ratio: r, reconstruct: true }) },
+  { key: 'wanda-sp-refit', tasks: false, label: 'FFN-only, wanda-sp', refitOf: 'wanda-sp', options: (r) => ({ method: 'ffn-only', ratio: r, ffnCriterion: 'wanda-sp', reconstruct: true }) },
+  ...REFIT_SWEEP.map((l) => ({
     key: `compact-fixed-refit-ridge-${l}`,
-    label: `COMPACT, 75% split, --reconstruct --reconstruct-ridge ${l} (λ sweep)`,
+    label: `COMPACT, 75% split, --reconstruct-ridge ${l}`,
+    refitOf: 'compact-fixed',
+    sweepRidge: l,
+    tasks: false,
     options: (r: number, v: number): Partial<PruneOptions> => ({ method: 'compact', ratio: r, vocab: v, reconstruct: true, reconstructRidge: l }),
     ratios: [0.35],
   })),
 ];
+
+/** Whether a row is a --reconstruct row (shown in its own section, beside the same cut without the refit). */
+export const isRefitRow = (x: Pick<Row, 'key'>): boolean => METHODS.find((m) => m.key === x.key)?.refitOf !== undefined;
 
 /** Whether a method runs at ratio R. */
 const runsAt = (m: MethodSpec, ratio: number): boolean => !m.ratios || m.ratios.includes(ratio);
@@ -98,12 +125,25 @@ export interface Scores {
   bpb: number;
   eval_tokens: number;
   eval_bytes: number;
-  lambada_acc: number;
-  lambada_stderr: number;
-  hellaswag_acc: number;
-  hellaswag_acc_norm: number;
-  hellaswag_stderr: number;
+  /** Bits per byte on SECOND_TEXT (absent in rows made before it was added). */
+  second_bpb?: number;
+  second_tokens?: number;
+  /** Null where the method skips the tasks (the λ sweep). */
+  lambada_acc: number | null;
+  lambada_stderr: number | null;
+  hellaswag_acc: number | null;
+  hellaswag_acc_norm: number | null;
+  hellaswag_stderr: number | null;
   eval_seconds: number;
+}
+
+/** --reconstruct rows: the ridge and each layer's calibration objective, plain slice vs refit. */
+export interface RowRefit {
+  ridge: number;
+  loss_plain: number[];
+  loss_refit: number[];
+  /** Layers that kept the plain slice (the solve was not defined). */
+  fallbacks: number;
 }
 
 export interface Row extends Scores {
@@ -117,6 +157,9 @@ export interface Row extends Scores {
   dropped_layers: number[] | null;
   prune_seconds: number;
   planner: { candidates: CheckedCandidate[]; chosen: number; heldout_tokens: number; fit_tokens: number } | null;
+  refit?: RowRefit | null;
+  /** The cut's kept-id and kept-channel hashes (rows made since the refit section). */
+  kept_sha256?: { ids: string; channels: string | null };
 }
 
 /** A planner candidate, plus its bits per byte on the evaluation text (the check of the pick). */
@@ -128,6 +171,8 @@ export interface Results {
   dense: (Scores & { params: number; vocab: number; ffn: number; layers: number }) | null;
   rows: Row[];
   seconds: number;
+  /** SECOND_TEXT as scored (bytes after the cut to a line end); absent before it was added. */
+  second_text?: { path: string; bytes: number };
 }
 
 /** The first `bytes` of a file cut back to its last line end (the text every model is scored on). */
@@ -136,10 +181,41 @@ export function headAtLineEnd(file: string, bytes: number): string {
   return buf.subarray(0, buf.lastIndexOf(0x0a) + 1).toString('utf8');
 }
 
-async function score(dir: string, sharedDir: string, evalText: string, threads: number | undefined, log: (s: string) => void): Promise<Scores> {
+interface ScoreInputs {
+  sharedDir: string;
+  evalText: string;
+  secondText: string;
+  threads: number | undefined;
+  log: (s: string) => void;
+}
+
+async function scoreSecond(dir: string, x: ScoreInputs): Promise<Pick<Scores, 'second_bpb' | 'second_tokens'>> {
+  const second = await evaluateText(dir, x.secondText, { seqLen: PROTOCOL.eval_seq_len, threads: x.threads });
+  x.log(`  ${SECOND_TEXT.name} bits/byte ${second.bpb.toFixed(4)} (${second.tokens} tokens, ${fmtDuration(second.seconds)})`);
+  return { second_bpb: second.bpb, second_tokens: second.tokens };
+}
+
+/** SHA-256 of the kept token ids and of the kept channels: two rows with equal hashes are the same cut. */
+function keptHashes(report: PruneReport): { ids: string; channels: string | null } {
+  return { ids: report.vocab.kept_ids_sha256, channels: report.ffn.kept_channels_sha256 };
+}
+
+/** Bits per byte on the evaluation text and on the second-genre text. */
+async function scoreTexts(dir: string, x: ScoreInputs): Promise<Pick<Scores, 'bpb' | 'eval_tokens' | 'eval_bytes' | 'second_bpb' | 'second_tokens'>> {
+  const text = await evaluateText(dir, x.evalText, { seqLen: PROTOCOL.eval_seq_len, threads: x.threads });
+  const second = await evaluateText(dir, x.secondText, { seqLen: PROTOCOL.eval_seq_len, threads: x.threads });
+  x.log(`  bits/byte ${text.bpb.toFixed(4)} (${text.tokens} tokens, ${fmtDuration(text.seconds)}), ${SECOND_TEXT.name} ${second.bpb.toFixed(4)} (${second.tokens} tokens, ${fmtDuration(second.seconds)})`);
+  return { bpb: text.bpb, eval_tokens: text.tokens, eval_bytes: text.bytes, second_bpb: second.bpb, second_tokens: second.tokens };
+}
+
+async function score(dir: string, x: ScoreInputs, tasks: boolean): Promise<Scores> {
   const t0 = performance.now();
-  const text = await evaluateText(dir, evalText, { seqLen: PROTOCOL.eval_seq_len, threads });
-  log(`  bits/byte ${text.bpb.toFixed(4)} (${text.tokens} tokens, ${fmtDuration(text.seconds)})`);
+  const { sharedDir, threads, log } = x;
+  const text = await scoreTexts(dir, x);
+  if (!tasks) {
+    const none = { lambada_acc: null, lambada_stderr: null, hellaswag_acc: null, hellaswag_acc_norm: null, hellaswag_stderr: null };
+    return { ...text, ...none, eval_seconds: (performance.now() - t0) / 1000 };
+  }
   const zs = await evaluateTasks(dir, parseTaskList(PROTOCOL.tasks.join(',')), {
     taskDir: join(sharedDir, 'data/tasks'),
     limit: PROTOCOL.task_limit,
@@ -150,9 +226,7 @@ async function score(dir: string, sharedDir: string, evalText: string, threads: 
   const hella = zs.tasks.find((t) => t.task === 'hellaswag')!;
   log(`  LAMBADA acc ${lambada.metrics.acc!.value.toFixed(3)}, HellaSwag acc ${hella.metrics.acc!.value.toFixed(3)} / acc_norm ${hella.metrics.acc_norm!.value.toFixed(3)} (${fmtDuration(zs.seconds)})`);
   return {
-    bpb: text.bpb,
-    eval_tokens: text.tokens,
-    eval_bytes: text.bytes,
+    ...text,
     lambada_acc: lambada.metrics.acc!.value,
     lambada_stderr: lambada.metrics.acc!.stderr!,
     hellaswag_acc: hella.metrics.acc!.value,
@@ -198,7 +272,8 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
 
   const results: Results = {
     protocol,
-    machine: { cpus: availableParallelism(), cpu_model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    // The protocol section describes the machine of the baseline rows; a resumed run adding rows keeps it.
+    machine: reusable?.machine ?? { cpus: availableParallelism(), cpu_model: cpus()[0]?.model ?? 'unknown', node: process.version },
     dense: reusable?.dense ?? null,
     rows: [],
     seconds: 0,
@@ -208,14 +283,52 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
     await writeFile(dataFile, JSON.stringify(results, null, 2) + '\n');
   };
 
+  const secondFile = join(REPO_ROOT, SECOND_TEXT.path);
+  if (!existsSync(secondFile)) throw new CompactError(`${secondFile}: missing (the refit section's second-genre text)`);
+  const secondText = headAtLineEnd(secondFile, SECOND_TEXT.bytes);
+  results.second_text = { path: SECOND_TEXT.path, bytes: Buffer.byteLength(secondText) };
+  const inputs: ScoreInputs = { sharedDir: opts.sharedDir, evalText, secondText, threads: opts.threads, log };
+
   if (!results.dense) {
     log('dense wiki-28m');
-    const s = await score(model, opts.sharedDir, evalText, opts.threads, log);
+    const s = await score(model, inputs, true);
     results.dense = { ...s, params: countParams(spec).total_params, vocab: tok.size, ffn: spec.intermediate, layers: spec.layers };
+    await save();
+  } else if (results.dense.second_bpb === undefined) {
+    log(`dense wiki-28m: ${SECOND_TEXT.name}`);
+    results.dense = { ...results.dense, ...(await scoreSecond(model, inputs)) };
     await save();
   }
 
   const work = await mkdtemp(join(tmpdir(), 'compact-experiments-'));
+  const prune = async (m: MethodSpec, ratio: number, fixedVocab: number, out: string, check: boolean) => {
+    const p0 = performance.now();
+    const report: PruneReport = await pruneModel({
+      model,
+      out,
+      calib,
+      calibTokens: PROTOCOL.calib_tokens,
+      seqLen: PROTOCOL.calib_seq_len,
+      plannerStep: PROTOCOL.planner_step,
+      holdout: PROTOCOL.planner_holdout,
+      threads: opts.threads,
+      quiet: true,
+      // Every candidate the planner scores is also scored on the evaluation text, in the same
+      // streamed pass — only to check its pick against the best split in hindsight; the pick
+      // never sees it.
+      plannerCheckTexts: check ? [{ name: 'wikitext2', text: evalText }] : [],
+      // The tables describe the calibration-tail planner over the whole grid; the default robust
+      // objective and the coarse-to-fine search are measured in planner-robustness.ts.
+      plannerObjective: 'calib',
+      plannerSearch: 'grid',
+      // The paper's exact budgets (docs/results.md predates the aligned-width default).
+      ffnMultiple: 1,
+      ...m.options(ratio, fixedVocab),
+    } as PruneOptions);
+    const seconds = (performance.now() - p0) / 1000;
+    log(`  V′ ${report.vocab.kept}, I′ ${report.ffn.intermediate_after}, layers ${report.params.after.num_hidden_layers}, reduction ${(100 * report.params.reduction).toFixed(2)}%, pruned in ${fmtDuration(seconds)}`);
+    return { report, seconds };
+  };
   try {
     for (const ratio of ratios) {
       const fixedVocab = splitForShare(spec, ratio, PROTOCOL.fixed_vocab_share, { tokenizerSize: tok.size, minVocab: 0 }).vocab;
@@ -224,39 +337,31 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
         const old = reusable?.rows.find((r) => r.key === m.key && r.target_ratio === ratio);
         // Planned rows from before the per-candidate check are recomputed so it can be shown.
         const unchecked = old?.planner?.candidates.some((c) => c.bpb !== null && c.eval_bpb == null);
-        if (old && !unchecked) {
+        const out = join(work, `${m.key}-${ratio}`);
+        if (old && !unchecked && old.second_bpb !== undefined) {
           results.rows.push(old);
           continue;
         }
-        log(`R = ${ratio}: ${m.label}`);
-        const out = join(work, `${m.key}-${ratio}`);
-        const p0 = performance.now();
-        const report: PruneReport = await pruneModel({
-          model,
-          out,
-          calib,
-          calibTokens: PROTOCOL.calib_tokens,
-          seqLen: PROTOCOL.calib_seq_len,
-          plannerStep: PROTOCOL.planner_step,
-          holdout: PROTOCOL.planner_holdout,
-          threads: opts.threads,
-          quiet: true,
-          // Every candidate the planner scores is also scored on the evaluation text, in the same
-          // streamed pass — only to check its pick against the best split in hindsight; the pick
-          // never sees it.
-          plannerCheckTexts: [{ name: 'wikitext2', text: evalText }],
-          // The tables describe the calibration-tail planner over the whole grid; the default robust
-          // objective and the coarse-to-fine search are measured in planner-robustness.ts.
-          plannerObjective: 'calib',
-          plannerSearch: 'grid',
-          // The paper's exact budgets (docs/results.md predates the aligned-width default).
-          ffnMultiple: 1,
-          ...m.options(ratio, fixedVocab),
-        } as PruneOptions);
-        const pruneSeconds = (performance.now() - p0) / 1000;
-        log(`  V′ ${report.vocab.kept}, I′ ${report.ffn.intermediate_after}, layers ${report.params.after.num_hidden_layers}, reduction ${(100 * report.params.reduction).toFixed(2)}%, pruned in ${fmtDuration(pruneSeconds)}`);
-        const s = await score(out, opts.sharedDir, evalText, opts.threads, log);
+        if (old && !unchecked) {
+          // Only the second-genre score is missing: the cut is made again (deterministic; the
+          // planner's per-candidate check is not repeated) and that text scored, the other
+          // figures kept. The remade cut must be the stored one.
+          log(`R = ${ratio}: ${m.label}${m.refitOf ? ', --reconstruct' : ''}: ${SECOND_TEXT.name} score for the stored row`);
+          const { report } = await prune(m, ratio, fixedVocab, out, false);
+          if (report.vocab.kept !== old.vocab || report.ffn.intermediate_after !== old.ffn) {
+            throw new CompactError(`results.json row ${m.key}@${ratio}: stored V′ ${old.vocab}, I′ ${old.ffn} but the same options now give V′ ${report.vocab.kept}, I′ ${report.ffn.intermediate_after}; rerun it without --resume`);
+          }
+          const t = await scoreSecond(out, inputs);
+          await rm(out, { recursive: true, force: true });
+          results.rows.push({ ...old, ...t, kept_sha256: keptHashes(report) });
+          await save();
+          continue;
+        }
+        log(`R = ${ratio}: ${m.label}${m.refitOf ? ', --reconstruct' : ''}`);
+        const { report, seconds: pruneSeconds } = await prune(m, ratio, fixedVocab, out, true);
+        const s = await score(out, inputs, m.tasks ?? true);
         await rm(out, { recursive: true, force: true });
+        const refit = report.ffn.refit;
         results.rows.push({
           key: m.key,
           label: m.label,
@@ -269,6 +374,10 @@ export async function runExperiments(opts: ExperimentOptions): Promise<Results> 
           prune_seconds: pruneSeconds,
           planner: report.planner
             ? { candidates: report.planner.candidates.map((c) => ({ ...c, eval_bpb: c.scores?.wikitext2 ?? null })), chosen: report.planner.chosen, heldout_tokens: report.planner.heldout.tokens, fit_tokens: report.planner.fit_tokens }
+            : null,
+          kept_sha256: keptHashes(report),
+          refit: refit
+            ? { ridge: refit.ridge, loss_plain: refit.layers.map((l) => l.loss_plain), loss_refit: refit.layers.map((l) => l.loss_refit), fallbacks: refit.layers.filter((l) => l.fallback !== null).length }
             : null,
           ...s,
         });
@@ -305,13 +414,14 @@ function unknownMethod(k: string): never {
 
 async function writeOutputs(outDir: string, r: Results): Promise<void> {
   await writeFile(join(outDir, 'results-planner.svg'), plannerChart(r));
+  await writeRobustnessChart(outDir);
   const robustness = [await robustnessMarkdown(outDir), vocabPolicyMarkdown(outDir)].filter((x) => x).join('\n');
   await writeFile(join(outDir, 'results.md'), resultsMarkdown(r) + (robustness ? `\n${robustness}\n` : ''));
 }
 
 // --- markdown ----------------------------------------------------------------------------------
 
-const f3 = (x: number) => x.toFixed(3);
+const f3 = (x: number | null) => (x === null ? '—' : x.toFixed(3));
 /** Margins under this many bits/byte are reported as ties (calibration-subset noise is of this order). */
 const TIE_BPB = 0.005;
 /** Issue #8: the planner's pick must be within this of the best candidate on WikiText-2. */
@@ -326,9 +436,9 @@ export function resultsMarkdown(r: Results): string {
   lines.push('# Results: baselines and the planned vocabulary/FFN split on wiki-28m', '');
   lines.push('Generated by `npm run experiments` (scripts/experiments.ts → scripts/lib/experiments.ts); do not edit by hand.');
   lines.push('Every figure below comes from that run; the raw numbers are in [results.json](results.json).', '');
-  const expected = p.ratios.reduce((n, ratio) => n + METHODS.filter((m) => runsAt(m, ratio)).length, 0);
-  if (r.rows.length < expected) {
-    lines.push(`**Incomplete: ${r.rows.length} of ${expected} rows.** The run was still going or was interrupted; \`npm run experiments -- --resume\` completes it.`, '');
+  const missing = p.ratios.flatMap((ratio) => METHODS.filter((m) => runsAt(m, ratio) && !r.rows.some((x) => x.key === m.key && x.target_ratio === ratio)).map((m) => `${m.key}@${ratio}`));
+  if (missing.length) {
+    lines.push(`**Incomplete: ${r.rows.length} of ${r.rows.length + missing.length} rows** (missing: ${missing.join(', ')}). The run was still going or was interrupted; \`npm run experiments -- --resume\` completes it.`, '');
   }
   lines.push('## Protocol', '');
   lines.push(`- Model: \`${p.model}\` (LlamaForCausalLM, ${int(d.params)} parameters, ${d.layers} layers, FFN ${d.ffn}, ${int(d.vocab)}-token tokenizer).`);
@@ -347,7 +457,7 @@ export function resultsMarkdown(r: Results): string {
   lines.push(`Dense model: **${d.bpb.toFixed(3)} bits/byte**, LAMBADA ${f3(d.lambada_acc)}, HellaSwag ${f3(d.hellaswag_acc)} / ${f3(d.hellaswag_acc_norm)}.`, '');
 
   for (const ratio of p.ratios) {
-    const rows = r.rows.filter((x) => x.target_ratio === ratio);
+    const rows = r.rows.filter((x) => x.target_ratio === ratio && !isRefitRow(x));
     if (rows.length === 0) continue;
     lines.push(`## R = ${ratio.toFixed(2)} (remove ${pct(ratio, 0)} of all parameters)`, '');
     lines.push("| method | V′ | I′ (or layers) | achieved reduction | bits/byte ↓ | LAMBADA acc ↑ | HellaSwag acc / acc_norm ↑ | prune time |");
@@ -393,7 +503,7 @@ export function resultsMarkdown(r: Results): string {
     }
   }
 
-  const planned = r.rows.filter((x) => x.planner);
+  const planned = r.rows.filter((x) => x.planner && !isRefitRow(x));
   if (planned.length) {
     lines.push('## The planner\'s candidates', '');
     lines.push('Held-out bits per byte (last 15% of the calibration stream, never used for importance) of every candidate split, against the share of the removed parameters taken from the vocabulary (0% = FFN-only, 100% = vocab-only). The chosen candidate is circled.', '');
@@ -426,6 +536,8 @@ export function resultsMarkdown(r: Results): string {
     const perCandidate = scored.reduce((a, c) => a + (c.seconds ?? 0), 0) / Math.max(1, scored.length);
     lines.push(`Cost: one calibration pass serves every candidate (act² under all candidate token masks is accumulated together, a [K, tokens] × [tokens, I] product per batch), then each candidate costs one sliced checkpoint on disk and one forward pass over the held-out tokens: here ${perCandidate.toFixed(1)} s per candidate on average (writing ~${Math.round((2 * d.params) / 1e6)} MB of bf16 and scoring the held-out tokens), ${planned.map((x) => `${fmtDuration(x.prune_seconds)} for the whole planned prune at R = ${x.target_ratio.toFixed(2)}`).join(', ')}. Both parts grow with the model: for a 1B-parameter model expect ~2 GB written and about a minute of scoring per candidate on 2 cores (~30 minutes for the default 21 candidates), so coarsen \`--planner-step\` or fix the split with \`--vocab\`/\`--ffn\` there.`, '');
   }
+  const refit = refitMarkdown(r, METHODS);
+  if (refit) lines.push(refit);
   // Summed per row rather than wall time, so a run completed with --resume reports its whole cost.
   const compute = d.eval_seconds + r.rows.reduce((a, x) => a + x.prune_seconds + x.eval_seconds, 0);
   lines.push(`Total time of the run (pruning and scoring, summed over rows): ${fmtDuration(compute)}.`, '');

@@ -39,7 +39,7 @@ before(async () => {
   });
   // The same cut with the down_proj refit: still a standard checkpoint, only weights differ.
   REFIT = join(tmp, 'wiki-28m-35-refit');
-  await pruneModel({
+  const refit = await pruneModel({
     model: DENSE,
     out: REFIT,
     vocab: 30000,
@@ -50,6 +50,10 @@ before(async () => {
     reconstruct: true,
     quiet: true,
   });
+  // Otherwise the GGUF check of this folder would pass on a plain slice too.
+  const layers = refit.ffn.refit?.layers ?? [];
+  assert.equal(layers.length, 8);
+  for (const l of layers) assert.ok(l.fallback === null && l.loss_refit < l.loss_plain, `layer ${l.layer}: not refit (${JSON.stringify(l)})`);
 });
 
 const engines: Engine[] = [];

@@ -32,7 +32,7 @@ function ok(what: string, r: { status: number | null; stdout: string; stderr: st
   return r.stdout;
 }
 
-test('npm pack → install with production dependencies only → the command, and a consumer under plain tsc and node', { timeout: 600_000 }, async (t) => {
+test('npm pack → install with production dependencies only → the command, and a consumer under plain tsc and node', async (t) => {
   const tmp = makeTmpDir('install');
   const packed = JSON.parse(ok('npm pack', run('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: REPO_ROOT }))) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = packed[0]!.files.map((f) => f.path);

@@ -21,7 +21,7 @@ function pruneUnder(kib: number, out: string) {
   return spawnSync('bash', ['-c', `ulimit -v ${kib} && exec "$0" "$@"`, process.execPath, BIN, ...args], { encoding: 'utf8' });
 }
 
-test('prune runs under ulimit -v 8388608 (8 GiB)', { timeout: 300_000 }, () => {
+test('prune runs under ulimit -v 8388608 (8 GiB)', () => {
   const out = join(makeTmpDir('ulimit-ok'), 'out');
   const r = pruneUnder(8388608, out);
   assert.equal(r.status, 0, r.stderr);
@@ -29,7 +29,7 @@ test('prune runs under ulimit -v 8388608 (8 GiB)', { timeout: 300_000 }, () => {
   assert.deepEqual([config.vocab_size, config.intermediate_size], [30000, 855]);
 });
 
-test('a limit too small for the model: one line, exit 1, nothing written', { timeout: 300_000 }, () => {
+test('a limit too small for the model: one line, exit 1, nothing written', () => {
   // Just above what Node needs to load the command with onnxruntime (measured here, so it holds on
   // any machine), far below what the model needs.
   const probe = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(join(REPO_ROOT, 'dist', 'cli', 'prune.js'))}); process.stdout.write(/VmPeak:\\s+(\\d+)/.exec((await import('node:fs')).readFileSync('/proc/self/status', 'utf8'))[1])`], { encoding: 'utf8' });

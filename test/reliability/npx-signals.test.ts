@@ -41,5 +41,7 @@ async function killNpxDuringCalibration(signal: 'SIGTERM' | 'SIGHUP') {
   assert.deepEqual(readdirSync(parent), [], 'no temporary folder is left');
 }
 
-test('npx compact prune: SIGTERM to npx stops the command (no output)', { timeout: 300_000 }, () => killNpxDuringCalibration('SIGTERM'));
-test('npx compact prune: SIGHUP to npx stops the command (no output)', { timeout: 300_000 }, () => killNpxDuringCalibration('SIGHUP'));
+// No timeout: on a loaded machine a wall-clock limit fails a correct run; a command that is not
+// stopped still ends (2,048 calibration tokens) and fails the checks.
+test('npx compact prune: SIGTERM to npx stops the command (no output)', () => killNpxDuringCalibration('SIGTERM'));
+test('npx compact prune: SIGHUP to npx stops the command (no output)', () => killNpxDuringCalibration('SIGHUP'));
