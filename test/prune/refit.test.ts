@@ -17,6 +17,7 @@ import { shared } from '../helpers/paths.ts';
 import { npmTestOnly } from '../helpers/quick.ts';
 import { engineGrams } from './gram-helpers.ts';
 import { calibSequences, topK } from './prune-helpers.ts';
+import { qrRefit } from './qr-refit.ts';
 
 /** Every layer's G (dense, read back from the GramStore's tiles of side `tile`) and act² from one engine pass. */
 async function gramsOf(dir: string, seqs: Int32Array[], tile?: number): Promise<{ grams: Float64Array[]; act2: Float64Array[] }> {
@@ -155,57 +156,9 @@ test('the refit from G equals Householder QR least squares on the raw activation
   const G = new Float64Array(I * I);
   for (let t = 0; t < N; t++) for (let i = 0; i < I; i++) for (let j = 0; j < I; j++) G[i * I + j]! += X[t * I + i]! * X[t * I + j]!;
   const S = [0, 2, 3, 7, 8, 11, 15, 16, 20, 21, 25, 28, 30, 33, 34, 36, 39];
-  const n = S.length;
   for (const lambda of [0, 0.05]) {
     const r = await refitDown(w, H, I, G, Int32Array.from(S), lambda, { block: 5, threads: 2 });
-    let tr = 0;
-    for (const s of S) tr += G[s * I + s]!;
-    const sr = Math.sqrt((lambda * tr) / n);
-    // min ‖[X_S; √ρ I] v − [X w_h; √ρ w_{h,S}]‖ for each output row h, by Householder QR.
-    const rows = N + n;
-    const A = new Float64Array(rows * n);
-    const B = new Float64Array(rows * H);
-    for (let t = 0; t < N; t++) {
-      for (let p = 0; p < n; p++) A[t * n + p] = X[t * I + S[p]!]!;
-      for (let h = 0; h < H; h++) {
-        let s = 0;
-        for (let i = 0; i < I; i++) s += X[t * I + i]! * w[h * I + i]!;
-        B[t * H + h] = s;
-      }
-    }
-    for (let p = 0; p < n; p++) {
-      A[(N + p) * n + p] = sr;
-      for (let h = 0; h < H; h++) B[(N + p) * H + h] = sr * w[h * I + S[p]!]!;
-    }
-    for (let c = 0; c < n; c++) {
-      let norm = 0;
-      for (let r2 = c; r2 < rows; r2++) norm += A[r2 * n + c]! ** 2;
-      norm = Math.sqrt(norm);
-      const alpha = A[c * n + c]! > 0 ? -norm : norm;
-      const v = new Float64Array(rows);
-      for (let r2 = c; r2 < rows; r2++) v[r2] = A[r2 * n + c]!;
-      v[c]! -= alpha;
-      let vv = 0;
-      for (let r2 = c; r2 < rows; r2++) vv += v[r2]! ** 2;
-      const reflect = (M2: Float64Array, cols: number, from: number) => {
-        for (let k = from; k < cols; k++) {
-          let d = 0;
-          for (let r2 = c; r2 < rows; r2++) d += v[r2]! * M2[r2 * cols + k]!;
-          const f = (2 * d) / vv;
-          for (let r2 = c; r2 < rows; r2++) M2[r2 * cols + k]! -= f * v[r2]!;
-        }
-      };
-      reflect(A, n, c);
-      reflect(B, H, 0);
-    }
-    const want = new Float64Array(H * n);
-    for (let h = 0; h < H; h++) {
-      for (let p = n - 1; p >= 0; p--) {
-        let s = B[p * H + h]!;
-        for (let q = p + 1; q < n; q++) s -= A[p * n + q]! * want[h * n + q]!;
-        want[h * n + p] = s / A[p * n + p]!;
-      }
-    }
+    const want = qrRefit(Array.from({ length: N }, (_, t) => X.subarray(t * I, (t + 1) * I)), w, H, I, Int32Array.from(S), lambda);
     const err = relErr(r.weight!, want);
     assert.ok(err <= 1e-6, `λ ${lambda}: max relative error against QR ${err}`);
   }
