@@ -146,6 +146,7 @@ async function benchQwen(work: string): Promise<Record<string, number>> {
     }
     const layer = median(layerMs);
     const bareMed = median(bareMs);
+    const settings = await engineSettings(dir, seq, reps);
     return {
       writeSeconds,
       seqLen: T,
@@ -159,10 +160,50 @@ async function benchQwen(work: string): Promise<Record<string, number>> {
       ratioFlops: (proj + attn) / layer / (proj / bareMed),
       ratioProjOnly: bareMed / layer,
       attnShareOfFlops: attn / (proj + attn),
+      ...settings,
     };
   } finally {
     await engine.close();
   }
+}
+
+/**
+ * The two engine settings behind calibration's speed (docs/performance.md §1c), in one run:
+ * onnxruntime's CPU arena on/off × the FFN in row blocks or in one block, each a median layer
+ * time over `reps` interleaved passes, as a ratio to the default (arena on, row blocks).
+ */
+async function engineSettings(dir: string, seq: Int32Array, reps: number): Promise<Record<string, number>> {
+  const configs = [
+    { name: 'default', opts: {} },
+    { name: 'arenaOffBlocked', opts: { memArena: false } },
+    { name: 'arenaOnOneBlock', opts: { ffnRowBlock: 1 << 30 } },
+    { name: 'arenaOffOneBlock', opts: { memArena: false, ffnRowBlock: 1 << 30 } },
+  ];
+  const ms = new Map<string, number[]>(configs.map((c) => [c.name, []]));
+  for (let rep = 0; rep < reps; rep++) {
+    for (const c of configs) {
+      const e = await Engine.open(dir, { threads, ...c.opts });
+      try {
+        await e.forward([seq.slice(0, 16)], { act2: true, lastLayer: 0 });
+        let last = performance.now();
+        await e.forward([seq], { act2: true }, (p) => {
+          const now = performance.now();
+          if (p.layer > 0) ms.get(c.name)!.push(now - last); // layer 0 also builds the session
+          last = now;
+        });
+      } finally {
+        await e.close();
+      }
+    }
+  }
+  const out: Record<string, number> = {};
+  const base = median(ms.get('default')!);
+  for (const c of configs) {
+    const m = median(ms.get(c.name)!);
+    out[`settings_${c.name}_layerMs`] = m;
+    out[`settings_${c.name}_vsDefault`] = m / base;
+  }
+  return out;
 }
 
 async function benchMemory(work: string): Promise<Record<string, unknown>> {
@@ -214,6 +255,10 @@ try {
       `(attention ${f(100 * qwen.attnShareOfFlops!)}% of FLOPs)`,
   );
     console.log(`  bare ORT MatMul, same shapes: ${f(qwen.bareMatmulGflops!)} GFLOP/s → engine/bare FLOP/s ratio ${f(qwen.ratioFlops!, 2)} (projections only: ${f(qwen.ratioProjOnly!, 2)})`);
+    console.log(
+      `  layer time vs the default (arena on, FFN row blocks): arena off ×${f(qwen.settings_arenaOffBlocked_vsDefault!, 2)}, one FFN block ×${f(qwen.settings_arenaOnOneBlock_vsDefault!, 2)}, ` +
+        `both ×${f(qwen.settings_arenaOffOneBlock_vsDefault!, 2)}`,
+    );
   }
   if (memory) {
     const runs = memory.runs as { layers: number; maxRssMiB: number; afterOpenRssMiB: number }[];

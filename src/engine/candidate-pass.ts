@@ -21,7 +21,7 @@ import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts'
 import { openCheckpoint } from '../io/safetensors.ts';
 import { buildHeadGraph } from './head-graph.ts';
 import { runHeadOnTargets } from './head-targets.ts';
-import { buildLayerGraph, LAYER_IO } from './layer-graph.ts';
+import { buildLayerGraph, ffnRowBlock, ffnRowBlocks, LAYER_IO } from './layer-graph.ts';
 import { weightInput } from './decoder-layer.ts';
 import { sessionOptions as engineSessionOptions } from './session-options.ts';
 import { ropeTables } from './rope-tables.ts';
@@ -82,7 +82,7 @@ export async function scoreVariants(
   const { spec } = readModelConfig(dir);
   const ckpt = await openCheckpoint(dir);
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
-  const sessionOptions = engineSessionOptions({ device: opts.device, threads: opts.threads });
+  const sessionOptions = engineSessionOptions({ device: opts.device, threads: opts.threads, memArena: opts.memArena });
   const session = (key: string, build: () => Uint8Array): Promise<ort.InferenceSession> => {
     let s = sessions.get(key);
     if (!s) sessions.set(key, (s = ort.InferenceSession.create(build(), sessionOptions)));
@@ -125,10 +125,13 @@ export async function scoreVariants(
             feeds[weightInput('down')] = new ort.Tensor('float32', down, [D, width]);
           }
         }
-        const s = await session(`layer:${kind}:${width}`, () => buildLayerGraph({ ...spec, intermediate: width }, { kind, act2: false, precision: 'f32', device: opts.device }));
         for (const textBatches of batches[vi]!) {
           for (const b of textBatches) {
             const B = b.windows.length;
+            const blocks = ffnRowBlocks(B * b.len, opts.ffnRowBlock ?? ffnRowBlock(I));
+            const s = await session(`layer:${kind}:${width}:${blocks.join(',')}`, () =>
+              buildLayerGraph({ ...spec, intermediate: width }, { kind, act2: false, precision: 'f32', device: opts.device, ffnRowBlocks: blocks }),
+            );
             if (scratch.length < b.hidden.length) scratch = new Float32Array(b.hidden.length);
             const y = scratch.subarray(0, b.hidden.length);
             await s.run(

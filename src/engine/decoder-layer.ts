@@ -59,6 +59,13 @@ export interface DecoderLayerIO {
   transposeMatMul?: boolean;
   /** A MoE: also emit `weightedExpertInput` (the calibration graph's per-expert Gram sums). */
   weightedExperts?: boolean;
+  /**
+   * Run the dense FFN sublayer on these row blocks of the flattened [B·S, D] stream (sizes sum to
+   * B·S; the caller knows the batch): the FFN is per position, so blocking changes no value, and
+   * it keeps each [rows, I] intermediate small enough to be reused instead of freshly mapped by
+   * every run (docs/performance.md §1c). Attention always sees whole sequences.
+   */
+  ffnRowBlocks?: number[];
 }
 
 export interface DecoderLayerValues {
@@ -67,9 +74,10 @@ export interface DecoderLayerValues {
   /**
    * [B, S, I] in the compute type: act(gate)·up, the input of down_proj (act², Gram sums). A MoE
    * gives [B·S, experts, I], zero where the token is not routed to the expert; both reshape to
-   * rows of the FFN channel space (templates.ffnWidth).
+   * rows of the FFN channel space (templates.ffnWidth). With `ffnRowBlocks`, one [rows, I] value
+   * per block, in row order.
    */
-  ffnInput: string;
+  ffnInput: string[];
   /**
    * A MoE only, expert-major [experts, B·S, I]: each expert's down_proj input scaled by the token's
    * routing weight for that expert (zero where not routed). W_e of it is the expert's share of
@@ -206,9 +214,22 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     return toF(g.op('Reshape', [summed, g.op('Shape', [h])]));
   };
 
+  const ffnBlock = (x: string, name?: string): string => {
+    const h = toT(norm(x, 'ffn_in'));
+    return residual(x, norm(spec.moe ? moe(h) : mlp(h), 'ffn_out'), name);
+  };
+
   // --- Block.forward
   const x1 = residual(io.x, norm(attention(toT(norm(io.x, 'attn_in'))), 'attn_out'));
-  const ffnIn = toT(norm(x1, 'ffn_in'));
-  const out = norm(spec.moe ? moe(ffnIn) : mlp(ffnIn), 'ffn_out');
-  return { y: residual(x1, out, io.y), ffnInput, weightedExpertInput };
+  const blocks = io.ffnRowBlocks;
+  if (!blocks || blocks.length < 2 || spec.moe) return { y: ffnBlock(x1, io.y), ffnInput: [ffnInput], weightedExpertInput };
+  const rows = g.node('Split', [g.op('Reshape', [x1, g.constI64('rows_d', [-1, spec.hidden])]), g.constI64('row_blocks', blocks)], { axis: 0 }, { outputs: blocks.length });
+  const inputs: string[] = [];
+  const outs = rows.map((r) => {
+    const y = ffnBlock(r);
+    inputs.push(ffnInput);
+    return y;
+  });
+  const y = g.node('Reshape', [g.op('Concat', outs, { axis: 0 }), g.op('Shape', [io.x])], {}, { outputs: io.y ? [io.y] : 1 })[0]!;
+  return { y, ffnInput: inputs, weightedExpertInput };
 }

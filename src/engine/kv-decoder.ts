@@ -103,7 +103,7 @@ export class KvDecoder {
     if (!(Number.isInteger(capacity) && capacity >= 1 && capacity <= spec.maxPositions)) {
       throw new CompactError(`decoder: capacity must be an integer in [1, ${spec.maxPositions}] (max_position_embeddings), got ${capacity}`);
     }
-    const options = sessionOptions({ threads, memArena: true });
+    const options = sessionOptions({ threads });
     const ckpt = await openCheckpoint(dir);
     const created: ort.InferenceSession[] = [];
     try {

@@ -29,6 +29,28 @@ export interface LayerGraphOptions {
   precision: Precision;
   /** The provider the graph is for: WebGPU gets its projections as Transpose + MatMul (decoder-layer.ts). */
   device?: 'cpu' | 'webgpu';
+  /** The FFN's row blocks of the batch this graph is built for (decoder-layer.ts `ffnRowBlocks`). */
+  ffnRowBlocks?: number[];
+}
+
+/**
+ * Rows per FFN block: the most that keep one [rows, I] f32 intermediate within 8 MiB, a multiple
+ * of 64, at most 512 and at least 64. glibc's malloc maps blocks above its threshold (at most
+ * 32 MiB) fresh from the OS on every run and faults them in page by page; onnxruntime's arena is
+ * off (session-options.ts), so a 2,048-row gate/up output of the 0.5B shape (40 MB) was
+ * zero-filled by the kernel on every run: half of calibration's time (docs/performance.md §1c).
+ */
+export function ffnRowBlock(intermediate: number): number {
+  const rows = Math.floor((8 * 2 ** 20) / (4 * intermediate) / 64) * 64;
+  return Math.min(512, Math.max(64, rows));
+}
+
+/** `rows` cut into blocks of `block` rows (the last one shorter). */
+export function ffnRowBlocks(rows: number, block: number): number[] {
+  const r = block;
+  const out: number[] = [];
+  for (let done = 0; done < rows; done += r) out.push(Math.min(r, rows - done));
+  return out;
 }
 
 /** Names of the graph's non-weight inputs and outputs. */
@@ -60,29 +82,38 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
   const w = layerWeightInputs(g, spec, T);
   const layer = emitDecoderLayer(g, spec, w, {
     kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T, weightedExperts: !!opts.gram, transposeMatMul: opts.device === 'webgpu',
+    ffnRowBlocks: opts.ffnRowBlocks,
   });
+  const toF = (v: string): string => (T === F ? v : g.op('Cast', [v], { to: F }));
+  const inputs = layer.ffnInput;
+  const blocks = inputs.length > 1 ? opts.ffnRowBlocks! : null;
   g.output(LAYER_IO.y, F, ['B', 'S', D]);
 
   if (opts.act2) {
     // Σ_t w_kt·a_t² as a [K, B·S] × [B·S, I] product: one GEMM for all K weight vectors, so a
     // planner scoring several vocabulary cuts pays one pass (K ≪ I keeps it cheap next to the FFN).
-    const af = T === F ? layer.ffnInput : g.op('Cast', [layer.ffnInput], { to: F });
-    const sq = g.op('Reshape', [g.op('Mul', [af, af]), g.constI64('rows_i', [-1, I])]);
     const wrows = g.op('Reshape', [tokw, g.constI64('rows_k', [0, -1])]);
-    g.node('MatMul', [wrows, sq], {}, { outputs: [LAYER_IO.act2] });
+    const wblocks = blocks ? g.node('Split', [wrows, g.constI64('row_blocks_k', blocks)], { axis: 1 }, { outputs: blocks.length }) : [wrows];
+    const one = inputs.length === 1;
+    const sums = inputs.map((a, i) => {
+      const af = toF(a);
+      const sq = g.op('Reshape', [g.op('Mul', [af, af]), g.constI64('rows_i', [-1, I])]);
+      return g.node('MatMul', [wblocks[i]!, sq], {}, { outputs: one ? [LAYER_IO.act2] : 1 })[0]!;
+    });
+    if (!one) g.node('Sum', sums, {}, { outputs: [LAYER_IO.act2] });
     g.output(LAYER_IO.act2, F, ['K', I]);
   }
   // Not AᵀA itself: an [I, I] f32 output per batch (822 MB at an 8B model's I) would not fit the
   // memory target beside the layer's weights; the runner forms G tile by tile from Aᵀ.
   if (opts.gram && layer.weightedExpertInput) {
     const a = layer.weightedExpertInput; // [E, B·S, I]
-    const af = T === F ? a : g.op('Cast', [a], { to: F });
+    const af = toF(a);
     g.node('Transpose', [af], { perm: [0, 2, 1] }, { outputs: [LAYER_IO.ffnInT] });
     g.output(LAYER_IO.ffnInT, F, [expertCount(spec), spec.intermediate, 'T']);
   } else if (opts.gram) {
-    const af = T === F ? layer.ffnInput : g.op('Cast', [layer.ffnInput], { to: F });
-    const rows = g.op('Reshape', [af, g.constI64('gram_rows', [-1, I])]);
-    g.node('Transpose', [rows], { perm: [1, 0] }, { outputs: [LAYER_IO.ffnInT] });
+    const one = inputs.length === 1;
+    const parts = inputs.map((a) => g.node('Transpose', [g.op('Reshape', [toF(a), g.constI64('gram_rows', [-1, I])])], { perm: [1, 0] }, { outputs: one ? [LAYER_IO.ffnInT] : 1 })[0]!);
+    if (!one) g.node('Concat', parts, { axis: 1 }, { outputs: [LAYER_IO.ffnInT] });
     g.output(LAYER_IO.ffnInT, F, [I, 'T']);
   }
   return g.toModel(OPSET);

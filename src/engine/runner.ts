@@ -18,7 +18,7 @@ import { openCheckpoint, type Checkpoint } from '../io/safetensors.ts';
 import { buildHeadGraph, HEAD_IO, type HeadGraphOptions } from './head-graph.ts';
 import { runHeadOnTargets } from './head-targets.ts';
 import { weightInput } from './decoder-layer.ts';
-import { buildLayerGraph, LAYER_IO, type Precision } from './layer-graph.ts';
+import { buildLayerGraph, ffnRowBlock, ffnRowBlocks, LAYER_IO, type Precision } from './layer-graph.ts';
 import { ropeTables } from './rope-tables.ts';
 import { sessionOptions } from './session-options.ts';
 import { globalPlan, LayerLoader, loadTensor, validateCheckpoint } from './weights.ts';
@@ -35,6 +35,13 @@ export interface EngineOptions {
    * Tests set it small to cross chunk and sequence boundaries.
    */
   headChunkRows?: number;
+  /**
+   * Rows per FFN block in the layer graphs (layer-graph.ts ffnRowBlock). Default: by the FFN
+   * width. Tests set it small to cross block boundaries on short fixtures.
+   */
+  ffnRowBlock?: number;
+  /** onnxruntime's CPU arena (session-options.ts); default on. The benches compare both. */
+  memArena?: boolean;
 }
 
 export interface ForwardRequest {
@@ -140,6 +147,7 @@ export class Engine {
   readonly #sessionOptions: ort.InferenceSession.SessionOptions;
   readonly #device: 'cpu' | 'webgpu';
   readonly #headChunkRows: number | undefined;
+  readonly #ffnRowBlock: number;
   readonly #sessions = new Map<string, Promise<ort.InferenceSession>>();
   readonly #threads: number | undefined;
   #gemm: Gemm<'float32'> | null = null;
@@ -155,7 +163,8 @@ export class Engine {
     this.#precision = opts.precision ?? 'f32';
     this.#device = opts.device ?? 'cpu';
     this.#headChunkRows = opts.headChunkRows;
-    this.#sessionOptions = sessionOptions({ device: this.#device, threads: opts.threads });
+    this.#ffnRowBlock = opts.ffnRowBlock ?? ffnRowBlock(spec.intermediate);
+    this.#sessionOptions = sessionOptions({ device: this.#device, threads: opts.threads, memArena: opts.memArena });
     this.#threads = opts.threads;
   }
 
@@ -171,6 +180,9 @@ export class Engine {
     if (opts.headChunkRows !== undefined && !(Number.isInteger(opts.headChunkRows) && opts.headChunkRows >= 1)) {
       throw new CompactError(`engine: headChunkRows must be a positive integer, got ${opts.headChunkRows}`);
     }
+    if (opts.ffnRowBlock !== undefined && !(Number.isInteger(opts.ffnRowBlock) && opts.ffnRowBlock >= 1)) {
+      throw new CompactError(`engine: ffnRowBlock must be a positive integer, got ${opts.ffnRowBlock}`);
+    }
     if (opts.device === 'webgpu' && !ort.listSupportedBackends().some((b) => b.name === 'webgpu')) {
       throw new CompactError('engine: device webgpu is not available in this onnxruntime-node build');
     }
@@ -179,7 +191,7 @@ export class Engine {
     try {
       validateCheckpoint(spec, ckpt);
       // Create one session now so a device that cannot run fails at open, not mid-pipeline.
-      await engine.#layerSession(spec.layerTypes[0]!, false);
+      await engine.#layerSession(spec.layerTypes[0]!, false, false, 1);
     } catch (e) {
       await engine.close();
       throw e;
@@ -240,11 +252,11 @@ export class Engine {
       const weights = await loader.load(l);
       if (l < lastLayer) loader.prefetch(l + 1);
       const kind = spec.layerTypes[l]!;
-      const session = await this.#layerSession(kind, !!req.act2, !!req.gram);
       const acc = act2 ? new Float64Array(K * ffnWidth(spec)) : null;
       for (let bi = 0; bi < batches.length; bi++) {
         const b = batches[bi]!;
         const B = b.seqs.length;
+        const session = await this.#layerSession(kind, !!req.act2, !!req.gram, B * b.len);
         const feeds: Record<string, ort.Tensor> = {
           [LAYER_IO.x]: new ort.Tensor('float32', b.hidden, [B, b.len, D]),
           [LAYER_IO.seqlensK]: new ort.Tensor('int32', new Int32Array(B).fill(b.len - 1), [B]),
@@ -441,8 +453,16 @@ export class Engine {
     }
   }
 
-  #layerSession(kind: AttentionKind, act2: boolean, gram = false): Promise<ort.InferenceSession> {
-    return this.#session(`layer:${kind}:${act2}:${gram}`, () => buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision, device: this.#device }));
+  /**
+   * The layer graph for batches of `rows` positions: the FFN's row blocks are fixed in the graph
+   * (layer-graph.ts ffnRowBlocks), so each batch shape gets its own session; calibration and
+   * evaluation have one or two.
+   */
+  #layerSession(kind: AttentionKind, act2: boolean, gram: boolean, rows: number): Promise<ort.InferenceSession> {
+    const blocks = ffnRowBlocks(rows, this.#ffnRowBlock);
+    return this.#session(`layer:${kind}:${act2}:${gram}:${blocks.join(',')}`, () =>
+      buildLayerGraph(this.spec, { kind, act2, gram, precision: this.#precision, device: this.#device, ffnRowBlocks: blocks }),
+    );
   }
 
   #headSession(opts: HeadGraphOptions): Promise<ort.InferenceSession> {

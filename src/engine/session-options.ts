@@ -18,12 +18,13 @@ import { ATTENTION_NODE } from './decoder-layer.ts';
 const WEBGPU: ort.InferenceSession.WebGpuExecutionProviderOption = { name: 'webgpu', forceCpuNodeNames: [ATTENTION_NODE] };
 
 /**
- * `memArena`: keep onnxruntime's CPU arena. Off by default: without it an activation buffer goes
- * back to the OS when its last reader is done (large blocks are mmap'ed), where the arena keeps
- * every session's high-water mark, grown in power-of-two extensions — 178 MiB of the 8B-shaped
- * calibration pass's peak, at the same speed (docs/performance.md §3). The KV decoder keeps it:
- * it runs thousands of small steps and is not where a prune's peak is. Allocation never changes
- * a computed value.
+ * `memArena`: onnxruntime's CPU arena, on unless turned off. Without it every activation buffer
+ * above glibc's mmap threshold (at most 32 MiB) is mapped fresh by each run and zero-filled by the
+ * kernel page by page: the 235 MB attention-probability buffer of a 2,048-token window at the
+ * Qwen2.5-0.5B shape made calibration 2.0× slower (docs/performance.md §1c). The arena keeps one
+ * run's high-water mark instead; the FFN runs in row blocks (layer-graph.ts ffnRowBlock), so
+ * that mark is small, and with both the 8B-shaped pass peaks no higher than without either.
+ * Allocation never changes a computed value.
  */
 export function sessionOptions(opts: { device?: 'cpu' | 'webgpu'; threads?: number; memArena?: boolean } = {}): ort.InferenceSession.SessionOptions {
   return {
@@ -35,6 +36,6 @@ export function sessionOptions(opts: { device?: 'cpu' | 'webgpu'; threads?: numb
     // Fatal only: an error reaches us as the rejected call's message; logged as well, it would be
     // a second, coloured line on stderr (e.g. an allocation failing under ulimit -v).
     logSeverityLevel: 4,
-    enableCpuMemArena: opts.memArena ?? false,
+    enableCpuMemArena: opts.memArena ?? true,
   };
 }

@@ -112,6 +112,55 @@ for (const name of ['llama3', 'mistral']) {
       assert.deepEqual(a.logits, b.logits);
     });
 
+    test('the FFN in row blocks of 7 (crossing the sequence boundary) gives the golden logits, hidden states, masked act² and Gram matrix', async () => {
+      const blocked = await Engine.open(join(root, 'model'), { threads: 1, ffnRowBlock: 7 });
+      try {
+        const S = g.ids[0]!.length;
+        const mask = g.ids.map((ids) => Float32Array.from(ids, (id, p) => (id % 3 === 0 || p % 5 === 0 ? 1 : 0)));
+        const r = await blocked.forward(g.ids, { act2: true, tokenWeights: mask, hidden: true, logits: true });
+        assert.ok(relErr(concat(r.logits!), g.logits) <= 1e-4, 'logits');
+        for (let l = 0; l < r.act2!.length; l++) {
+          const e = relErr(r.act2![l]!, goldenAct2(g, l, (t) => mask[Math.floor(t / S)]![t % S]!));
+          assert.ok(e <= 1e-4, `act2 layer ${l}: rel err ${e}`);
+        }
+        // The Gram tiles of layer 1: blocked rows against one block, and diag(G) against the golden act².
+        const I = g.act2Shape[2]!;
+        const tile = 16;
+        const got = new Float64Array(I * I);
+        await blocked.forward(g.ids, {
+          lastLayer: 1,
+          gram: {
+            tile,
+            add(layer, _e, i, j, block) {
+              if (layer !== 1) return;
+              const ri = Math.min(tile, I - i * tile);
+              const cj = block.length / ri;
+              for (let a = 0; a < ri; a++) for (let b = 0; b < cj; b++) got[(i * tile + a) * I + j * tile + b]! += block[a * cj + b]!;
+            },
+          },
+        });
+        const plain = new Float64Array(I * I);
+        await engine.forward(g.ids, {
+          lastLayer: 1,
+          gram: {
+            tile,
+            add(layer, _e, i, j, block) {
+              if (layer !== 1) return;
+              const ri = Math.min(tile, I - i * tile);
+              const cj = block.length / ri;
+              for (let a = 0; a < ri; a++) for (let b = 0; b < cj; b++) plain[(i * tile + a) * I + j * tile + b]! += block[a * cj + b]!;
+            },
+          },
+        });
+        assert.ok(relErr(Float32Array.from(got), plain) <= 1e-5, 'Gram tiles of blocked vs unblocked rows');
+        // The diagonal of G is Σ_t a_t²: the golden act² of that layer.
+        const diag = Float32Array.from({ length: I }, (_, i) => got[i * I + i]!);
+        assert.ok(relErr(diag, goldenAct2(g, 1)) <= 1e-4, 'diag(G) = golden act²');
+      } finally {
+        await blocked.close();
+      }
+    });
+
     test('progress is reported once per layer', async () => {
       const seen: number[] = [];
       await engine.forward(g.ids, { act2: true }, (p) => {
