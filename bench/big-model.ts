@@ -7,7 +7,10 @@
  * projection in docs/performance.md: a calibration pass timed layer by layer, and the bare
  * read + bf16→f32 conversion of layers.
  *
- *   node --import tsx bench/big-model.ts [--quick] [--threads N] [--keep-going] [--reconstruct] [--layers N]
+ *   node --import tsx bench/big-model.ts [--quick] [--threads N] [--keep-going] [--reconstruct] [--layers N] [--calib-tokens N]
+ *
+ * `--calib-tokens N`: the full-size run (issue #19 item 4): N calibration tokens in windows of
+ * the default 2,048 (`compact prune`'s defaults are 32,768 and 2,048) instead of 2 × 512.
  *
  * The folder is removed afterwards whatever happens (finally, and on SIGINT/SIGTERM). Free space
  * is checked first: the run needs the model + the pruned output (~27 GB at full size).
@@ -18,6 +21,7 @@ import { mkdirSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readModelConfig } from '../src/families/model-config.ts';
+import { DEFAULT_SEQ_LEN } from '../src/prune/prune.ts';
 import { countParams } from '../src/report/params.ts';
 import { project } from './projection.ts';
 import { BENCH_DIR, benchWorkDir, budgetFor, calibFile, copyTokenizer, fmt, loadavgText, machine, median, parseArgs, pruneInChild, runChild, writeResult } from './common.ts';
@@ -36,8 +40,14 @@ if (layers !== null && !(Number.isInteger(layers) && layers >= 2)) throw new Err
 const full: RandomModelShape = layers === null ? LLAMA31_8B : { ...LLAMA31_8B, layers };
 const shape: RandomModelShape = quick ? { ...LLAMA31_8B, hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 128 } : full;
 const maxShardBytes = quick ? 8e6 : 5e9;
-const sequences = 2;
-const seqLen = quick ? 64 : 512;
+const tokensAt = args.rest.indexOf('--calib-tokens');
+const calibTokens = tokensAt >= 0 ? Number(args.rest[tokensAt + 1]) : null;
+if (calibTokens !== null && !(Number.isInteger(calibTokens) && calibTokens >= 2048)) throw new Error(`--calib-tokens must be an integer ≥ 2048, got ${args.rest[tokensAt + 1]}`);
+const seqLen = calibTokens !== null ? DEFAULT_SEQ_LEN : quick ? 64 : 512;
+const sequences = calibTokens !== null ? Math.ceil(calibTokens / seqLen) : 2;
+// The per-layer profile (and the 70B projection built on it) keeps the 2 × 512 tokens it always had.
+const PROFILE_SEQS = 2;
+const PROFILE_LEN = quick ? 64 : 512;
 const target = 0.35;
 
 function freeBytes(dir: string): number {
@@ -71,7 +81,7 @@ try {
   const load = runChild<{ loadMs: number[]; maxRssMiB: number }>(PROFILE, [JSON.stringify({ mode: 'load', dir: model, layers: profileLayers, threads: args.threads })]);
   console.error(`big-model: layer load (read + bf16→f32) ${load.loadMs.map((x) => fmt(x)).join(', ')} ms`);
   const fwd = runChild<{ openRssMiB: number; maxRssMiB: number; seconds: number; tokens: number; layerMs: number[]; layerRssMiB: number[] }>(PROFILE, [
-    JSON.stringify({ mode: 'forward', dir: model, sequences, seqLen, lastLayer: profileLayers - 1, threads: args.threads }),
+    JSON.stringify({ mode: 'forward', dir: model, sequences: PROFILE_SEQS, seqLen: PROFILE_LEN, lastLayer: profileLayers - 1, threads: args.threads }),
   ]);
   console.error(`big-model: calibration pass over ${profileLayers} layers ${fmt(fwd.seconds, 1)} s, peak RSS ${fmt(fwd.maxRssMiB)} MiB`);
 
@@ -82,7 +92,7 @@ try {
     vocab: budget.vocab,
     ffn: budget.ffn,
     calib: calibFile(work, quick),
-    calibTokens: sequences * seqLen,
+    calibTokens: calibTokens ?? sequences * seqLen,
     seqLen,
     allowShort: false,
     threads: args.threads,
@@ -96,14 +106,14 @@ try {
     loadavgBefore: loadBefore,
     loadavgAfter: loadavgText(),
     quick,
-    command: `npm run bench -- --only big${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}${layers !== null ? ` --layers ${layers}` : ''}`,
+    command: `npm run bench -- --only big${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}${layers !== null ? ` --layers ${layers}` : ''}${calibTokens !== null ? ` --calib-tokens ${calibTokens}` : ''}`,
     reconstruct: args.reconstruct,
     shape,
     checkpointBytes: bytes,
     generateSeconds: genSeconds,
     generateGBps: bytes / 1e9 / genSeconds,
     budget,
-    calibration: { sequences, seqLen, tokens: sequences * seqLen },
+    calibration: { sequences, seqLen, tokens: calibTokens ?? sequences * seqLen },
     prune: run,
     profile: {
       layerParams,
@@ -133,13 +143,13 @@ try {
           return { ...p, largestTensorGiB: p.largestTensorGiB(run.vocab / shape.vocab) };
         })(),
   };
-  writeResult(`big-model${args.reconstruct ? '-reconstruct' : ''}${layers !== null ? `-${layers}-layers` : ''}`, quick, result);
+  writeResult(`big-model${args.reconstruct ? '-reconstruct' : ''}${layers !== null ? `-${layers}-layers` : ''}${calibTokens !== null ? `-${calibTokens}-tokens` : ''}`, quick, result);
   console.log(
     `\nbig-model bench${quick ? ' (--quick shapes)' : ''}: Llama-3.1-8B-shaped${layers !== null ? ` (first ${layers} of 32 layers)` : ''}, ${fmt(bytes / 1e9, 1)} GB bf16 (generated in ${fmt(genSeconds)} s), ${args.threads} threads, load ${loadBefore}`,
   );
   console.log(
     `  per layer (${fmt(layerParams / 1e6)} M params, ${fmt(result.profile.layerF32MiB)} MiB in f32): read+convert ${fmt(result.profile.loadMsPerLayer)} ms, ` +
-      `calibration pass ${fmt(result.profile.layerMsMedian)} ms at ${sequences}×${seqLen} tokens; peak RSS of a ${profileLayers}-layer pass ${fmt(fwd.maxRssMiB)} MiB`,
+      `calibration pass ${fmt(result.profile.layerMsMedian)} ms at ${PROFILE_SEQS}×${PROFILE_LEN} tokens; peak RSS of a ${profileLayers}-layer pass ${fmt(fwd.maxRssMiB)} MiB`,
   );
   if (result.projection70b) {
     const p = result.projection70b;
