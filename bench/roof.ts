@@ -137,6 +137,10 @@ if (!quick && existsSync(calibJson)) {
       bestMatmulSameShapesGflops: bestLayerGflops,
       fractionOfBestMatmul: q.layerProjOnlyGflops / bestLayerGflops,
       ...(allCores ? { fractionOfFmaPeak: q.layerProjOnlyGflops / allCores } : {}),
+      // Attention's FLOPs are work the layer does too: the whole layer's rate against the same roofs.
+      layerGflops: q.layerGflops,
+      layerFractionOfBestMatmul: q.layerGflops / bestLayerGflops,
+      ...(allCores ? { layerFractionOfFmaPeak: q.layerGflops / allCores } : {}),
     };
   }
 }
@@ -160,6 +164,10 @@ if (calibration) {
     `  calibration (Qwen2.5-0.5B shape, T=${calibration.seqLen}, projections): ${f(calibration.layerProjOnlyGflops!)} GFLOP/s = ` +
       `${f(100 * calibration.fractionOfBestMatmul!)}% of the best MatMul on its shapes (${f(calibration.bestMatmulSameShapesGflops!)})` +
       (calibration.fractionOfFmaPeak !== undefined ? `, ${f(100 * calibration.fractionOfFmaPeak)}% of the FMA peak` : ''),
+  );
+  console.log(
+    `  calibration, whole layer (projections + attention FLOPs): ${f(calibration.layerGflops!)} GFLOP/s = ${f(100 * calibration.layerFractionOfBestMatmul!)}% of the best MatMul` +
+      (calibration.layerFractionOfFmaPeak !== undefined ? `, ${f(100 * calibration.layerFractionOfFmaPeak)}% of the FMA peak` : ''),
   );
 }
 const peakAll = peak[String(threads)];

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pruneModel } from '../../src/prune/prune.ts';
+import { DEFAULT_PLANNER_TOKENS, pruneModel, type PruneOptions } from '../../src/prune/prune.ts';
 import { FREQ_PRIOR_STRENGTH } from '../../src/tokenizer/vocab-select.ts';
 import { searchGrid, type PlannerCandidate, type PlannerTextInfo } from '../../src/prune/planner.ts';
 import { peakRssBytes } from '../../src/report/progress.ts';
@@ -36,6 +36,21 @@ export interface RobustnessRun {
   /** 1-minute load average before and after the run. */
   load: [number, number];
   peak_rss_bytes: number;
+  /**
+   * The planner's own texts scored on fewer tokens per text (`--planner-tokens N`, the key), for
+   * every candidate of the same grid: the models are the same (the calibration and its held-out
+   * split do not change), only the planner's view of them does.
+   */
+  scored_at?: Record<string, ScoredAt>;
+}
+
+export interface ScoredAt {
+  texts: PlannerTextInfo[];
+  /** Per grid point, bits/byte on each planner text (null where infeasible). */
+  scores: Array<Record<string, number> | null>;
+  seconds: number;
+  cpu_seconds: number;
+  load: [number, number];
 }
 
 export interface RobustnessData {
@@ -56,7 +71,7 @@ function curves(texts: PlannerTextInfo[], cands: RobustnessRun['candidates']): P
   };
 }
 
-export async function runRobustness(opts: { repo: string; shared: string; outDir: string; ratios: number[]; reconstruct: boolean[]; step: number; evalBytes: number; log: (s: string) => void }): Promise<void> {
+export async function runRobustness(opts: { repo: string; shared: string; outDir: string; ratios: number[]; reconstruct: boolean[]; step: number; evalBytes: number; plannerTokens?: number; log: (s: string) => void }): Promise<void> {
   const file = join(opts.outDir, ROBUSTNESS_FILE);
   const data: RobustnessData = existsSync(file)
     ? (JSON.parse(readFileSync(file, 'utf8')) as RobustnessData)
@@ -69,33 +84,56 @@ export async function runRobustness(opts: { repo: string; shared: string; outDir
   };
   const wiki = head(readFileSync(join(opts.shared, 'data/text/wikitext2-test.raw')));
   const sotu = head(readFileSync(join(opts.repo, SECOND_TEXT)));
+  const prune = (ratio: number, reconstruct: boolean, out: string, extra: Partial<PruneOptions>) =>
+    pruneModel({
+      model: join(opts.shared, 'models/wiki-28m'),
+      out,
+      force: true,
+      // Messages only (the planner's one line per candidate): the log of a run of hours.
+      onProgress: (e) => {
+        if (e.kind === 'message') opts.log(e.text);
+      },
+      ratio,
+      calib: join(opts.shared, 'data/text/calib-wiki.txt'),
+      calibTokens: 40000,
+      seqLen: 512,
+      holdout: 0.15,
+      plannerStep: opts.step,
+      plannerSearch: 'grid',
+      plannerObjective: 'robust',
+      ...(reconstruct ? { reconstruct: true } : {}),
+      ...extra,
+    });
   for (const reconstruct of opts.reconstruct) {
     for (const ratio of opts.ratios) {
-      if (data.runs.some((r) => r.ratio === ratio && r.reconstruct === reconstruct)) continue;
+      const done = data.runs.find((r) => r.ratio === ratio && r.reconstruct === reconstruct);
+      if (done && opts.plannerTokens !== undefined && !done.scored_at?.[opts.plannerTokens]) {
+        // The planner's texts only, on N tokens each: the evaluation scores of these models are recorded.
+        opts.log(`R = ${ratio}${reconstruct ? ' with --reconstruct' : ''}: every candidate on the planner's texts, ${opts.plannerTokens} tokens each`);
+        const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
+        const load0 = loadavg()[0]!;
+        const work = await mkdtemp(join(tmpdir(), 'compact-robustness-'));
+        const p = (await prune(ratio, reconstruct, join(work, 'out'), { plannerTokens: opts.plannerTokens })).planner!;
+        p.candidates.forEach((c, i) => {
+          const was = done.candidates[i]!;
+          if (c.share !== was.share || c.vocab !== was.vocab || c.ffn !== was.ffn) throw new Error(`R = ${ratio}: grid point ${i} is ${c.share}/${c.vocab}/${c.ffn} now, ${was.share}/${was.vocab}/${was.ffn} when recorded`);
+        });
+        done.scored_at = {
+          ...done.scored_at,
+          [opts.plannerTokens]: { texts: p.texts, scores: p.candidates.map((c) => c.scores), seconds: (performance.now() - t0) / 1000, cpu_seconds: cpuSeconds(process.cpuUsage(cpu0)), load: [load0, loadavg()[0]!] },
+        };
+        await writeFile(file, JSON.stringify(data, null, 2) + '\n');
+        await rm(work, { recursive: true, force: true });
+        continue;
+      }
+      if (done) continue;
       opts.log(`R = ${ratio}${reconstruct ? ' with --reconstruct' : ''}: every candidate on every text`);
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
       const load0 = loadavg()[0]!;
       const work = await mkdtemp(join(tmpdir(), 'compact-robustness-'));
-      const report = await pruneModel({
-        model: join(opts.shared, 'models/wiki-28m'),
-        out: join(work, 'out'),
-        force: true,
-        // Messages only (the planner's one line per candidate): the log of a run of hours.
-        onProgress: (e) => {
-          if (e.kind === 'message') opts.log(e.text);
-        },
-        ratio,
-        calib: join(opts.shared, 'data/text/calib-wiki.txt'),
-        calibTokens: 40000,
-        seqLen: 512,
-        holdout: 0.15,
-        plannerStep: opts.step,
-        plannerSearch: 'grid',
-        plannerObjective: 'robust',
-        plannerCheckTexts: [{ name: 'wikitext2', text: wiki }, { name: 'sotu', text: sotu }],
-        ...(reconstruct ? ({ reconstruct: true } as object) : {}),
-      });
+      const report = await prune(ratio, reconstruct, join(work, 'out'), { plannerCheckTexts: [{ name: 'wikitext2', text: wiki }, { name: 'sotu', text: sotu }], plannerTokens: 1 << 30 });
       const p = report.planner!;
       const candidates = p.candidates.map((c) => ({ share: c.share, vocab: c.vocab, ffn: c.ffn, scores: c.scores }));
       data.runs.push({ ratio, reconstruct, texts: p.texts, candidates, ...curves(p.texts, candidates), seconds: (performance.now() - t0) / 1000, cpu_seconds: cpuSeconds(process.cpuUsage(cpu0)), load: [load0, loadavg()[0]!], peak_rss_bytes: peakRssBytes() });
@@ -138,14 +176,31 @@ export interface RulePick {
   regret: Record<string, number>;
 }
 
+/** The robust objective per grid point from the planner's texts scored on `n` tokens each (null when not recorded). */
+export function robustCurveAt(run: RobustnessRun, n: number): number[] | null {
+  const at = run.scored_at?.[n];
+  if (!at) return null;
+  const dense = new Map(at.texts.map((t) => [t.name, t.dense_bpb!]));
+  return at.scores.map((s) => (s ? Math.max(...CHOOSING.map((t) => s[t]! / dense.get(t)! - 1)) : Infinity));
+}
+
+/** Tokens per planner text in the recorded full run (the whole held-out tail). */
+const fullTokens = (run: RobustnessRun) => run.texts.find((t) => t.name === 'calib-heldout')!.tokens;
+
 /** Picks of each rule and their regret on each evaluation text; the first is the default planner's. */
 export async function picks(run: RobustnessRun): Promise<RulePick[]> {
   const best = bestScores(run);
   const regret = (i: number) => Object.fromEntries(EVAL.map((t) => [t, run.candidates[i]!.scores![t]! - best[t]!]));
+  const capped = robustCurveAt(run, DEFAULT_PLANNER_TOKENS);
+  const whole = `${int(fullTokens(run))} tokens per text`;
+  const first = capped
+    ? { rule: `default: robust objective on ${int(DEFAULT_PLANNER_TOKENS)} tokens per text (\`--planner-tokens\`), coarse-to-fine search`, pick: (await coarseToFine(capped)).pick }
+    : { rule: `robust objective on ${whole}, coarse-to-fine search (**not measured at the default ${int(DEFAULT_PLANNER_TOKENS)} tokens per text**)`, pick: (await coarseToFine(run.robust_curve)).pick };
   return [
-    { rule: 'default: robust objective, coarse-to-fine search', pick: (await coarseToFine(run.robust_curve)).pick },
-    { rule: 'robust objective, every grid point (`--planner-search grid`)', pick: argmin(run.robust_curve) },
-    { rule: 'calibration tail only (`--planner-objective calib`)', pick: argmin(run.calib_curve) },
+    first,
+    ...(capped ? [{ rule: `robust objective on ${whole} (the whole held-out tail), coarse-to-fine search`, pick: (await coarseToFine(run.robust_curve)).pick }] : []),
+    { rule: `robust objective on ${whole}, every grid point (\`--planner-search grid\`)`, pick: argmin(run.robust_curve) },
+    { rule: `calibration tail only (\`--planner-objective calib\`), ${whole}`, pick: argmin(run.calib_curve) },
     { rule: 'worst absolute increase over dense (not offered)', pick: argmin(run.robust_abs_curve) },
   ].map((r) => ({ ...r, regret: regret(r.pick) }));
 }
@@ -173,8 +228,8 @@ export async function robustnessMarkdown(outDir: string): Promise<string> {
 export async function writeRobustnessChart(outDir: string): Promise<void> {
   const data = readData(outDir);
   if (!data) return;
-  const picks = await Promise.all(data.runs.map(async (r) => (await coarseToFine(r.robust_curve)).pick));
-  await writeFile(join(outDir, ROBUSTNESS_CHART_FILE), robustnessChart(data, picks, REGRET_LIMIT, caseName));
+  const chosen = await Promise.all(data.runs.map(async (r) => (await picks(r))[0]!.pick));
+  await writeFile(join(outDir, ROBUSTNESS_CHART_FILE), robustnessChart(data, chosen, REGRET_LIMIT, caseName));
 }
 
 /** docs/results.md's section on the planner's robustness, from the recorded runs. */
@@ -228,9 +283,19 @@ export async function robustnessSection(data: RobustnessData): Promise<string> {
     const full = argmin(run.robust_curve);
     lines.push(
       '',
-      `Coarse-to-fine search on the robust objective: scores ${c2f.scored} of the ${scored} candidates and picks ${pct(run.candidates[c2f.pick]!.share)}${c2f.pick === full ? ", the exhaustive search's pick" : ` (**the exhaustive search picks ${pct(run.candidates[full]!.share)}**)`}.`,
-      '',
+      `Coarse-to-fine search on the robust objective (${int(fullTokens(run))} tokens per text): scores ${c2f.scored} of the ${scored} candidates and picks ${pct(run.candidates[c2f.pick]!.share)}${c2f.pick === full ? ", the exhaustive search's pick" : ` (**the exhaustive search picks ${pct(run.candidates[full]!.share)}**)`}.`,
     );
+    const capped = robustCurveAt(run, DEFAULT_PLANNER_TOKENS);
+    if (capped) {
+      const at = run.scored_at![DEFAULT_PLANNER_TOKENS]!;
+      const c = await coarseToFine(capped);
+      const g = argmin(capped);
+      lines.push(
+        '',
+        `On ${int(DEFAULT_PLANNER_TOKENS)} tokens per text (the default \`--planner-tokens\`; ${at.texts.filter((t) => CHOOSING.includes(t.name)).map((t) => `${t.name} ${int(t.bytes)} bytes, dense ${t.dense_bpb!.toFixed(4)}`).join('; ')}; every candidate scored in ${at.seconds.toFixed(0)} s wall, ${at.cpu_seconds.toFixed(0)} s CPU, load ${at.load[0].toFixed(1)} → ${at.load[1].toFixed(1)}): robust objective ${capped.map((v, i) => (Number.isFinite(v) ? `${pct(run.candidates[i]!.share)} ${(100 * v).toFixed(2)}%` : null)).filter(Boolean).join(', ')}; coarse-to-fine scores ${c.scored} and picks ${pct(run.candidates[c.pick]!.share)}${c.pick === g ? ", the exhaustive search's pick" : ` (**the exhaustive search picks ${pct(run.candidates[g]!.share)}**)`}.`,
+      );
+    }
+    lines.push('');
   }
   return lines.join('\n');
 }

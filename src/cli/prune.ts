@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { parseMaxShardSize } from '../io/safetensors-writer.ts';
-import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP, DEFAULT_SEED, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
+import { pruneModel, DEFAULT_CALIB_TOKENS, DEFAULT_HOLDOUT, DEFAULT_PLANNER_STEP, DEFAULT_PLANNER_TOKENS, DEFAULT_SEED, DEFAULT_SEQ_LEN, type PruneOptions, type PruneReport } from '../prune/prune.ts';
 import { fmtBytes, fmtDuration, fmtInt, fmtPct, table } from '../report/format.ts';
 import { DEFAULT_CALIBRATION_NAME } from '../prune/calibration-text.ts';
 import { DEFAULT_REFIT_RIDGE } from '../prune/refit.ts';
@@ -49,11 +49,13 @@ method:
   --reconstruct-ridge λ   ridge of the refit toward the plain slice, ρ = λ·mean diag G[S,S] (default ${DEFAULT_REFIT_RIDGE})
   --planner-step s        share step of the planned split (default ${DEFAULT_PLANNER_STEP})
   --holdout f             calibration tokens held out to score planned splits (default ${DEFAULT_HOLDOUT})
+  --planner-tokens N      tokens of each planner text a candidate is scored on, at most (default ${DEFAULT_PLANNER_TOKENS}):
+                          the planner's cost is candidates × texts × N tokens through the whole model
   --planner-objective O   robust (default): smallest worst-case relative bits/byte increase over the dense
                           model across the calibration tail, the built-in reference text and every
                           --planner-text | calib: bits/byte on the calibration tail alone
-  --planner-text FILE     another held-out text the robust objective covers (repeatable; as many tokens
-                          as the calibration tail, from its start)
+  --planner-text FILE     another held-out text the robust objective covers (repeatable; scored on as
+                          many tokens as the calibration tail, from its start)
   --planner-search S      coarse-to-fine (default) | grid (every --planner-step point)
 calibration:
   --calib FILE            plain text or JSON lines with a "text" field (default: ${DEFAULT_CALIBRATION_NAME})
@@ -93,7 +95,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const a = parseArgs(
     rest,
     {
-      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'integer', 'planner-step': 'number', 'planner-objective': 'string', 'planner-search': 'string', 'ffn-multiple': 'integer', reconstruct: 'boolean', 'reconstruct-ridge': 'number', holdout: 'number', vocab: 'integer', 'vocab-ratio': 'number', ffn: 'integer', 'ffn-ratio': 'number',
+      out: 'string', force: 'boolean', method: 'string', ratio: 'number', seed: 'integer', 'planner-step': 'number', 'planner-objective': 'string', 'planner-search': 'string', 'ffn-multiple': 'integer', reconstruct: 'boolean', 'reconstruct-ridge': 'number', holdout: 'number', 'planner-tokens': 'integer', vocab: 'integer', 'vocab-ratio': 'number', ffn: 'integer', 'ffn-ratio': 'number',
       'vocab-policy': 'string', 'vocab-corpus': 'string', 'ffn-criterion': 'string', calib: 'string', 'calib-tokens': 'integer',
       'seq-len': 'integer', 'allow-short-calib': 'boolean', device: 'string', threads: 'integer', 'output-dtype': 'string',
       'max-shard-size': 'string', export: 'string', 'export-path': 'string', 'eval-text': 'string', json: 'boolean', quiet: 'boolean', help: 'boolean',
@@ -138,6 +140,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     reconstruct: bool(a, 'reconstruct'),
     reconstructRidge: num(a, 'reconstruct-ridge'),
     holdout: num(a, 'holdout'),
+    plannerTokens: num(a, 'planner-tokens'),
     vocab: num(a, 'vocab'),
     vocabRatio: num(a, 'vocab-ratio'),
     vocabPolicy: str(a, 'vocab-policy') as PruneOptions['vocabPolicy'],
@@ -209,7 +212,7 @@ function formatPlanner(r: PruneReport): string {
   const p = r.planner!;
   const what = p.objective === 'robust' ? 'worst relative increase over dense' : 'held-out bits/byte';
   return [
-    `  planner: target ${fmtPct(p.target_ratio)}; ${fmtInt(p.fit_tokens)} calibration tokens for importance, ${fmtInt(p.heldout.tokens)} held out (${fmtInt(p.heldout.bytes)} bytes); ${p.search} search in ${p.passes} streamed passes, ${p.objective} objective`,
+    `  planner: target ${fmtPct(p.target_ratio)}; ${fmtInt(p.fit_tokens)} calibration tokens for importance, ${fmtInt(p.heldout.tokens)} held out (${fmtInt(p.heldout.bytes)} bytes), ${fmtInt(p.heldout.scored_tokens)} tokens of each planner text scored; ${p.search} search in ${p.passes} streamed passes, ${p.objective} objective`,
     `  dense bits/byte: ${p.texts.map((t) => `${t.name} ${t.dense_bpb === null ? '—' : t.dense_bpb.toFixed(4)}`).join(', ')}`,
     table(
       ['', 'vocab share', "V'", "I'", 'reduction', ...p.texts.map((t) => t.name), what],

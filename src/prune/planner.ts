@@ -87,7 +87,8 @@ export interface PlannerReport {
   objective: PlannerObjective;
   /** Calibration tokens importance was computed on, and the held-out tail that scored candidates. */
   fit_tokens: number;
-  heldout: { fraction: number; tokens: number; bytes: number };
+  /** The held-out tail: its share and size, and the tokens of it (and of every other text) a candidate is scored on. */
+  heldout: { fraction: number; tokens: number; bytes: number; scored_tokens: number };
   texts: PlannerTextInfo[];
   candidates: PlannerCandidate[];
   /** Index into `candidates` of the split written. */

@@ -94,6 +94,11 @@ export interface PruneOptions {
   plannerStep?: number;
   /** Planner: fraction of the calibration tokens held out to score candidates (default 0.15). */
   holdout?: number;
+  /**
+   * Planner: tokens each candidate is scored on per text, at most (default DEFAULT_PLANNER_TOKENS):
+   * the first ones of the held-out tail, the reference text's last ones, each --planner-text's first.
+   */
+  plannerTokens?: number;
   calib?: string;
   calibTokens?: number;
   seqLen?: number;
@@ -183,6 +188,13 @@ export const DEFAULT_CALIB_TOKENS = 32768;
 export const DEFAULT_SEQ_LEN = 2048;
 export const DEFAULT_PLANNER_STEP = 0.05;
 export const DEFAULT_HOLDOUT = 0.15;
+/**
+ * Tokens per planner text a candidate is scored on. Scoring is the planner's whole cost (every
+ * candidate runs each text through every layer and its own lm_head), so this, not the held-out
+ * fraction, sets the planner's price next to calibration: README "Choosing the split" has the
+ * regrets measured at this size.
+ */
+export const DEFAULT_PLANNER_TOKENS = 1024;
 export const DEFAULT_SEED = 0;
 
 /** Files whose contents pruning changes, written from scratch rather than copied. */
@@ -369,6 +381,7 @@ interface Checked {
   criterion: FfnCriterion;
   seed: number;
   holdout: number;
+  plannerTokens: number;
   seqLen: number;
   plannerObjective: PlannerObjective;
   plannerSearch: PlannerSearch;
@@ -446,6 +459,8 @@ async function validate(opts: PruneOptions): Promise<Checked> {
   if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${opts.seed}`);
   const holdout = opts.holdout ?? DEFAULT_HOLDOUT;
   if (!(holdout > 0 && holdout < 0.5)) throw new UsageError(`--holdout must be in (0, 0.5), got ${opts.holdout}`);
+  const plannerTokens = opts.plannerTokens ?? DEFAULT_PLANNER_TOKENS;
+  if (!(Number.isInteger(plannerTokens) && plannerTokens >= 64)) throw new UsageError(`--planner-tokens must be an integer ≥ 64, got ${opts.plannerTokens}`);
   const seqLen = Math.min(opts.seqLen ?? DEFAULT_SEQ_LEN, spec.maxPositions);
   if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new UsageError(`--seq-len must be an integer ≥ 2, got ${opts.seqLen}`);
   const plannerObjective = opts.plannerObjective ?? 'robust';
@@ -472,7 +487,7 @@ async function validate(opts: PruneOptions): Promise<Checked> {
     throw new UsageError(`--ffn-multiple must be an integer in [1, ${spec.intermediate}] (intermediate_size), got ${opts.ffnMultiple}`);
   }
   const limits: VocabLimits = { tokenizerSize: tok.size, minVocab: mandatory.size, ffnMultiple };
-  return { opts, t0, source, model, spec, configText, configRaw, tok, genConfig, select, method, policy, criterion, seed, holdout, seqLen, plannerObjective, plannerSearch, userTexts, calibTokens, ffnMultiple, limits };
+  return { opts, t0, source, model, spec, configText, configRaw, tok, genConfig, select, method, policy, criterion, seed, holdout, plannerTokens, seqLen, plannerObjective, plannerSearch, userTexts, calibTokens, ffnMultiple, limits };
 }
 
 /** Step 2: resolves what to build, then the checks that follow it (in this order: errors come in the order the flags are checked). */
@@ -611,12 +626,19 @@ function dropLayers(cal: Calibrated, plan: Extract<Plan, { kind: 'layers' }>): C
   return { cut, planner: null, layers };
 }
 
+/** Tokens per planner text: the held-out tail's, at most --planner-tokens. */
+function scoredTokens(cal: Calibrated, d: CalibrationData): number {
+  return Math.min(d.heldoutTokens, cal.plannerTokens);
+}
+
 /** The texts the planner scores candidates on: the calibration tail, and (robust) the reference and the user's texts; then the check texts. */
 function plannerTexts(cal: Calibrated, d: CalibrationData): PlannerTextInput[] {
   const { opts } = cal;
-  const n = d.heldoutTokens;
+  const n = scoredTokens(cal, d);
   const tt = textTokenizer(cal);
-  const texts: PlannerTextInput[] = [{ name: 'calib-heldout', role: 'heldout', text: d.heldoutText! }];
+  // The tail's first n tokens (all of it when it is no longer).
+  const heldout = n < d.heldoutTokens ? tt.decode(tt.encodePrefix(d.heldoutText!, n).subarray(0, n)) : d.heldoutText!;
+  const texts: PlannerTextInput[] = [{ name: 'calib-heldout', role: 'heldout', text: heldout }];
   if (cal.plannerObjective === 'robust') {
     const calibChars = opts.calib ? null : tt.decode(d.fit.flatMap((x) => [...x]).slice(1)).length + d.heldoutText!.length;
     texts.push({ name: REFERENCE_TEXT_NAME, role: 'reference', text: referenceText(tt, n, calibChars) });
@@ -674,7 +696,7 @@ async function planCut(cal: Calibrated, plan: Extract<Plan, { kind: 'planned' }>
     search: plannerSearch,
     objective: plannerObjective,
     fit_tokens: d.fitTokens,
-    heldout: { fraction: cal.holdout, tokens: d.heldoutTokens, bytes: Buffer.byteLength(d.heldoutText!, 'utf8') },
+    heldout: { fraction: cal.holdout, tokens: d.heldoutTokens, bytes: Buffer.byteLength(d.heldoutText!, 'utf8'), scored_tokens: scoredTokens(cal, d) },
     texts: scored.texts,
     candidates: scored.candidates,
     chosen: scored.chosen,

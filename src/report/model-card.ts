@@ -15,7 +15,7 @@ import { coveragePlot, energyPlot, plannerCaption, plannerPlot, PLOT_FILES } fro
 
 export interface CardPlanner {
   target_ratio: number;
-  heldout: { tokens: number; bytes: number };
+  heldout: { tokens: number; bytes: number; scored_tokens?: number };
   candidates: Array<{ share: number; vocab: number; ffn: number; ratio: number | null; bpb: number | null; skipped: string | null; scores?: Record<string, number> | null }>;
   chosen: number;
   /** What `bpb` holds: held-out bits/byte (`calib`) or the worst relative increase over dense (`robust`). */
@@ -180,7 +180,7 @@ function removedSection(r: CardReport, tied: boolean): string[] {
   if (r.planner) {
     const c = r.planner.candidates[r.planner.chosen]!;
     out.push(
-      `- **The split was planned.** To remove ${fmtPct(r.planner.target_ratio)} of the parameters, ${r.planner.candidates.filter((x) => x.bpb !== null).length} splits between vocabulary and FFN were built and scored on ${fmtInt(r.planner.heldout.tokens)} held-out calibration tokens${c.scores && Object.keys(c.scores).length > 1 ? ' and other held-out texts' : ''}; ` +
+      `- **The split was planned.** To remove ${fmtPct(r.planner.target_ratio)} of the parameters, ${r.planner.candidates.filter((x) => x.bpb !== null).length} splits between vocabulary and FFN were built and scored on ${fmtInt(r.planner.heldout.scored_tokens ?? r.planner.heldout.tokens)} held-out calibration tokens${c.scores && Object.keys(c.scores).length > 1 ? ' and other held-out texts' : ''}; ` +
         `the best takes ${fmtPct(c.share)} of the removed parameters from the vocabulary (${(c.scores?.['calib-heldout'] ?? c.bpb!).toFixed(4)} bits/byte on the held-out calibration tokens).`,
     );
   }

@@ -116,12 +116,13 @@ test('--ratio with one of --vocab/--ffn solves the other; methods fix the split;
   await refuses({ method: 'nope' as PruneOptions['method'], ratio: 0.2 }, /--method must be one of/);
   await refuses({ ffn: 100, ffnCriterion: 'nope' as PruneOptions['ffnCriterion'] }, /--ffn-criterion must be one of/);
   await refuses({ ratio: 1.5 }, /--ratio must be in \(0, 1\)/);
+  await refuses({ ratio: 0.2, plannerTokens: 10 }, /--planner-tokens must be an integer ≥ 64, got 10/);
 });
 
 test('CLI: prune --ratio prints every planner candidate and marks the chosen one', () => {
   const dir = fixtureWithTokenizer('llama3');
   const out = join(makeTmpDir('planner-cli'), 'out');
-  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/compact.mjs'), 'prune', dir, '--out', out, '--ratio', '0.3', '--planner-step', '0.5', '--calib', CALIB(), '--calib-tokens', '400', '--seq-len', '64', '--quiet', '--threads', '2', '--planner-text', join(REPO_ROOT, 'data/sotu-2001-2021.txt'), `--planner-text=${shared('data/text/wikitext2-test.raw')}`], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/compact.mjs'), 'prune', dir, '--out', out, '--ratio', '0.3', '--planner-step', '0.5', '--calib', CALIB(), '--calib-tokens', '400', '--seq-len', '64', '--holdout', '0.3', '--planner-tokens', '64', '--quiet', '--threads', '2', '--planner-text', join(REPO_ROOT, 'data/sotu-2001-2021.txt'), `--planner-text=${shared('data/text/wikitext2-test.raw')}`], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const rows = r.stdout.split('\n').filter((l) => /^\*?\s+\d+\.\d%\s+[\d,]+\s+[\d,]+\s/.test(l));
   assert.equal(rows.length, 3, r.stdout);
@@ -130,9 +131,12 @@ test('CLI: prune --ratio prints every planner candidate and marks the chosen one
   assert.equal(saved.method, 'compact');
   assert.equal(saved.flags.planner_step, 0.5);
   assert.match(rows[saved.planner.chosen]!, /^\*/);
-  // Both --planner-text files are held-out texts of the robust objective, each cut to the tail's size.
+  // Both --planner-text files are held-out texts of the robust objective; every text, the held-out
+  // tail (120 tokens) included, is scored on --planner-tokens 64 of its tokens.
   assert.deepEqual(saved.planner.texts.map((t: { name: string; role: string }) => `${t.name}:${t.role}`), ['calib-heldout:heldout', 'moby-dick-end:reference', 'sotu-2001-2021.txt:user', 'wikitext2-test.raw:user']);
-  for (const t of saved.planner.texts) assert.ok(Math.abs(t.tokens - saved.planner.heldout.tokens) <= 8, `${t.name}: ${t.tokens} tokens`);
+  assert.equal(saved.planner.heldout.tokens, 120);
+  assert.equal(saved.planner.heldout.scored_tokens, 64);
+  for (const t of saved.planner.texts) assert.ok(Math.abs(t.tokens - 64) <= 4, `${t.name}: ${t.tokens} tokens`);
   assert.deepEqual(saved.flags.planner_texts, ['sotu-2001-2021.txt', 'wikitext2-test.raw']);
 });
 
