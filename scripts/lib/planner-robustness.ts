@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_PLANNER_TOKENS, pruneModel, type PruneOptions } from '../../src/prune/prune.ts';
+import { pruneModel, type PruneOptions } from '../../src/prune/prune.ts';
 import { FREQ_PRIOR_STRENGTH } from '../../src/tokenizer/vocab-select.ts';
 import { searchGrid, type PlannerCandidate, type PlannerTextInfo } from '../../src/prune/planner.ts';
 import { peakRssBytes } from '../../src/report/progress.ts';
@@ -191,14 +191,16 @@ const fullTokens = (run: RobustnessRun) => run.texts.find((t) => t.name === 'cal
 export async function picks(run: RobustnessRun): Promise<RulePick[]> {
   const best = bestScores(run);
   const regret = (i: number) => Object.fromEntries(EVAL.map((t) => [t, run.candidates[i]!.scores![t]! - best[t]!]));
-  const capped = robustCurveAt(run, DEFAULT_PLANNER_TOKENS);
   const whole = `${int(fullTokens(run))} tokens per text`;
-  const first = capped
-    ? { rule: `default: robust objective on ${int(DEFAULT_PLANNER_TOKENS)} tokens per text (\`--planner-tokens\`), coarse-to-fine search`, pick: (await coarseToFine(capped)).pick }
-    : { rule: `robust objective on ${whole}, coarse-to-fine search (**not measured at the default ${int(DEFAULT_PLANNER_TOKENS)} tokens per text**)`, pick: (await coarseToFine(run.robust_curve)).pick };
+  const fewer = await Promise.all(
+    Object.keys(run.scored_at ?? {}).map(Number).sort((x, y) => x - y).map(async (n) => ({
+      rule: `robust objective on ${int(n)} tokens per text (\`--planner-tokens ${n}\`), coarse-to-fine search`,
+      pick: (await coarseToFine(robustCurveAt(run, n)!)).pick,
+    })),
+  );
   return [
-    first,
-    ...(capped ? [{ rule: `robust objective on ${whole} (the whole held-out tail), coarse-to-fine search`, pick: (await coarseToFine(run.robust_curve)).pick }] : []),
+    { rule: `default: robust objective on the whole held-out tail (${whole}), coarse-to-fine search`, pick: (await coarseToFine(run.robust_curve)).pick },
+    ...fewer,
     { rule: `robust objective on ${whole}, every grid point (\`--planner-search grid\`)`, pick: argmin(run.robust_curve) },
     { rule: `calibration tail only (\`--planner-objective calib\`), ${whole}`, pick: argmin(run.calib_curve) },
     { rule: 'worst absolute increase over dense (not offered)', pick: argmin(run.robust_abs_curve) },
@@ -285,14 +287,11 @@ export async function robustnessSection(data: RobustnessData): Promise<string> {
       '',
       `Coarse-to-fine search on the robust objective (${int(fullTokens(run))} tokens per text): scores ${c2f.scored} of the ${scored} candidates and picks ${pct(run.candidates[c2f.pick]!.share)}${c2f.pick === full ? ", the exhaustive search's pick" : ` (**the exhaustive search picks ${pct(run.candidates[full]!.share)}**)`}.`,
     );
-    const capped = robustCurveAt(run, DEFAULT_PLANNER_TOKENS);
-    if (capped) {
-      const at = run.scored_at![DEFAULT_PLANNER_TOKENS]!;
-      const c = await coarseToFine(capped);
-      const g = argmin(capped);
+    for (const [n, at] of Object.entries(run.scored_at ?? {})) {
+      const curve = robustCurveAt(run, Number(n))!;
       lines.push(
         '',
-        `On ${int(DEFAULT_PLANNER_TOKENS)} tokens per text (the default \`--planner-tokens\`; ${at.texts.filter((t) => CHOOSING.includes(t.name)).map((t) => `${t.name} ${int(t.bytes)} bytes, dense ${t.dense_bpb!.toFixed(4)}`).join('; ')}; every candidate scored in ${at.seconds.toFixed(0)} s wall, ${at.cpu_seconds.toFixed(0)} s CPU, load ${at.load[0].toFixed(1)} → ${at.load[1].toFixed(1)}): robust objective ${capped.map((v, i) => (Number.isFinite(v) ? `${pct(run.candidates[i]!.share)} ${(100 * v).toFixed(2)}%` : null)).filter(Boolean).join(', ')}; coarse-to-fine scores ${c.scored} and picks ${pct(run.candidates[c.pick]!.share)}${c.pick === g ? ", the exhaustive search's pick" : ` (**the exhaustive search picks ${pct(run.candidates[g]!.share)}**)`}.`,
+        `On ${int(Number(n))} tokens per text (\`--planner-tokens ${n}\`: the tail's first and the reference's last ${int(Number(n))}; every candidate scored in ${at.seconds.toFixed(0)} s wall, ${at.cpu_seconds.toFixed(0)} s CPU, load ${at.load[0].toFixed(1)} → ${at.load[1].toFixed(1)}): robust objective ${curve.map((v, i) => (Number.isFinite(v) ? `${pct(run.candidates[i]!.share)} ${(100 * v).toFixed(2)}%` : null)).filter(Boolean).join(', ')}.`,
       );
     }
     lines.push('');

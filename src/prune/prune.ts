@@ -95,8 +95,10 @@ export interface PruneOptions {
   /** Planner: fraction of the calibration tokens held out to score candidates (default 0.15). */
   holdout?: number;
   /**
-   * Planner: tokens each candidate is scored on per text, at most (default DEFAULT_PLANNER_TOKENS):
-   * the first ones of the held-out tail, the reference text's last ones, each --planner-text's first.
+   * Planner: tokens each candidate is scored on per text, at most (default: the whole held-out
+   * tail): the tail's first ones, the reference text's last ones, each --planner-text's first.
+   * Scoring is the planner's whole cost, but fewer tokens bias it: a vocabulary cut costs on rare
+   * tokens, which a short sample under-counts (README, "Choosing the split").
    */
   plannerTokens?: number;
   calib?: string;
@@ -188,13 +190,7 @@ export const DEFAULT_CALIB_TOKENS = 32768;
 export const DEFAULT_SEQ_LEN = 2048;
 export const DEFAULT_PLANNER_STEP = 0.05;
 export const DEFAULT_HOLDOUT = 0.15;
-/**
- * Tokens per planner text a candidate is scored on. Scoring is the planner's whole cost (every
- * candidate runs each text through every layer and its own lm_head), so this, not the held-out
- * fraction, sets the planner's price next to calibration: README "Choosing the split" has the
- * regrets measured at this size.
- */
-export const DEFAULT_PLANNER_TOKENS = 1024;
+
 export const DEFAULT_SEED = 0;
 
 /** Files whose contents pruning changes, written from scratch rather than copied. */
@@ -459,8 +455,8 @@ async function validate(opts: PruneOptions): Promise<Checked> {
   if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${opts.seed}`);
   const holdout = opts.holdout ?? DEFAULT_HOLDOUT;
   if (!(holdout > 0 && holdout < 0.5)) throw new UsageError(`--holdout must be in (0, 0.5), got ${opts.holdout}`);
-  const plannerTokens = opts.plannerTokens ?? DEFAULT_PLANNER_TOKENS;
-  if (!(Number.isInteger(plannerTokens) && plannerTokens >= 64)) throw new UsageError(`--planner-tokens must be an integer ≥ 64, got ${opts.plannerTokens}`);
+  const plannerTokens = opts.plannerTokens ?? Infinity;
+  if (opts.plannerTokens !== undefined && !(Number.isInteger(plannerTokens) && plannerTokens >= 64)) throw new UsageError(`--planner-tokens must be an integer ≥ 64, got ${opts.plannerTokens}`);
   const seqLen = Math.min(opts.seqLen ?? DEFAULT_SEQ_LEN, spec.maxPositions);
   if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new UsageError(`--seq-len must be an integer ≥ 2, got ${opts.seqLen}`);
   const plannerObjective = opts.plannerObjective ?? 'robust';
@@ -626,7 +622,7 @@ function dropLayers(cal: Calibrated, plan: Extract<Plan, { kind: 'layers' }>): C
   return { cut, planner: null, layers };
 }
 
-/** Tokens per planner text: the held-out tail's, at most --planner-tokens. */
+/** Tokens per planner text: the held-out tail's, at most --planner-tokens (no limit by default). */
 function scoredTokens(cal: Calibrated, d: CalibrationData): number {
   return Math.min(d.heldoutTokens, cal.plannerTokens);
 }
