@@ -81,13 +81,7 @@ export async function scoreVariants(
 ): Promise<VariantScore[]> {
   const { spec } = readModelConfig(dir);
   const ckpt = await openCheckpoint(dir);
-  const sessions = new Map<string, Promise<ort.InferenceSession>>();
   const sessionOptions = engineSessionOptions({ device: opts.device, threads: opts.threads, memArena: opts.memArena });
-  const session = (key: string, build: () => Uint8Array): Promise<ort.InferenceSession> => {
-    let s = sessions.get(key);
-    if (!s) sessions.set(key, (s = ort.InferenceSession.create(build(), sessionOptions)));
-    return s;
-  };
   try {
     validateCheckpoint(spec, ckpt);
     const D = spec.hidden;
@@ -105,6 +99,7 @@ export async function scoreVariants(
       batches.push(perText);
     }
     const rope = ropeFeeds(spec, maxLen);
+    const layerModels = new Map<string, Uint8Array>();
     const loader = new LayerLoader(spec, ckpt, 'f32');
     let scratch = new Float32Array(0);
     for (let l = 0; l < spec.layers; l++) {
@@ -125,28 +120,41 @@ export async function scoreVariants(
             feeds[weightInput('down')] = new ort.Tensor('float32', down, [D, width]);
           }
         }
-        for (const textBatches of batches[vi]!) {
-          for (const b of textBatches) {
-            const B = b.windows.length;
-            const blocks = ffnRowBlocks(B * b.len, opts.ffnRowBlock ?? ffnRowBlock(I));
-            const s = await session(`layer:${kind}:${width}:${blocks.join(',')}`, () =>
-              buildLayerGraph({ ...spec, intermediate: width }, { kind, act2: false, precision: 'f32', device: opts.device, ffnRowBlocks: blocks }),
-            );
-            if (scratch.length < b.hidden.length) scratch = new Float32Array(b.hidden.length);
-            const y = scratch.subarray(0, b.hidden.length);
-            await s.run(
-              {
-                ...feeds,
-                [LAYER_IO.x]: new ort.Tensor('float32', b.hidden, [B, b.len, D]),
-                [LAYER_IO.seqlensK]: new ort.Tensor('int32', new Int32Array(B).fill(b.len - 1), [B]),
-                [LAYER_IO.totalLen]: new ort.Tensor('int32', Int32Array.of(b.len), []),
-                [LAYER_IO.cos]: rope[kind].cos,
-                [LAYER_IO.sin]: rope[kind].sin,
-              },
-              { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) },
-            );
-            b.hidden.set(y);
+        // This variant's sessions live only while its windows pass this layer: each session's
+        // arena keeps its high-water mark (the attention buffer of a window: 235 MB at the 0.5B
+        // shape), and one per candidate width held at once was the planner's peak (§2c).
+        const live = new Map<string, ort.InferenceSession>();
+        try {
+          for (const textBatches of batches[vi]!) {
+            for (const b of textBatches) {
+              const B = b.windows.length;
+              const blocks = ffnRowBlocks(B * b.len, opts.ffnRowBlock ?? ffnRowBlock(I));
+              const key = `layer:${kind}:${width}:${blocks.join(',')}`;
+              let s = live.get(key);
+              if (!s) {
+                let bytes = layerModels.get(key);
+                if (!bytes) layerModels.set(key, (bytes = buildLayerGraph({ ...spec, intermediate: width }, { kind, act2: false, precision: 'f32', device: opts.device, ffnRowBlocks: blocks })));
+                s = await ort.InferenceSession.create(bytes, sessionOptions);
+                live.set(key, s);
+              }
+              if (scratch.length < b.hidden.length) scratch = new Float32Array(b.hidden.length);
+              const y = scratch.subarray(0, b.hidden.length);
+              await s.run(
+                {
+                  ...feeds,
+                  [LAYER_IO.x]: new ort.Tensor('float32', b.hidden, [B, b.len, D]),
+                  [LAYER_IO.seqlensK]: new ort.Tensor('int32', new Int32Array(B).fill(b.len - 1), [B]),
+                  [LAYER_IO.totalLen]: new ort.Tensor('int32', Int32Array.of(b.len), []),
+                  [LAYER_IO.cos]: rope[kind].cos,
+                  [LAYER_IO.sin]: rope[kind].sin,
+                },
+                { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) },
+              );
+              b.hidden.set(y);
+            }
           }
+        } finally {
+          for (const s of live.values()) await s.release();
         }
       }
       opts.onProgress?.({ layer: l, layers: spec.layers });
@@ -157,21 +165,24 @@ export async function scoreVariants(
     for (let vi = 0; vi < variants.length; vi++) {
       const v = variants[vi]!;
       const V = v.rows.length;
-      const head = await session(`head:${V}`, () => buildHeadGraph({ ...spec, vocabSize: V }, { normed: false, logits: false, logprobs: true, precision: 'f32' }));
-      const weight = new ort.Tensor('float32', await ckpt.readRowsFloat32(gp.lmHead.name, v.rows), [V, D]);
-      const chunk = Math.max(16, Math.floor(HEAD_CHUNK_ELEMENTS / V));
-      const texts: VariantScore['texts'] = [];
-      for (let ti = 0; ti < v.texts.length; ti++) {
-        const r = await headNll(head, norm, weight, batches[vi]![ti]!, v.texts[ti]!.targets, D, chunk);
-        texts.push(r);
-        batches[vi]![ti] = []; // the residual streams of a scored text are not needed any more
+      // Released after its variant, as the layer sessions: its arena keeps a 128 MB logits chunk.
+      const head = await ort.InferenceSession.create(buildHeadGraph({ ...spec, vocabSize: V }, { normed: false, logits: false, logprobs: true, precision: 'f32' }), sessionOptions);
+      try {
+        const weight = new ort.Tensor('float32', await ckpt.readRowsFloat32(gp.lmHead.name, v.rows), [V, D]);
+        const chunk = Math.max(16, Math.floor(HEAD_CHUNK_ELEMENTS / V));
+        const texts: VariantScore['texts'] = [];
+        for (let ti = 0; ti < v.texts.length; ti++) {
+          const r = await headNll(head, norm, weight, batches[vi]![ti]!, v.texts[ti]!.targets, D, chunk);
+          texts.push(r);
+          batches[vi]![ti] = []; // the residual streams of a scored text are not needed any more
+        }
+        out.push({ texts });
+      } finally {
+        await head.release();
       }
-      out.push({ texts });
     }
     return out;
   } finally {
-    const settled = await Promise.allSettled(sessions.values());
-    for (const s of settled) if (s.status === 'fulfilled') await s.value.release();
     await ckpt.close();
   }
 }
