@@ -16,7 +16,7 @@
  * The numbers are the engine's: the same layer and head graphs (built for I′ and V′), the same
  * batching by length, so a variant's score equals `evaluateText` on its written checkpoint.
  */
-import ort from 'onnxruntime-node';
+import ort from './ort.ts';
 import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
 import { buildHeadGraph } from './head-graph.ts';

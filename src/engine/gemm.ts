@@ -5,7 +5,7 @@
  * dims, so any shape reuses it; inputs are fed zero-copy (typed-array views included) and the
  * product is written into a caller's buffer, so a loop of products allocates nothing.
  */
-import ort from 'onnxruntime-node';
+import ort from './ort.ts';
 import { attr, DataType, GraphBuilder, OPSET } from './onnx-proto.ts';
 import { sessionOptions } from './session-options.ts';
 

@@ -4,7 +4,7 @@
  * at a 128k vocabulary, and most positions of a task or a held-out text are not scored. One copy
  * for the engine's forward pass and for the planner's candidate pass.
  */
-import ort from 'onnxruntime-node';
+import ort from './ort.ts';
 import { HEAD_IO } from './head-graph.ts';
 
 export interface HeadBatch {

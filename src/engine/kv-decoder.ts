@@ -13,7 +13,7 @@
  * `Engine.forward` logits).
  */
 import { availableParallelism } from 'node:os';
-import ort from 'onnxruntime-node';
+import ort from './ort.ts';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';

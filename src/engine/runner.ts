@@ -8,7 +8,7 @@
  * in f32 + one as stored + the hidden states of all sequences + one batch's activations, whatever
  * the depth of the model (weights.ts, LayerLoader).
  */
-import ort from 'onnxruntime-node';
+import ort from './ort.ts';
 import { CompactError } from '../errors.ts';
 import { readModelConfig } from '../families/model-config.ts';
 import { expertCount, ffnWidth } from '../families/templates.ts';

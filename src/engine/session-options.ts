@@ -1,6 +1,6 @@
 /** onnxruntime session options shared by every session the engine creates. */
 import { availableParallelism } from 'node:os';
-import type ort from 'onnxruntime-node';
+import type ort from './ort.ts';
 import { ATTENTION_NODE } from './decoder-layer.ts';
 
 /**

@@ -5,7 +5,7 @@
  * once at open time so a bad checkpoint fails before any compute with a message naming the file
  * and tensor.
  */
-import ort from 'onnxruntime-node';
+import ort from './ort.ts';
 import { CompactError } from '../errors.ts';
 import { expertCount, foldNormWeight, isNormRole, layerShape, roleName, stackedShape, templateFor } from '../families/templates.ts';
 import type { ModelSpec, TensorRole } from '../families/types.ts';

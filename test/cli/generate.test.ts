@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pruneModel } from '../../src/prune/prune.ts';
 import { KvDecoder } from '../../src/engine/kv-decoder.ts';
@@ -20,9 +21,16 @@ import { makeTmpDir } from '../helpers/tmp-dir.ts';
 const BIN = join(REPO_ROOT, 'bin/compact.mjs');
 const PROMPT = 'The history of';
 
-test('compact generate models/wiki-28m --prompt "The history of" prints the prompt and new text', () => {
-  const r = spawnSync(process.execPath, [BIN, 'generate', shared('models/wiki-28m'), '--prompt', PROMPT, '--max-new-tokens', '8', '--threads', '2'], { encoding: 'utf8' });
+test('compact generate models/wiki-28m --prompt "The history of" prints the prompt and new text, and onnxruntime writes nothing outside', () => {
+  // onnxruntime 1.30 keeps a telemetry database under $HOME/.cache and a /tmp/mat-debug-<pid>.log
+  // unless ORT_DISABLE_TELEMETRY is set (engine/no-telemetry.ts); the child gets a HOME of its own.
+  const home = makeTmpDir('home');
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+  delete env.ORT_DISABLE_TELEMETRY;
+  const r = spawnSync(process.execPath, [BIN, 'generate', shared('models/wiki-28m'), '--prompt', PROMPT, '--max-new-tokens', '8', '--threads', '2'], { encoding: 'utf8', env });
   assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readdirSync(home), [], 'nothing written under HOME');
+  assert.equal(existsSync(`/tmp/mat-debug-${r.pid}.log`), false, 'no onnxruntime debug log in /tmp');
   assert.ok(r.stdout.startsWith(PROMPT), r.stdout);
   const added = r.stdout.slice(PROMPT.length).trim();
   assert.ok(added.length >= 8 && /[a-z]{2,}/.test(added), `no text generated: ${JSON.stringify(r.stdout)}`);
