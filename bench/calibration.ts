@@ -25,7 +25,7 @@ import ort from 'onnxruntime-node';
 import { DataType, GraphBuilder } from '../src/engine/onnx-proto.ts';
 import { Engine } from '../src/engine/runner.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenize.ts';
-import { writeResult } from './common.ts';
+import { ENGINE_SETTINGS, writeResult } from './common.ts';
 import { projectionShapes, QWEN25_05B, writeRandomModel, type RandomModelShape } from './random-model.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -176,12 +176,7 @@ async function benchQwen(work: string): Promise<Record<string, number>> {
  * time over `reps` interleaved passes, as a ratio to the default (arena on, row blocks).
  */
 async function engineSettings(dir: string, seq: Int32Array, reps: number): Promise<Record<string, number>> {
-  const configs = [
-    { name: 'default', opts: {} },
-    { name: 'arenaOffBlocked', opts: { memArena: false } },
-    { name: 'arenaOnOneBlock', opts: { ffnRowBlock: 1 << 30 } },
-    { name: 'arenaOffOneBlock', opts: { memArena: false, ffnRowBlock: 1 << 30 } },
-  ];
+  const configs = ENGINE_SETTINGS.map((c) => ({ name: c.key, opts: c.opts }));
   const ms = new Map<string, number[]>(configs.map((c) => [c.name, []]));
   for (let rep = 0; rep < reps; rep++) {
     for (const c of configs) {

@@ -9,6 +9,7 @@ import { availableParallelism, cpus, freemem, loadavg, tmpdir, totalmem } from '
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
+import type { EngineOptions } from '../src/engine/runner.ts';
 import type { ModelSpec } from '../src/families/types.ts';
 import { achievedRatio, alignFfn, solveVocab } from '../src/prune/budget.ts';
 import { countParams, reduction } from '../src/report/params.ts';
@@ -214,3 +215,15 @@ export interface PruneRun {
 export function pruneInChild(o: PruneChildOptions): PruneRun {
   return runChild<PruneRun>(join(BENCH_DIR, 'prune-child.ts'), [JSON.stringify(o)]);
 }
+
+/**
+ * The two engine settings behind calibration's speed and memory (docs/performance.md §1c):
+ * onnxruntime's CPU arena on/off × the FFN in row blocks or in one block; the default first.
+ * `key` names a setting in JSON results, `name` in printed lines.
+ */
+export const ENGINE_SETTINGS: Array<{ key: string; name: string; opts: EngineOptions }> = [
+  { key: 'default', name: 'arena on, FFN row blocks (default)', opts: {} },
+  { key: 'arenaOffBlocked', name: 'arena off, FFN row blocks', opts: { memArena: false } },
+  { key: 'arenaOnOneBlock', name: 'arena on, one FFN block', opts: { ffnRowBlock: 1 << 30 } },
+  { key: 'arenaOffOneBlock', name: 'arena off, one FFN block (before #19 item 2)', opts: { memArena: false, ffnRowBlock: 1 << 30 } },
+];

@@ -13,21 +13,15 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Engine, type EngineOptions } from '../src/engine/runner.ts';
-import { BENCH_DIR, benchWorkDir, fmt, loadavgText, machine, median, parseArgs, peakRssMiB, reply, runChild, writeResult } from './common.ts';
+import { Engine } from '../src/engine/runner.ts';
+import { BENCH_DIR, benchWorkDir, ENGINE_SETTINGS, fmt, loadavgText, machine, median, parseArgs, peakRssMiB, reply, runChild, writeResult } from './common.ts';
 import { LLAMA31_8B, llama31Config, QWEN25_05B, writeFastRandomModel, writeQwen25Like } from './models.ts';
 
-const SETTINGS: Array<{ name: string; opts: EngineOptions }> = [
-  { name: 'arena on, FFN row blocks (default)', opts: {} },
-  { name: 'arena off, FFN row blocks', opts: { memArena: false } },
-  { name: 'arena on, one FFN block', opts: { ffnRowBlock: 1 << 30 } },
-  { name: 'arena off, one FFN block (before #19 item 2)', opts: { memArena: false, ffnRowBlock: 1 << 30 } },
-];
 
 const argv = process.argv.slice(2);
 if (argv[0] === '--child') {
   const o = JSON.parse(argv[1]!) as { dir: string; windows: number; seqLen: number; threads: number; setting: number };
-  const engine = await Engine.open(o.dir, { threads: o.threads, ...SETTINGS[o.setting]!.opts });
+  const engine = await Engine.open(o.dir, { threads: o.threads, ...ENGINE_SETTINGS[o.setting]!.opts });
   const V = engine.spec.vocabSize;
   const seqs = Array.from({ length: o.windows }, (_, w) => Int32Array.from({ length: o.seqLen }, (_, i) => (w * 104729 + i * 7919 + 11) % V));
   const layerMs: number[] = [];
@@ -62,13 +56,13 @@ try {
   if (shapeName === '8b') writeFastRandomModel(dir, shape, llama31Config(shape));
   else await writeQwen25Like(dir, shape);
   const loadBefore = loadavgText();
-  const runs = SETTINGS.map(() => [] as Array<{ layerMs: number[]; cpuSeconds: number; sysSeconds: number; maxRssMiB: number }>);
+  const runs = ENGINE_SETTINGS.map(() => [] as Array<{ layerMs: number[]; cpuSeconds: number; sysSeconds: number; maxRssMiB: number }>);
   for (let rep = 0; rep < reps; rep++) {
-    for (let s = 0; s < SETTINGS.length; s++) {
+    for (let s = 0; s < ENGINE_SETTINGS.length; s++) {
       runs[s]!.push(runChild(join(BENCH_DIR, 'engine-settings.ts'), ['--child', JSON.stringify({ dir, windows, seqLen, threads: args.threads, setting: s })]));
     }
   }
-  const rows = SETTINGS.map((st, s) => {
+  const rows = ENGINE_SETTINGS.map((st, s) => {
     const r = runs[s]!;
     return {
       setting: st.name,

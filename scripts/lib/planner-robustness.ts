@@ -133,7 +133,7 @@ export async function runRobustness(opts: { repo: string; shared: string; outDir
       const cpu0 = process.cpuUsage();
       const load0 = loadavg()[0]!;
       const work = await mkdtemp(join(tmpdir(), 'compact-robustness-'));
-      const report = await prune(ratio, reconstruct, join(work, 'out'), { plannerCheckTexts: [{ name: 'wikitext2', text: wiki }, { name: 'sotu', text: sotu }], plannerTokens: 1 << 30 });
+      const report = await prune(ratio, reconstruct, join(work, 'out'), { plannerCheckTexts: [{ name: 'wikitext2', text: wiki }, { name: 'sotu', text: sotu }] });
       const p = report.planner!;
       const candidates = p.candidates.map((c) => ({ share: c.share, vocab: c.vocab, ffn: c.ffn, scores: c.scores }));
       data.runs.push({ ratio, reconstruct, texts: p.texts, candidates, ...curves(p.texts, candidates), seconds: (performance.now() - t0) / 1000, cpu_seconds: cpuSeconds(process.cpuUsage(cpu0)), load: [load0, loadavg()[0]!], peak_rss_bytes: peakRssBytes() });

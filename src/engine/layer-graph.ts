@@ -35,10 +35,10 @@ export interface LayerGraphOptions {
 
 /**
  * Rows per FFN block: the most that keep one [rows, I] f32 intermediate within 8 MiB, a multiple
- * of 64, at most 512 and at least 64. glibc's malloc maps blocks above its threshold (at most
- * 32 MiB) fresh from the OS on every run and faults them in page by page; onnxruntime's arena is
- * off (session-options.ts), so a 2,048-row gate/up output of the 0.5B shape (40 MB) was
- * zero-filled by the kernel on every run: half of calibration's time (docs/performance.md §1c).
+ * of 64, at most 512 and at least 64. onnxruntime's arena (session-options.ts) keeps a session's
+ * high-water mark; with whole 2,048-row windows that mark held the [2,048 × I] FFN intermediates
+ * (117 MB each at the 8B shape), so the arena cost 500 MiB there; in blocks it costs nothing
+ * (docs/performance.md §1c).
  */
 export function ffnRowBlock(intermediate: number): number {
   const rows = Math.floor((8 * 2 ** 20) / (4 * intermediate) / 64) * 64;
@@ -47,9 +47,8 @@ export function ffnRowBlock(intermediate: number): number {
 
 /** `rows` cut into blocks of `block` rows (the last one shorter). */
 export function ffnRowBlocks(rows: number, block: number): number[] {
-  const r = block;
   const out: number[] = [];
-  for (let done = 0; done < rows; done += r) out.push(Math.min(r, rows - done));
+  for (let done = 0; done < rows; done += block) out.push(Math.min(block, rows - done));
   return out;
 }
 

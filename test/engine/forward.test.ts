@@ -23,6 +23,25 @@ function goldenLogprob(g: Golden, seq: number, pos: number, target: number): num
   return row[target]! - max - Math.log(sum);
 }
 
+/** Layer `layer`'s upper-triangle Gram tiles (16 wide) summed into a dense [I × I] float64 matrix. */
+async function layerGram(engine: Engine, ids: Int32Array[], layer: number, I: number): Promise<Float64Array> {
+  const tile = 16;
+  const G = new Float64Array(I * I);
+  await engine.forward(ids, {
+    lastLayer: layer,
+    gram: {
+      tile,
+      add(l, _e, i, j, block) {
+        if (l !== layer) return;
+        const ri = Math.min(tile, I - i * tile);
+        const cj = block.length / ri;
+        for (let a = 0; a < ri; a++) for (let b = 0; b < cj; b++) G[(i * tile + a) * I + j * tile + b]! += block[a * cj + b]!;
+      },
+    },
+  });
+  return G;
+}
+
 for (const name of ['llama3', 'mistral']) {
   describe(`forward ${name}`, () => {
     const root = shared('fixtures/hf-golden', name);
@@ -125,33 +144,8 @@ for (const name of ['llama3', 'mistral']) {
         }
         // The Gram tiles of layer 1: blocked rows against one block, and diag(G) against the golden act².
         const I = g.act2Shape[2]!;
-        const tile = 16;
-        const got = new Float64Array(I * I);
-        await blocked.forward(g.ids, {
-          lastLayer: 1,
-          gram: {
-            tile,
-            add(layer, _e, i, j, block) {
-              if (layer !== 1) return;
-              const ri = Math.min(tile, I - i * tile);
-              const cj = block.length / ri;
-              for (let a = 0; a < ri; a++) for (let b = 0; b < cj; b++) got[(i * tile + a) * I + j * tile + b]! += block[a * cj + b]!;
-            },
-          },
-        });
-        const plain = new Float64Array(I * I);
-        await engine.forward(g.ids, {
-          lastLayer: 1,
-          gram: {
-            tile,
-            add(layer, _e, i, j, block) {
-              if (layer !== 1) return;
-              const ri = Math.min(tile, I - i * tile);
-              const cj = block.length / ri;
-              for (let a = 0; a < ri; a++) for (let b = 0; b < cj; b++) plain[(i * tile + a) * I + j * tile + b]! += block[a * cj + b]!;
-            },
-          },
-        });
+        const got = await layerGram(blocked, g.ids, 1, I);
+        const plain = await layerGram(engine, g.ids, 1, I);
         assert.ok(relErr(Float32Array.from(got), plain) <= 1e-5, 'Gram tiles of blocked vs unblocked rows');
         // The diagonal of G is Σ_t a_t²: the golden act² of that layer.
         const diag = Float32Array.from({ length: I }, (_, i) => got[i * I + i]!);
