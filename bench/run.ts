@@ -2,7 +2,7 @@
  * `npm run bench`: every bench, one after the other, each in its own process (their timings and
  * peak RSS must not mix, and a crash in one still lets the rest run).
  *
- *   npm run bench [-- --quick] [-- --only calibration,roof,prune,decode,llama-cpp,big,startup] [-- --threads N]
+ *   npm run bench [-- --quick] [-- --only calibration,roof,calib-precision,prune,decode,llama-cpp,big,startup] [-- --threads N]
  *
  * Each bench prints its headline figure last and writes JSON under bench/results/ (`-quick` files
  * for --quick, the tiny shapes CI runs). The summary at the end repeats every headline.
@@ -14,6 +14,7 @@ import { BENCH_DIR, loadavgText, REPO } from './common.ts';
 const BENCHES = {
   calibration: 'calibration.ts',
   roof: 'roof.ts',
+  'calib-precision': 'calib-precision.ts',
   prune: 'prune-time.ts',
   decode: 'decode-speed.ts',
   'llama-cpp': 'llama-cpp-speed.ts',

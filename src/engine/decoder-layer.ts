@@ -23,6 +23,7 @@
 import { isNormRole, normAt, stackedShape } from '../families/templates.ts';
 import type { AttentionKind, ModelSpec, NormPlace, TensorRole } from '../families/types.ts';
 import { attr, DataType, type DataTypeCode, type GraphBuilder } from './onnx-proto.ts';
+import { int8Shapes, isInt8Role, scaleInput } from './int8-weights.ts';
 
 /**
  * Name of the attention node of the calibration graph (one decoder layer, `attnName` not given;
@@ -66,6 +67,11 @@ export interface DecoderLayerIO {
    * every run (docs/performance.md §1c). Attention always sees whole sequences.
    */
   ffnRowBlocks?: number[];
+  /**
+   * Roles whose weight is int8 [in, out] with these per-row scale values (int8-weights.ts): their
+   * projections run as DynamicQuantizeMatMul on f32 activations. The compute type must be f32.
+   */
+  int8Scales?: LayerWeights;
 }
 
 export interface DecoderLayerValues {
@@ -89,10 +95,19 @@ export interface DecoderLayerValues {
 /** Graph input name of a weight: the role prefixed, so names never collide with activations. */
 export const weightInput = (role: TensorRole): string => `w_${role}`;
 
-/** Declares the spec's layer weights as graph inputs: norms f32, the rest in `compute`. */
-export function layerWeightInputs(g: GraphBuilder, spec: ModelSpec, compute: DataTypeCode): LayerWeights {
+/**
+ * Declares the spec's layer weights as graph inputs: norms f32, the rest in `compute`; with
+ * `int8`, the projections int8-weights.ts names are int8 [in, out] and their scales go to `scales`.
+ */
+export function layerWeightInputs(g: GraphBuilder, spec: ModelSpec, compute: DataTypeCode, int8?: { scales: LayerWeights }): LayerWeights {
   const w: LayerWeights = {};
-  for (const role of spec.layerRoles) w[role] = g.input(weightInput(role), isNormRole(role) ? DataType.FLOAT : compute, stackedShape(spec, role));
+  for (const role of spec.layerRoles) {
+    if (int8 && isInt8Role(spec, role)) {
+      const shapes = int8Shapes(stackedShape(spec, role));
+      w[role] = g.input(weightInput(role), DataType.INT8, shapes.q);
+      int8.scales[role] = g.input(scaleInput(role), DataType.FLOAT, shapes.scale);
+    } else w[role] = g.input(weightInput(role), isNormRole(role) ? DataType.FLOAT : compute, stackedShape(spec, role));
+  }
   return w;
 }
 
@@ -115,7 +130,10 @@ export function emitDecoderLayer(g: GraphBuilder, spec: ModelSpec, w: LayerWeigh
     return role ? rms(toF(v), W(role)) : v;
   };
   const linear = (v: string, weight: TensorRole, bias?: TensorRole): string => {
-    const y = io.transposeMatMul
+    const scale = io.int8Scales?.[weight];
+    const y = scale
+      ? g.op('DynamicQuantizeMatMul', [v, W(weight), scale], {}, 'com.microsoft')
+      : io.transposeMatMul
       ? g.op('MatMul', [v, g.op('Transpose', [W(weight)], { perm: stackedShape(spec, weight).length === 3 ? [0, 2, 1] : [1, 0] })])
       : g.op('FusedMatMul', [v, W(weight)], { transB: 1 }, 'com.microsoft');
     return bias && w[bias] ? g.op('Add', [y, W(bias)]) : y;

@@ -10,7 +10,8 @@ import { expertCount, ffnWidth } from '../families/templates.ts';
 import { emitDecoderLayer, layerWeightInputs } from './decoder-layer.ts';
 import { DataType, GraphBuilder, OPSET, type DataTypeCode } from './onnx-proto.ts';
 
-export type Precision = 'f32' | 'f16';
+/** 'int8': f32 compute with int8 projections (int8-weights.ts); calibration only, CPU only. */
+export type Precision = 'f32' | 'f16' | 'int8';
 
 export interface LayerGraphOptions {
   kind: AttentionKind;
@@ -78,8 +79,10 @@ export function buildLayerGraph(spec: ModelSpec, opts: LayerGraphOptions): Uint8
   const totalLen = g.input(LAYER_IO.totalLen, DataType.INT32, []);
   const cos = g.input(LAYER_IO.cos, T, ['P', R / 2]);
   const sin = g.input(LAYER_IO.sin, T, ['P', R / 2]);
-  const w = layerWeightInputs(g, spec, T);
+  const int8 = opts.precision === 'int8' ? { scales: {} } : undefined;
+  const w = layerWeightInputs(g, spec, T, int8);
   const layer = emitDecoderLayer(g, spec, w, {
+    int8Scales: int8?.scales,
     kind: opts.kind, x, seqlensK, totalLen, rotary: { cos, sin }, y: LAYER_IO.y, compute: T, weightedExperts: !!opts.gram, transposeMatMul: opts.device === 'webgpu',
     ffnRowBlocks: opts.ffnRowBlocks,
   });

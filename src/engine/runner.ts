@@ -23,6 +23,7 @@ import { ropeTables } from './rope-tables.ts';
 import { sessionOptions } from './session-options.ts';
 import { globalPlan, LayerLoader, loadTensor, validateCheckpoint } from './weights.ts';
 import { Gemm } from './gemm.ts';
+import { scaleInput } from './int8-weights.ts';
 
 export interface EngineOptions {
   device?: 'cpu' | 'webgpu';
@@ -171,9 +172,10 @@ export class Engine {
   /** Reads config.json and the checkpoint header(s), and validates every tensor the model needs. */
   static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
     const { spec } = readModelConfig(dir);
-    if (opts.precision !== undefined && opts.precision !== 'f32' && opts.precision !== 'f16') {
-      throw new CompactError(`engine: precision "${String(opts.precision)}" is not supported (f32, f16)`);
+    if (opts.precision !== undefined && opts.precision !== 'f32' && opts.precision !== 'f16' && opts.precision !== 'int8') {
+      throw new CompactError(`engine: precision "${String(opts.precision)}" is not supported (f32, f16, int8)`);
     }
+    if (opts.precision === 'int8' && opts.device === 'webgpu') throw new CompactError('engine: precision int8 runs on the CPU only (DynamicQuantizeMatMul); use f32 or f16 with --device webgpu');
     if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
       throw new CompactError(`engine: threads must be a positive integer, got ${opts.threads}`);
     }
@@ -266,6 +268,7 @@ export class Engine {
         };
         if (tokw) feeds[LAYER_IO.tokw] = tokw[bi]!;
         for (const [role, t] of weights) feeds[weightInput(role)] = t;
+        for (const [role, t] of loader.scales) feeds[scaleInput(role)] = t;
         const y = scratch.subarray(0, b.hidden.length);
         const fetches: Record<string, ort.Tensor> = { [LAYER_IO.y]: new ort.Tensor('float32', y, [B, b.len, D]) };
         if (acc) fetches[LAYER_IO.act2] = new ort.Tensor('float32', act2Out, [K, ffnWidth(spec)]);

@@ -12,6 +12,7 @@ import type { ModelSpec, TensorRole } from '../families/types.ts';
 import { bf16ToF32Bits, f16ToF32Bits, f32ToF16, isFloatDType, toFloat32, viewAs16, viewAsF32, type DType } from '../io/dtype.ts';
 import type { Checkpoint } from '../io/safetensors.ts';
 import type { Precision } from './layer-graph.ts';
+import { int8Shapes, int8WeightMax, isInt8Role, quantizeTransposed } from './int8-weights.ts';
 
 export interface PlannedTensor {
   role: TensorRole;
@@ -116,6 +117,11 @@ async function readStacked(ckpt: Checkpoint, parts: string[]): Promise<Float32Ar
  */
 export class LayerLoader {
   readonly #f32 = new Map<TensorRole, Float32Array>();
+  /** int8 precision: the projections quantized [in, out] and their per-row scales (int8-weights.ts). */
+  readonly #q = new Map<TensorRole, { q: Int8Array; scale: Float32Array }>();
+  /** int8 precision: the scales of the last `load`, by role (graph inputs int8-weights.scaleInput). */
+  readonly scales = new Map<TensorRole, ort.Tensor>();
+  readonly #qmax = int8WeightMax();
   /** Raw bytes per checkpoint tensor slot ("role" or "role:expert"). */
   readonly #raw = new Map<string, Uint8Array>();
   #ahead: { layer: number; read: Promise<void> } | null = null;
@@ -143,6 +149,7 @@ export class LayerLoader {
     }
     await (ahead ? ahead.read : this.#readRaw(layer));
     const out = new Map<TensorRole, ort.Tensor>();
+    this.scales.clear();
     for (const t of layerPlan(this.spec, layer)) {
       const n = t.shape.reduce((a, b) => a * b, 1);
       let buf = this.#f32.get(t.role);
@@ -152,10 +159,24 @@ export class LayerLoader {
       parts.forEach((p, e) => widen(this.ckpt.info(p.name).dtype, this.#raw.get(slot(t, e))!, buf.subarray(e * n1, (e + 1) * n1)));
       const norm = isNormRole(t.role);
       if (norm) foldNormWeight(this.spec.family, buf);
+      if (this.precision === 'int8' && isInt8Role(this.spec, t.role)) {
+        out.set(t.role, this.#quantize(t, buf));
+        continue;
+      }
       // f16 compute gets its own copy per layer (the f32 set is rewritten by the next load).
       out.set(t.role, this.precision === 'f16' && !norm ? new ort.Tensor('float16', f32ToF16(buf), t.shape) : new ort.Tensor('float32', buf, t.shape));
     }
     return out;
+  }
+
+  #quantize(t: PlannedTensor, w: Float32Array): ort.Tensor {
+    const shapes = int8Shapes(t.shape);
+    let q = this.#q.get(t.role);
+    if (!q || q.q.length !== w.length) this.#q.set(t.role, (q = { q: new Int8Array(w.length), scale: new Float32Array(shapes.scale.reduce((a, b) => a * b, 1)) }));
+    const [batch, rows, cols] = t.shape.length === 3 ? t.shape : [1, ...t.shape];
+    quantizeTransposed(w, batch!, rows!, cols!, q.q, q.scale, this.#qmax);
+    this.scales.set(t.role, new ort.Tensor('float32', q.scale, shapes.scale));
+    return new ort.Tensor('int8', q.q, shapes.q);
   }
 
   async #readRaw(layer: number): Promise<void> {

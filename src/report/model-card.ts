@@ -45,7 +45,7 @@ export interface CardReport {
   vocab: { policy: string; tokenizer_size_before: number; embedding_rows_before: number; kept: number };
   ffn: { criterion: string | null; intermediate_before: number; intermediate_after: number; kept_energy_share: number[] | null };
   layers: { before: number; after: number; dropped: number[] } | null;
-  calibration: { source: string; tokens: number; sequences: number; seq_len: number; common_token_share: number; vocab_coverage: { vocab: number[]; share: number[] } | null } | null;
+  calibration: { source: string; tokens: number; sequences: number; seq_len: number; precision?: 'f32' | 'int8'; common_token_share: number; vocab_coverage: { vocab: number[]; share: number[] } | null } | null;
   planner: CardPlanner | null;
   params: { before: ParamBreakdown; after: ParamBreakdown; reduction: number };
   quality: CardQuality | null;
@@ -249,7 +249,8 @@ export async function writeModelCard(dir: string, r: CardReport, opts: WriteCard
     '',
     cal
       ? `${fmtInt(cal.tokens)} tokens of ${cal.source}, in ${fmtInt(cal.sequences)} sequences of up to ${fmtInt(cal.seq_len)} tokens${r.planner ? `, plus ${fmtInt(r.planner.heldout.tokens)} held out to score the planner's candidates` : ''}. ` +
-        `${fmtPct(cal.common_token_share)} of them are tokens the pruned vocabulary keeps.`
+        `${fmtPct(cal.common_token_share)} of them are tokens the pruned vocabulary keeps.` +
+        (cal.precision === 'int8' ? ' The calibration pass ran its projections in int8 (`--calib-precision int8`: int8 weights per output channel, activations quantized per run); the statistics it ranks channels by stay f32.' : '')
       : 'None: nothing this run removed needed activation statistics.',
     '',
     '## Quality',

@@ -21,7 +21,7 @@ test('npm run bench -- --quick: every bench runs and reports', () => {
   });
   assert.equal(r.status, 0, `bench/run.ts --quick failed:\n${r.stdout}\n${r.stderr}`);
   const summary = r.stdout.slice(r.stdout.lastIndexOf('=== summary'));
-  for (const head of ['calibration:', 'roof:', 'prune:', 'decode:', '(native )?llama\\.cpp:', 'big-model:', 'startup:']) assert.match(summary, new RegExp(`^${head}`, 'm'), summary);
+  for (const head of ['calibration:', 'roof:', 'calib-precision:', 'prune:', 'decode:', '(native )?llama\\.cpp:', 'big-model:', 'startup:']) assert.match(summary, new RegExp(`^${head}`, 'm'), summary);
 
   const json = (name: string) => JSON.parse(readFileSync(join(out, `${name}-quick.json`), 'utf8'));
   const prune = json('prune-time');
@@ -41,6 +41,9 @@ test('npm run bench -- --quick: every bench runs and reports', () => {
   const roof = json('roof');
   assert.ok(roof.matmul.length > 0 && roof.matmul.every((r: { gflops: number }) => r.gflops > 0));
   assert.ok(Object.values(roof.fmaPeakGflops as Record<string, number>).every((g) => g > 0));
+  const precision = json('calib-precision');
+  assert.ok(precision.qwen.int8TokensPerSecond > 0 && precision.wiki.overlap.every((r: { overlap: number }) => r.overlap > 0.9 && r.overlap <= 1));
+  assert.ok(precision.prunes.every((p: { delta: Record<string, number> }) => Object.values(p.delta).every(Number.isFinite)));
   const startup = json('startup');
   assert.ok(startup.compact.medianMs > 0 && startup.compact.cpuMedianMs > 0 && startup.node.medianMs > 0);
 });

@@ -18,7 +18,7 @@ import { webgpuSkip } from './webgpu-device.ts';
 // 5.3e-3 (a few f16 ulps of 9.8e-4 through the layers; forward.test.ts bounds the CPU's f16 by
 // 1e-2 too). The f32 bound leaves ~12×, the f16 one ~2×; the attention fault session-options.ts
 // works around (1.3e-3 to 3.7e-1 in f32) fails the f32 bound in every case.
-const TOL: Record<Precision, number> = { f32: 1e-5, f16: 1e-2 };
+const TOL: Record<'f32' | 'f16', number> = { f32: 1e-5, f16: 1e-2 };
 
 async function errors(name: string, precision: Precision): Promise<{ logits: number; hidden: number; act2: number }> {
   const root = shared('fixtures/hf-golden', name);

@@ -49,6 +49,8 @@ const cases: Array<[string, () => ReturnType<typeof cli>, number, RegExp]> = [
   ['missing calibration file', () => prune('--out', out, '--ffn', '40', '--calib', join(parent, 'nope.txt')), 1, /--calib .*nope\.txt: no such file/],
   ['binary calibration file', () => prune('--out', out, '--ffn', '40', '--calib', binary), 1, /--calib .*calib\.bin: not a text file \(a NUL byte at offset 3 in the first 12 bytes\)/],
   ['--calib-tokens below the minimum', () => prune('--out', out, '--ffn', '40', '--calib', calib, '--calib-tokens', '2'), 2, /--calib-tokens must be an integer ≥ 64, got 2/],
+  ['--calib-precision typo', () => prune('--out', out, '--ffn', '40', '--calib', calib, '--calib-precision', 'int4'), 2, /--calib-precision must be one of f32, int8, got int4/],
+  ['--calib-precision int8 on webgpu', () => prune('--out', out, '--ffn', '40', '--calib', calib, '--calib-precision', 'int8', '--device', 'webgpu'), 2, /--calib-precision int8 runs on the CPU/],
   ['--export-path into the input', () => prune('--out', out, '--vocab', '600', '--export', 'gguf', '--export-path', join(model, 'model.safetensors')), 1, /--export-path .* is inside the input folder/],
   ['typo in a flag', () => prune('--out', out, '--ratoi', '0.3'), 2, /unknown flag --ratoi; did you mean --ratio\?/],
   ['typo in a method', () => prune('--out', out, '--ratio', '0.3', '--method', 'compcat'), 2, /--method must be one of/],
