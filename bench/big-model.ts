@@ -7,7 +7,7 @@
  * projection in docs/performance.md: a calibration pass timed layer by layer, and the bare
  * read + bf16→f32 conversion of layers.
  *
- *   node --import tsx bench/big-model.ts [--quick] [--threads N] [--keep-going] [--reconstruct] [--layers N] [--calib-tokens N]
+ *   node --import tsx bench/big-model.ts [--quick] [--threads N] [--keep-going] [--reconstruct] [--layers N] [--calib-tokens N] [--calib-precision int8]
  *
  * `--calib-tokens N`: the full-size run (issue #19 item 4): N calibration tokens in windows of
  * the default 2,048 (`compact prune`'s defaults are 32,768 and 2,048) instead of 2 × 512.
@@ -40,6 +40,9 @@ if (layers !== null && !(Number.isInteger(layers) && layers >= 2)) throw new Err
 const full: RandomModelShape = layers === null ? LLAMA31_8B : { ...LLAMA31_8B, layers };
 const shape: RandomModelShape = quick ? { ...LLAMA31_8B, hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 128 } : full;
 const maxShardBytes = quick ? 8e6 : 5e9;
+const precisionAt = args.rest.indexOf('--calib-precision');
+const calibPrecision = precisionAt >= 0 ? args.rest[precisionAt + 1] : undefined;
+if (calibPrecision !== undefined && calibPrecision !== 'int8' && calibPrecision !== 'f32') throw new Error(`--calib-precision must be f32 or int8, got ${calibPrecision}`);
 const tokensAt = args.rest.indexOf('--calib-tokens');
 const calibTokens = tokensAt >= 0 ? Number(args.rest[tokensAt + 1]) : null;
 if (calibTokens !== null && !(Number.isInteger(calibTokens) && calibTokens >= 2048)) throw new Error(`--calib-tokens must be an integer ≥ 2048, got ${args.rest[tokensAt + 1]}`);
@@ -99,6 +102,7 @@ try {
     maxShardBytes,
     progress: !quick,
     reconstruct: args.reconstruct,
+    calibPrecision: calibPrecision as 'f32' | 'int8' | undefined,
   });
   const layerParams = countParams(spec).attention_params / spec.layers + countParams(spec).ffn_params / spec.layers;
   const result = {
@@ -106,8 +110,9 @@ try {
     loadavgBefore: loadBefore,
     loadavgAfter: loadavgText(),
     quick,
-    command: `npm run bench -- --only big${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}${layers !== null ? ` --layers ${layers}` : ''}${calibTokens !== null ? ` --calib-tokens ${calibTokens}` : ''}`,
+    command: `npm run bench -- --only big${quick ? ' --quick' : ''}${args.reconstruct ? ' --reconstruct' : ''}${layers !== null ? ` --layers ${layers}` : ''}${calibTokens !== null ? ` --calib-tokens ${calibTokens}` : ''}${calibPrecision ? ` --calib-precision ${calibPrecision}` : ''}`,
     reconstruct: args.reconstruct,
+    calibPrecision: calibPrecision ?? 'f32',
     shape,
     checkpointBytes: bytes,
     generateSeconds: genSeconds,
@@ -143,7 +148,7 @@ try {
           return { ...p, largestTensorGiB: p.largestTensorGiB(run.vocab / shape.vocab) };
         })(),
   };
-  writeResult(`big-model${args.reconstruct ? '-reconstruct' : ''}${layers !== null ? `-${layers}-layers` : ''}${calibTokens !== null ? `-${calibTokens}-tokens` : ''}`, quick, result);
+  writeResult(`big-model${args.reconstruct ? '-reconstruct' : ''}${layers !== null ? `-${layers}-layers` : ''}${calibTokens !== null ? `-${calibTokens}-tokens` : ''}${calibPrecision === 'int8' ? '-int8' : ''}`, quick, result);
   console.log(
     `\nbig-model bench${quick ? ' (--quick shapes)' : ''}: Llama-3.1-8B-shaped${layers !== null ? ` (first ${layers} of 32 layers)` : ''}, ${fmt(bytes / 1e9, 1)} GB bf16 (generated in ${fmt(genSeconds)} s), ${args.threads} threads, load ${loadBefore}`,
   );

@@ -87,13 +87,40 @@ export function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
+/** The environment variable runChild names the parent's pid in (see orphanWatch). */
+const PARENT_PID = 'COMPACT_BENCH_PARENT_PID';
+
+/**
+ * A bench child exits as soon as its parent is gone. runChild blocks the parent in execFileSync,
+ * so a signal the parent receives can neither be forwarded nor handled before the child is done;
+ * a parent killed from outside used to leave its multi-GB prune running (an 8B prune, for an
+ * hour). Every child imports this module (`reply`), so the check starts here: once a second,
+ * whether the parent pid is still its parent (an orphan is re-parented).
+ */
+function orphanWatch(): void {
+  const parent = Number(process.env[PARENT_PID]);
+  // Not inherited further: a process this child starts some other way has another parent.
+  delete process.env[PARENT_PID];
+  if (!Number.isInteger(parent) || parent <= 0) return;
+  const check = setInterval(() => {
+    if (process.ppid !== parent) {
+      process.stderr.write(`bench child ${process.pid}: parent ${parent} is gone; exiting\n`);
+      process.exit(129);
+    }
+  }, 1000);
+  check.unref();
+}
+orphanWatch();
+
 /**
  * Runs `script` (a bench file) in a fresh Node process and returns the JSON object its last stdout
- * line holds. Stderr (progress) passes through so a long run shows life.
+ * line holds. Stderr (progress) passes through so a long run shows life. The child exits if this
+ * process dies first (orphanWatch).
  */
 export function runChild<T>(script: string, args: string[], opts: { quiet?: boolean } = {}): T {
   const out = execFileSync(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: REPO,
+    env: { ...process.env, [PARENT_PID]: String(process.pid) },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', opts.quiet ? 'ignore' : 'inherit'],
     maxBuffer: 64 * 2 ** 20,
@@ -191,6 +218,8 @@ export interface PruneChildOptions {
   reconstruct?: boolean;
   /** --ratio R with the split planned (vocab/ffn are then ignored). */
   ratio?: number;
+  /** --calib-precision. */
+  calibPrecision?: 'f32' | 'int8';
 }
 
 export interface PruneRun {

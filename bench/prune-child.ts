@@ -23,6 +23,7 @@ const r = await pruneModel({
   maxShardBytes: o.maxShardBytes,
   onProgress: o.progress ? progressPrinter() : undefined,
   reconstruct: o.reconstruct,
+  calibPrecision: o.calibPrecision,
 });
 const run: PruneRun = {
   wallSeconds: (performance.now() - t0) / 1000,

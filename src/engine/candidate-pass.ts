@@ -10,8 +10,8 @@
  * and K forward passes over their (short) held-out texts, and nothing touches the disk.
  *
  * Memory: one layer of dense weights in f32 and the next as stored (LayerLoader), one variant's
- * slice at a time, the residual streams of every variant's windows, and one lm_head gather of one
- * variant at a time. The caller bounds the residual streams by grouping variants (see planner.ts).
+ * slice at a time (its buffers reused by the next variant of the same width), the residual streams
+ * of every variant's windows, and one block of lm_head rows (head-graph.ts `vocabBlock`). The caller bounds the residual streams by grouping variants (see planner.ts).
  *
  * The numbers are the engine's: the same layer and head graphs (built for I′ and V′), the same
  * batching by length, so a variant's score equals `evaluateText` on its written checkpoint.
@@ -19,8 +19,7 @@
 import ort from './ort.ts';
 import type { AttentionKind, ModelSpec, TensorRole } from '../families/types.ts';
 import { openCheckpoint } from '../io/safetensors.ts';
-import { buildHeadGraph } from './head-graph.ts';
-import { runHeadOnTargets } from './head-targets.ts';
+import { buildHeadGraph, HEAD_IO } from './head-graph.ts';
 import { buildLayerGraph, ffnRowBlock, ffnRowBlocks, LAYER_IO } from './layer-graph.ts';
 import { weightInput } from './decoder-layer.ts';
 import { sessionOptions as engineSessionOptions } from './session-options.ts';
@@ -66,6 +65,8 @@ export interface PassProgress {
 const BATCH_TOKENS = 2048;
 /** Logit elements per lm_head chunk (128 MB of f32), as the engine. */
 const HEAD_CHUNK_ELEMENTS = 1 << 25;
+/** Weight elements per lm_head block (256 MiB of f32): 16,384 rows at D = 4,096. */
+const HEAD_BLOCK_ELEMENTS = 1 << 26;
 
 interface Batch {
   windows: number[];
@@ -77,7 +78,11 @@ interface Batch {
 export async function scoreVariants(
   dir: string,
   variants: Variant[],
-  opts: EngineOptions & { onProgress?: (p: PassProgress) => void } = {},
+  opts: EngineOptions & {
+    onProgress?: (p: PassProgress) => void;
+    /** lm_head rows per block (default: 256 MiB of f32); tests set it small to cross blocks. */
+    headBlockRows?: number;
+  } = {},
 ): Promise<VariantScore[]> {
   const { spec } = readModelConfig(dir);
   const ckpt = await openCheckpoint(dir);
@@ -102,6 +107,7 @@ export async function scoreVariants(
     const layerModels = new Map<string, Uint8Array>();
     const loader = new LayerLoader(spec, ckpt, 'f32');
     let scratch = new Float32Array(0);
+    const slicePool = new Map<string, Float32Array>();
     for (let l = 0; l < spec.layers; l++) {
       const weights = await loader.load(l);
       if (l + 1 < spec.layers) loader.prefetch(l + 1);
@@ -113,7 +119,7 @@ export async function scoreVariants(
         const feeds: Record<string, ort.Tensor> = {};
         for (const [role, t] of weights) feeds[weightInput(role)] = t;
         if (channels) {
-          for (const [role, t] of sliceFfn(spec, weights, channels)) feeds[weightInput(role)] = t;
+          for (const [role, t] of sliceFfn(spec, weights, channels, slicePool)) feeds[weightInput(role)] = t;
           const down = v.downProj ? await v.downProj(l, channels, weights.get('down')!.data as Float32Array) : null;
           if (down) {
             if (down.length !== D * width) throw new Error(`down_proj hook: layer ${l} variant ${vi}: ${down.length} values for [${D}, ${width}]`);
@@ -162,24 +168,17 @@ export async function scoreVariants(
 
     const norm = await loadTensor(spec, ckpt, gp.finalNorm, 'f32');
     const out: VariantScore[] = [];
-    for (let vi = 0; vi < variants.length; vi++) {
-      const v = variants[vi]!;
-      const V = v.rows.length;
-      // Released after its variant, as the layer sessions: its arena keeps a 128 MB logits chunk.
-      const head = await ort.InferenceSession.create(buildHeadGraph({ ...spec, vocabSize: V }, { normed: false, logits: false, logprobs: true, precision: 'f32' }), sessionOptions);
-      try {
-        const weight = new ort.Tensor('float32', await ckpt.readRowsFloat32(gp.lmHead.name, v.rows), [V, D]);
-        const chunk = Math.max(16, Math.floor(HEAD_CHUNK_ELEMENTS / V));
-        const texts: VariantScore['texts'] = [];
-        for (let ti = 0; ti < v.texts.length; ti++) {
-          const r = await headNll(head, norm, weight, batches[vi]![ti]!, v.texts[ti]!.targets, D, chunk);
-          texts.push(r);
-          batches[vi]![ti] = []; // the residual streams of a scored text are not needed any more
-        }
-        out.push({ texts });
-      } finally {
-        await head.release();
+    const blockRows = opts.headBlockRows ?? Math.max(1, Math.floor(HEAD_BLOCK_ELEMENTS / D));
+    // One session for every variant and block (the block's rows are a symbolic dim).
+    const head = await ort.InferenceSession.create(buildHeadGraph(spec, { normed: false, logits: false, logprobs: true, vocabBlock: true, precision: 'f32' }), sessionOptions);
+    try {
+      for (let vi = 0; vi < variants.length; vi++) {
+        const v = variants[vi]!;
+        out.push({ texts: await blockedHeadNll(head, norm, (r0, r1) => ckpt.readRowsFloat32(gp.lmHead.name, v.rows.subarray(r0, r1)), v.rows.length, blockRows, batches[vi]!, v.texts.map((t) => t.targets), D) });
+        batches[vi] = []; // the residual streams of a scored variant are not needed any more
       }
+    } finally {
+      await head.release();
     }
     return out;
   } finally {
@@ -187,8 +186,22 @@ export async function scoreVariants(
   }
 }
 
-/** The kept gate/up rows (and biases) of one layer; down_proj's kept columns. */
-function sliceFfn(spec: ModelSpec, weights: Map<TensorRole, ort.Tensor>, channels: Int32Array): Map<TensorRole, ort.Tensor> {
+/**
+ * The kept gate/up rows (and biases) of one layer; down_proj's kept columns. Into `pool`'s
+ * buffers, one per role and size: each variant's slice is used up before the next is cut, and
+ * fresh ones (428 MB a variant at the 8B shape) would wait for the GC in the meantime.
+ */
+function sliceFfn(spec: ModelSpec, weights: Map<TensorRole, ort.Tensor>, channels: Int32Array, pool: Map<string, Float32Array>): Map<TensorRole, ort.Tensor> {
+  const take = (role: TensorRole, n: number): Float32Array => {
+    const key = `${role}:${n}`;
+    let b = pool.get(key);
+    if (!b) {
+      // One size per role: a pool of every candidate width would hold them all.
+      for (const k of [...pool.keys()]) if (k.startsWith(`${role}:`)) pool.delete(k);
+      pool.set(key, (b = new Float32Array(n)));
+    }
+    return b;
+  };
   const D = spec.hidden;
   const I = spec.intermediate;
   const n = channels.length;
@@ -197,14 +210,14 @@ function sliceFfn(spec: ModelSpec, weights: Map<TensorRole, ort.Tensor>, channel
   if (fused) {
     // Phi-3's gate_up_proj: gate rows [0, I), then up rows [I, 2I); keep the same channels of both.
     const w = fused.data as Float32Array;
-    const s = new Float32Array(2 * n * D);
+    const s = take('gate_up', 2 * n * D);
     for (let b = 0; b < 2; b++) for (let p = 0; p < n; p++) s.set(w.subarray((b * I + channels[p]!) * D, (b * I + channels[p]! + 1) * D), (b * n + p) * D);
     out.set('gate_up', new ort.Tensor('float32', s, [2 * n, D]));
   }
   for (const role of ['gate', 'up'] as const) {
     if (!weights.has(role)) continue;
     const w = weights.get(role)!.data as Float32Array;
-    const s = new Float32Array(n * D);
+    const s = take(role, n * D);
     for (let p = 0; p < n; p++) s.set(w.subarray(channels[p]! * D, (channels[p]! + 1) * D), p * D);
     out.set(role, new ort.Tensor('float32', s, [n, D]));
   }
@@ -215,7 +228,7 @@ function sliceFfn(spec: ModelSpec, weights: Map<TensorRole, ort.Tensor>, channel
     out.set(role, new ort.Tensor('float32', Float32Array.from(channels, (c) => w[c]!), [n]));
   }
   const down = weights.get('down')!.data as Float32Array;
-  const s = new Float32Array(D * n);
+  const s = take('down', D * n);
   for (let h = 0; h < D; h++) {
     const row = h * I;
     const o = h * n;
@@ -267,22 +280,79 @@ async function embed(ckpt: Awaited<ReturnType<typeof openCheckpoint>>, spec: Mod
   return out;
 }
 
-/** Σ −log p(target) over the targeted positions of one text's batches. */
-async function headNll(
+/**
+ * Per text, Σ −log p(target) over its targeted positions, with the lm_head read and run one block
+ * of `blockRows` vocabulary rows at a time (head-graph.ts `vocabBlock`): each block gives every
+ * position its logsumexp and, where the target falls in it, the target's logit; the blocks'
+ * logsumexps combine in float64. Only one [blockRows, D] f32 block is in memory (256 MiB), where a
+ * whole lm_head gather was 2 GiB per variant at the 8B shape (and 6 GiB of peak RSS with the
+ * garbage of the previous variant's).
+ */
+async function blockedHeadNll(
   session: ort.InferenceSession,
   norm: ort.Tensor,
-  weight: ort.Tensor,
-  batches: Batch[],
-  targets: Int32Array[],
+  readRows: (r0: number, r1: number) => Promise<Float32Array>,
+  V: number,
+  blockRows: number,
+  textBatches: Batch[][],
+  targets: Int32Array[][],
   D: number,
-  chunk: number,
-): Promise<{ nll: number; tokens: number }> {
-  let nll = 0;
-  const heads = batches.map((b) => ({ seqs: b.windows, len: b.len, hidden: b.hidden }));
-  const tokens = await runHeadOnTargets(session, norm, weight, heads, targets, D, chunk, false, (_s, _p, lp) => {
-    nll -= lp;
+): Promise<Array<{ nll: number; tokens: number }>> {
+  // Per text, the targeted (batch, row) positions in order, their targets, and the running sums.
+  const texts = textBatches.map((batches, ti) => {
+    const where: Array<[Batch, number]> = [];
+    const tgt: number[] = [];
+    for (const b of batches) {
+      for (let r = 0; r < b.windows.length * b.len; r++) {
+        const t = targets[ti]![b.windows[Math.floor(r / b.len)]!]![r % b.len]!;
+        if (t >= 0) {
+          where.push([b, r]);
+          tgt.push(t);
+        }
+      }
+    }
+    return { where, tgt, lse: new Float64Array(where.length).fill(-Infinity), picked: new Float64Array(where.length) };
   });
-  return { nll, tokens };
+  const chunk = Math.max(16, Math.floor(HEAD_CHUNK_ELEMENTS / Math.min(blockRows, V)));
+  const x = new Float32Array(chunk * D);
+  const local = new BigInt64Array(chunk);
+  for (let r0 = 0; r0 < V; r0 += blockRows) {
+    const r1 = Math.min(V, r0 + blockRows);
+    const weight = new ort.Tensor('float32', await readRows(r0, r1), [r1 - r0, D]);
+    for (const t of texts) {
+      for (let i0 = 0; i0 < t.where.length; i0 += chunk) {
+        const n = Math.min(chunk, t.where.length - i0);
+        for (let i = 0; i < n; i++) {
+          const [b, r] = t.where[i0 + i]!;
+          x.set(b.hidden.subarray(r * D, (r + 1) * D), i * D);
+          const id = t.tgt[i0 + i]!;
+          local[i] = BigInt(id >= r0 && id < r1 ? id - r0 : 0);
+        }
+        const res = await session.run({
+          [HEAD_IO.x]: new ort.Tensor('float32', x.subarray(0, n * D), [n, D]),
+          [HEAD_IO.norm]: norm,
+          [HEAD_IO.weight]: weight,
+          [HEAD_IO.targets]: new ort.Tensor('int64', local.subarray(0, n), [n]),
+        });
+        const lse = res[HEAD_IO.lse]!.data as Float32Array;
+        const picked = res[HEAD_IO.picked]!.data as Float32Array;
+        for (let i = 0; i < n; i++) {
+          const k = i0 + i;
+          const a = t.lse[k]!;
+          const b = lse[i]!;
+          const m = Math.max(a, b);
+          t.lse[k] = m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+          const id = t.tgt[k]!;
+          if (id >= r0 && id < r1) t.picked[k] = picked[i]!;
+        }
+      }
+    }
+  }
+  return texts.map((t) => {
+    let nll = 0;
+    for (let k = 0; k < t.where.length; k++) nll += t.lse[k]! - t.picked[k]!;
+    return { nll, tokens: t.where.length };
+  });
 }
 
 function ropeFeeds(spec: ModelSpec, positions: number): Record<AttentionKind, { cos: ort.Tensor; sin: ort.Tensor }> {

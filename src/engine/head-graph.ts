@@ -20,6 +20,13 @@ export interface HeadGraphOptions {
    * checks (LAMBADA) need only this, not the [N, V] logits.
    */
   argmax?: boolean;
+  /**
+   * The weight is one block of vocabulary rows ([Vb, D], Vb symbolic), and with `logprobs` the
+   * outputs are the block's `lse` [N] (logsumexp of its logits) and `picked` [N] (the logit at
+   * `targets`, an index into the block) instead of `logprobs`: the caller combines the blocks, so
+   * a 128k-row lm_head never has to be one f32 tensor (2 GiB at the 8B shape).
+   */
+  vocabBlock?: boolean;
   precision: Precision;
 }
 
@@ -32,6 +39,8 @@ export const HEAD_IO = {
   logits: 'logits',
   logprobs: 'logprobs',
   argmax: 'argmax',
+  lse: 'lse',
+  picked: 'picked',
 } as const;
 
 /** f32 logits as the family finishes them: Granite's 1/logits_scaling, then Gemma's c·tanh(x/c). */
@@ -57,7 +66,7 @@ export function buildHeadGraph(spec: ModelSpec, opts: HeadGraphOptions): Uint8Ar
   if (opts.normed) g.output(HEAD_IO.normed, F, ['N', D]);
   if (!opts.logits && !opts.logprobs && !opts.argmax) return g.toModel(OPSET);
 
-  const weight = g.input(HEAD_IO.weight, T, [V, D]);
+  const weight = g.input(HEAD_IO.weight, T, [opts.vocabBlock ? 'V' : V, D]);
   const lhs = T === F ? normed! : g.op('Cast', [normed!], { to: T });
   let logits = g.op('Gemm', [lhs, weight], { transB: 1 });
   if (T !== F) logits = g.op('Cast', [logits], { to: F });
@@ -73,6 +82,13 @@ export function buildHeadGraph(spec: ModelSpec, opts: HeadGraphOptions): Uint8Ar
     const axis1 = g.constI64('axis1', [1]);
     const lse = g.op('ReduceLogSumExp', [logits, axis1], { keepdims: 1 });
     const picked = g.op('GatherElements', [logits, g.op('Unsqueeze', [targets, axis1])], { axis: 1 });
+    if (opts.vocabBlock) {
+      g.node('Reshape', [lse, g.constI64('flat', [-1])], {}, { outputs: [HEAD_IO.lse] });
+      g.node('Reshape', [picked, g.constI64('flat', [-1])], {}, { outputs: [HEAD_IO.picked] });
+      g.output(HEAD_IO.lse, F, ['N']);
+      g.output(HEAD_IO.picked, F, ['N']);
+      return g.toModel(OPSET);
+    }
     const lp = g.op('Sub', [picked, lse]);
     g.node('Reshape', [lp, g.constI64('flat', [-1])], {}, { outputs: [HEAD_IO.logprobs] });
     g.output(HEAD_IO.logprobs, F, ['N']);

@@ -51,22 +51,34 @@ export function int8Shapes(shape: readonly number[]): { q: number[]; scale: numb
 }
 
 /**
- * w [batch·rows, cols] (row-major, `rows` = out, `cols` = in, per batch) → q [batch, cols, rows]
- * and scale [batch·rows], rounding with Math.round and clamping to ±qmax. In tiles of TILE rows:
- * each tile is quantized row by row (contiguous reads) into a small row-major buffer, then
- * transposed into q (contiguous writes of TILE bytes per column); one strided pass over the f32
- * weights cost 3× as much.
+ * Fills `dst` ([n, cols] row-major f32) with rows r0 … r0+n−1 of batch b of the weight.
  */
-export function quantizeTransposed(w: Float32Array, batch: number, rows: number, cols: number, q: Int8Array, scale: Float32Array, qmax: number): void {
-  if (w.length !== batch * rows * cols || q.length !== w.length || scale.length !== batch * rows) throw new Error('int8 weights: buffer sizes do not match the shape');
+export type RowReader = (b: number, r0: number, n: number, dst: Float32Array) => void;
+
+/** A RowReader over an f32 array [batch·rows, cols]. */
+export const rowsOfArray = (w: Float32Array, rows: number, cols: number): RowReader => (b, r0, n, dst) =>
+  dst.set(w.subarray((b * rows + r0) * cols, (b * rows + r0 + n) * cols));
+
+/**
+ * The weight [batch, rows, cols] (rows = out, cols = in, per batch; read through `read`) →
+ * q [batch, cols, rows] and scale [batch·rows], rounding with Math.round and clamping to ±qmax.
+ * In tiles of TILE rows: each tile is read as f32 (the loader widens it straight from the
+ * checkpoint's bytes, so a layer's projections never exist as one f32 set: 832 MiB at the 8B
+ * shape), quantized row by row (contiguous reads), then transposed into q (contiguous writes of
+ * TILE bytes per column); one strided pass over the f32 weights cost 3× as much.
+ */
+export function quantizeTransposed(read: RowReader, batch: number, rows: number, cols: number, q: Int8Array, scale: Float32Array, qmax: number): void {
+  if (q.length !== batch * rows * cols || scale.length !== batch * rows) throw new Error('int8 weights: buffer sizes do not match the shape');
   const TILE = 64;
+  const w = new Float32Array(TILE * cols);
   const tile = new Int8Array(TILE * cols);
   for (let b = 0; b < batch; b++) {
-    const wb = b * rows * cols;
+    const qb = b * rows * cols;
     for (let r0 = 0; r0 < rows; r0 += TILE) {
       const n = Math.min(TILE, rows - r0);
+      read(b, r0, n, w);
       for (let i = 0; i < n; i++) {
-        const o = wb + (r0 + i) * cols;
+        const o = i * cols;
         let m = 0;
         for (let c = 0; c < cols; c++) {
           const a = Math.abs(w[o + c]!);
@@ -75,14 +87,13 @@ export function quantizeTransposed(w: Float32Array, batch: number, rows: number,
         const s = m > 0 ? m / qmax : 1;
         scale[b * rows + r0 + i] = s;
         const inv = 1 / s;
-        const t = i * cols;
         for (let c = 0; c < cols; c++) {
           const v = Math.round(w[o + c]! * inv);
-          tile[t + c] = v > qmax ? qmax : v < -qmax ? -qmax : v;
+          tile[o + c] = v > qmax ? qmax : v < -qmax ? -qmax : v;
         }
       }
       for (let c = 0; c < cols; c++) {
-        const out = wb + c * rows + r0;
+        const out = qb + c * rows + r0;
         for (let i = 0; i < n; i++) q[out + i] = tile[i * cols + c]!;
       }
     }

@@ -151,6 +151,10 @@ export class LayerLoader {
     const out = new Map<TensorRole, ort.Tensor>();
     this.scales.clear();
     for (const t of layerPlan(this.spec, layer)) {
+      if (this.precision === 'int8' && isInt8Role(this.spec, t.role)) {
+        out.set(t.role, this.#quantize(t));
+        continue;
+      }
       const n = t.shape.reduce((a, b) => a * b, 1);
       let buf = this.#f32.get(t.role);
       if (!buf || buf.length !== n) this.#f32.set(t.role, (buf = new Float32Array(n)));
@@ -159,22 +163,29 @@ export class LayerLoader {
       parts.forEach((p, e) => widen(this.ckpt.info(p.name).dtype, this.#raw.get(slot(t, e))!, buf.subarray(e * n1, (e + 1) * n1)));
       const norm = isNormRole(t.role);
       if (norm) foldNormWeight(this.spec.family, buf);
-      if (this.precision === 'int8' && isInt8Role(this.spec, t.role)) {
-        out.set(t.role, this.#quantize(t, buf));
-        continue;
-      }
       // f16 compute gets its own copy per layer (the f32 set is rewritten by the next load).
       out.set(t.role, this.precision === 'f16' && !norm ? new ort.Tensor('float16', f32ToF16(buf), t.shape) : new ort.Tensor('float32', buf, t.shape));
     }
     return out;
   }
 
-  #quantize(t: PlannedTensor, w: Float32Array): ort.Tensor {
+  /** A projection for int8 precision: quantized tile by tile from the raw bytes, no f32 copy of it. */
+  #quantize(t: PlannedTensor): ort.Tensor {
     const shapes = int8Shapes(t.shape);
+    const n = t.shape.reduce((a, b) => a * b, 1);
     let q = this.#q.get(t.role);
-    if (!q || q.q.length !== w.length) this.#q.set(t.role, (q = { q: new Int8Array(w.length), scale: new Float32Array(shapes.scale.reduce((a, b) => a * b, 1)) }));
-    const [batch, rows, cols] = t.shape.length === 3 ? t.shape : [1, ...t.shape];
-    quantizeTransposed(w, batch!, rows!, cols!, q.q, q.scale, this.#qmax);
+    if (!q || q.q.length !== n) this.#q.set(t.role, (q = { q: new Int8Array(n), scale: new Float32Array(shapes.scale.reduce((a, b) => a * b, 1)) }));
+    const [batch, rows, cols] = (t.shape.length === 3 ? t.shape : [1, ...t.shape]) as [number, number, number];
+    const parts = checkpointTensors(t);
+    const dtypes = parts.map((p) => this.ckpt.info(p.name).dtype);
+    const raws = parts.map((_, e) => this.#raw.get(slot(t, e))!);
+    quantizeTransposed(
+      (b, r0, k, dst) => {
+        const size = raws[b]!.length / (rows * cols);
+        widen(dtypes[b]!, raws[b]!.subarray(r0 * cols * size, (r0 + k) * cols * size), dst.subarray(0, k * cols));
+      },
+      batch, rows, cols, q.q, q.scale, this.#qmax,
+    );
     this.scales.set(t.role, new ort.Tensor('float32', q.scale, shapes.scale));
     return new ort.Tensor('int8', q.q, shapes.q);
   }

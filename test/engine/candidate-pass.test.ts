@@ -15,7 +15,7 @@ async function engineNll(dir: string, inputs: Int32Array[], targets: Int32Array[
   const e = await Engine.open(dir, { threads: 2 });
   try {
     const r = await e.forward(inputs, { targets });
-    return r.logprobs!.reduce((a, lp) => a - lp.reduce((x, y) => x + y, 0), 0);
+    return r.logprobs!.reduce((a, lp) => a - lp.reduce((x, y) => (Number.isNaN(y) ? x : x + y), 0), 0); // NaN: not a target
   } finally {
     await e.close();
   }
@@ -53,3 +53,29 @@ test('down_proj hook: the plain slice changes nothing; replaced columns score as
   assert.ok(Math.abs(hooked!.texts[0]!.nll - edited) < 1e-4 * Math.abs(edited), `${hooked!.texts[0]!.nll} vs ${edited}`);
   assert.ok(Math.abs(edited - dense) > 1e-3 * Math.abs(dense), 'the edit matters');
 });
+
+for (const name of ['llama3', 'gemma2']) {
+  test(`${name}: the lm_head in blocks of 37 rows scores as the engine's whole head; widths in any order score as alone`, async () => {
+    const src = shared(`fixtures/hf-golden/${name}/model`);
+    const { spec } = readModelConfig(src);
+    const inputs = [Int32Array.from({ length: 20 }, (_, i) => (i * 53 + 7) % spec.vocabSize), Int32Array.from({ length: 7 }, (_, i) => (i * 11 + 3) % spec.vocabSize)];
+    const targets = inputs.map((w) => Int32Array.from(w, (_, i) => (i === 3 ? -1 : w[(i + 1) % w.length]!)));
+    const rows = Int32Array.from({ length: spec.vocabSize }, (_, i) => i);
+    const dense = await engineNll(src, inputs, targets);
+    const full: Variant = { rows, channels: null, texts: [{ inputs, targets }] };
+    const [blocked] = await scoreVariants(src, [full], { threads: 2, headBlockRows: 37 });
+    const [whole] = await scoreVariants(src, [full], { threads: 2 });
+    assert.equal(blocked!.texts[0]!.tokens, 25);
+    // Gemma 2 soft-caps the logits: the cap applies per logit, so per block.
+    assert.ok(Math.abs(blocked!.texts[0]!.nll - dense) < 1e-5 * Math.abs(dense), `${blocked!.texts[0]!.nll} vs engine ${dense}`);
+    assert.ok(Math.abs(whole!.texts[0]!.nll - dense) < 1e-5 * Math.abs(dense), `${whole!.texts[0]!.nll} vs engine ${dense}`);
+    const keep = (n: number) => Array.from({ length: spec.layers }, (_, l) => Int32Array.from({ length: n }, (_, i) => (i * 3 + l) % spec.intermediate).sort());
+    const narrow: Variant = { rows, channels: keep(Math.floor(spec.intermediate / 4)), texts: [{ inputs, targets }] };
+    const wide: Variant = { rows, channels: keep(Math.floor(spec.intermediate / 3)), texts: [{ inputs, targets }] };
+    const together = await scoreVariants(src, [narrow, wide, narrow], { threads: 2, headBlockRows: 37 });
+    const [alone] = await scoreVariants(src, [narrow], { threads: 2, headBlockRows: 37 });
+    assert.equal(together[0]!.texts[0]!.nll, alone!.texts[0]!.nll);
+    assert.equal(together[2]!.texts[0]!.nll, alone!.texts[0]!.nll);
+    assert.notEqual(together[1]!.texts[0]!.nll, alone!.texts[0]!.nll);
+  });
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { int8Shapes, int8WeightMax, quantizeTransposed } from '../../src/engine/int8-weights.ts';
+import { int8Shapes, int8WeightMax, quantizeTransposed, rowsOfArray } from '../../src/engine/int8-weights.ts';
 import { Engine } from '../../src/engine/runner.ts';
 import { calibrate, maskOf } from '../../src/prune/calibrate.ts';
 import { topChannels } from '../../src/prune/channel-select.ts';
@@ -34,7 +34,7 @@ test('quantizeTransposed: q[b, c, r]·scale[b, r] is w[b, r, c] to half a step, 
     w.fill(0, 5 * C, 6 * C); // row 5 of batch 0
     const q = new Int8Array(w.length);
     const scale = new Float32Array(B * R);
-    quantizeTransposed(w, B, R, C, q, scale, qmax);
+    quantizeTransposed(rowsOfArray(w, R, C), B, R, C, q, scale, qmax);
     for (let b = 0; b < B; b++) {
       for (let r = 0; r < R; r++) {
         const s = scale[b * R + r]!;
