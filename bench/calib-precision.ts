@@ -20,7 +20,7 @@
  *
  * JSON: bench/results/calib-precision.json (calib-precision-quick.json).
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { int8WeightMax } from '../src/engine/int8-weights.ts';
 import type { Precision } from '../src/engine/layer-graph.ts';
@@ -140,7 +140,6 @@ try {
   // --- 3. the 0.5B shape
   const shape = quick ? { ...QWEN25_05B, layers: 2, intermediate: 1024, hidden: 256, heads: 4, kvHeads: 2, vocab: QWEN25_05B.vocab } : QWEN25_05B;
   const qdir = join(work.dir, 'qwen');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(qdir);
   await writeQwen25Like(qdir, shape);
   const qtok = loadTokenizer(qdir);

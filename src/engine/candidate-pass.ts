@@ -11,7 +11,8 @@
  *
  * Memory: one layer of dense weights in f32 and the next as stored (LayerLoader), one variant's
  * slice at a time (its buffers reused by the next variant of the same width), the residual streams
- * of every variant's windows, and one block of lm_head rows (head-graph.ts `vocabBlock`). The caller bounds the residual streams by grouping variants (see planner.ts).
+ * of every variant's windows, and one block of lm_head rows (head-graph.ts `vocabBlock`). The
+ * caller bounds the residual streams by grouping variants (see planner.ts).
  *
  * The numbers are the engine's: the same layer and head graphs (built for I′ and V′), the same
  * batching by length, so a variant's score equals `evaluateText` on its written checkpoint.

@@ -8,18 +8,21 @@
  * transposed, [in, out], because the op has no transB. qmax is 127 where the integer dot product
  * cannot saturate (x86 with VNNI, ARM) and 63 elsewhere: on x86 without VNNI, MLAS multiplies
  * u8×s8 with VPMADDUBSW, whose int16 pair sums saturate at full 8-bit ranges (onnxruntime's
- * quantization guide calls the fix "reduce_range"). 7-bit weights cost accuracy: on 4,000 tokens of
- * wiki-28m the 256 channels kept per layer overlapped f32's 98.3% with them and 99.2% with 8 bits.
+ * quantization guide calls the fix "reduce_range"). 7-bit weights have half the resolution, so
+ * they rank channels less faithfully; the figures in docs/performance.md §1d are for 8 bits.
  */
 import { readFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import type { ModelSpec, TensorRole } from '../families/types.ts';
 
 /** 127 when this CPU's u8×s8 dot product cannot saturate, else 63 (see above). */
-export function int8WeightMax(cpu = { arch: arch(), flags: x86Flags() }): 127 | 63 {
+export function int8WeightMax(cpu?: { arch: string; flags: Set<string> }): 127 | 63 {
+  if (!cpu) return (thisCpu ??= int8WeightMax({ arch: arch(), flags: x86Flags() }));
   if (cpu.arch !== 'x64' && cpu.arch !== 'ia32') return 127;
   return cpu.flags.has('avx512_vnni') || cpu.flags.has('avx_vnni') ? 127 : 63;
 }
+/** This machine's answer, read from /proc/cpuinfo once. */
+let thisCpu: 127 | 63 | undefined;
 
 function x86Flags(): Set<string> {
   try {
@@ -54,10 +57,6 @@ export function int8Shapes(shape: readonly number[]): { q: number[]; scale: numb
  * Fills `dst` ([n, cols] row-major f32) with rows r0 … r0+n−1 of batch b of the weight.
  */
 export type RowReader = (b: number, r0: number, n: number, dst: Float32Array) => void;
-
-/** A RowReader over an f32 array [batch·rows, cols]. */
-export const rowsOfArray = (w: Float32Array, rows: number, cols: number): RowReader => (b, r0, n, dst) =>
-  dst.set(w.subarray((b * rows + r0) * cols, (b * rows + r0 + n) * cols));
 
 /**
  * The weight [batch, rows, cols] (rows = out, cols = in, per batch; read through `read`) →

@@ -121,7 +121,6 @@ export class LayerLoader {
   readonly #q = new Map<TensorRole, { q: Int8Array; scale: Float32Array }>();
   /** int8 precision: the scales of the last `load`, by role (graph inputs int8-weights.scaleInput). */
   readonly scales = new Map<TensorRole, ort.Tensor>();
-  readonly #qmax = int8WeightMax();
   /** Raw bytes per checkpoint tensor slot ("role" or "role:expert"). */
   readonly #raw = new Map<string, Uint8Array>();
   #ahead: { layer: number; read: Promise<void> } | null = null;
@@ -179,12 +178,10 @@ export class LayerLoader {
     const parts = checkpointTensors(t);
     const dtypes = parts.map((p) => this.ckpt.info(p.name).dtype);
     const raws = parts.map((_, e) => this.#raw.get(slot(t, e))!);
+    const rowBytes = raws.map((r) => r.length / rows);
     quantizeTransposed(
-      (b, r0, k, dst) => {
-        const size = raws[b]!.length / (rows * cols);
-        widen(dtypes[b]!, raws[b]!.subarray(r0 * cols * size, (r0 + k) * cols * size), dst.subarray(0, k * cols));
-      },
-      batch, rows, cols, q.q, q.scale, this.#qmax,
+      (b, r0, k, dst) => widen(dtypes[b]!, raws[b]!.subarray(r0 * rowBytes[b]!, (r0 + k) * rowBytes[b]!), dst.subarray(0, k * cols)),
+      batch, rows, cols, q.q, q.scale, int8WeightMax(),
     );
     this.scales.set(t.role, new ort.Tensor('float32', q.scale, shapes.scale));
     return new ort.Tensor('int8', q.q, shapes.q);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { int8Shapes, int8WeightMax, quantizeTransposed, rowsOfArray } from '../../src/engine/int8-weights.ts';
+import { int8Shapes, int8WeightMax, quantizeTransposed, type RowReader } from '../../src/engine/int8-weights.ts';
 import { Engine } from '../../src/engine/runner.ts';
 import { calibrate, maskOf } from '../../src/prune/calibrate.ts';
 import { topChannels } from '../../src/prune/channel-select.ts';
@@ -20,6 +20,9 @@ import { CALIB, calibSequences } from '../prune/prune-helpers.ts';
 import { pruneModel } from '../../src/prune/prune.ts';
 import { fixtureWithTokenizer } from '../helpers/fixture-model.ts';
 import { makeTmpDir } from '../helpers/tmp-dir.ts';
+
+/** A RowReader over an f32 array [batch·rows, cols]. */
+const rowsOfArray = (w: Float32Array, rows: number, cols: number): RowReader => (b, r0, n, dst) => dst.set(w.subarray((b * rows + r0) * cols, (b * rows + r0 + n) * cols));
 
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
